@@ -1,0 +1,7 @@
+"""``python -m ocisign`` runs the same CLI as the ``ocisign`` console script."""
+
+from __future__ import annotations
+
+from ocisign.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,150 @@
+"""Command-line entry point: ``ocisign`` and ``python -m ocisign``.
+
+Start-up is kept fast: only the module of the command being run is imported (see
+:data:`COMMANDS`), and command modules import heavy libraries (cryptography, cbor2, urllib3)
+inside their ``run`` functions. Each command module provides::
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None: ...
+    def run(args: argparse.Namespace, ctx: ocisign.context.CliContext) -> int: ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import Protocol
+
+from ocisign import __version__
+from ocisign.errors import ExitCode, OcisignError
+
+
+class CommandModule(Protocol):
+    """Shape of an ``ocisign.cmd_*`` module."""
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...  # noqa: D102
+
+    def run(self, args: argparse.Namespace, ctx: object) -> int: ...  # noqa: D102
+
+
+#: command -> (module, one-line help, aliases)
+COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "sign": ("ocisign.cmd_sign", "Sign an artifact in an OCI layout or a registry", ()),
+    "verify": ("ocisign.cmd_verify", "Verify the signatures of an artifact against the trust policy", ()),
+    "list": ("ocisign.cmd_list", "List the signatures of an artifact", ("ls",)),
+    "inspect": ("ocisign.cmd_inspect", "Inspect the signatures of an artifact", ()),
+    "cert": ("ocisign.cmd_cert", "Manage certificates in the trust store", ("certificate",)),
+    "key": ("ocisign.cmd_key", "Manage signing keys", ()),
+    "policy": ("ocisign.cmd_policy", "Manage the trust policy", ()),
+    "cp": ("ocisign.cmd_cp", "Copy an artifact and its signatures between layouts and registries", ("copy",)),
+    "login": ("ocisign.cmd_login", "Log in to a registry", ()),
+    "logout": ("ocisign.cmd_login", "Log out from a registry", ()),
+    "layout": ("ocisign.cmd_layout", "Check, extract and pack OCI layouts", ()),
+    "plugin": ("ocisign.cmd_plugin", "List loaded plugins", ()),
+    "hook": ("ocisign.cmd_hook", "Run a pre-commit hook over file names", ()),
+    "version": ("ocisign.cmd_version", "Show the version", ()),
+}
+ALIASES = {alias: name for name, (_, _, aliases) in COMMANDS.items() for alias in aliases}
+
+
+def add_common_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """Options accepted both before and after the command name."""
+    default = argparse.SUPPRESS
+    g = parser.add_argument_group("common options")
+    g.add_argument("-d", "--debug", action="store_true", default=False if top else default,
+                   help="debug output; tracebacks on internal errors")
+    g.add_argument("-v", "--verbose", action="store_true", default=False if top else default,
+                   help="verbose output")
+    g.add_argument("-p", "--plugin-module", dest="plugin_modules", action="append",
+                   default=[] if top else default, metavar="MODULE",
+                   help="load plugin module MODULE; 'no:NAME' disables plugin NAME (repeatable)")
+    g.add_argument("--trace-plugins", action="store_true", default=False if top else default,
+                   help="trace hook calls to stderr (also OCISIGN_TRACE_PLUGINS=1)")
+    g.add_argument("--config-dir", default=None if top else argparse.SUPPRESS, metavar="DIR",
+                   help="configuration directory (default: $OCISIGN_CONFIG_DIR, else $XDG_CONFIG_HOME/ocisign)")
+
+
+def _find_command(argv: Sequence[str]) -> str | None:
+    takes_value = {"-p", "--plugin-module", "--config-dir"}
+    skip = False
+    for tok in argv:
+        if skip:
+            skip = False
+            continue
+        if tok in takes_value:
+            skip = True
+            continue
+        if tok.startswith("-"):
+            continue
+        return ALIASES.get(tok, tok)
+    return None
+
+
+def build_parser(command: str | None) -> argparse.ArgumentParser:
+    """The top-level parser; only ``command``'s module is imported to add its arguments."""
+    parser = argparse.ArgumentParser(
+        prog="ocisign",
+        description="Sign, list, inspect, verify and copy OCI images with Notary Project signatures.",
+        epilog="Exit codes: 0 ok, 1 check or operation failed, 2 usage or input error, "
+        "3 plugin error, 4 internal error.",
+    )
+    parser.add_argument("--version", action="version", version=f"ocisign {__version__}")
+    add_common_options(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    seen: set[str] = set()
+    for name, (module_name, help_text, aliases) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, aliases=list(aliases), description=help_text)
+        if name == command and module_name not in seen:
+            seen.add(module_name)
+            module: CommandModule = importlib.import_module(module_name)  # type: ignore[assignment]
+            module.add_arguments(sp)
+            add_common_options(sp, top=False)
+            sp.set_defaults(_module=module_name, _command=name)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = _find_command(args_list)
+    if command not in COMMANDS:
+        command = None
+    debug = "-d" in args_list or "--debug" in args_list
+    try:
+        parser = build_parser(command)
+        try:
+            args = parser.parse_args(args_list)
+        except SystemExit as exc:
+            return int(exc.code) if isinstance(exc.code, int) else ExitCode.USAGE
+        if getattr(args, "_module", None) is None:
+            parser.print_help(sys.stderr if args_list else sys.stdout)
+            return ExitCode.USAGE if args_list else ExitCode.OK
+        from ocisign.context import CliContext
+
+        ctx = CliContext.from_args(args)
+        module: CommandModule = importlib.import_module(args._module)  # type: ignore[assignment]
+        try:
+            return int(module.run(args, ctx))
+        finally:
+            ctx.close()
+    except OcisignError as exc:
+        name = command or "ocisign"
+        print(f"ocisign {name}: error: {exc.diagnostics()}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("ocisign: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        return int(ExitCode.FAILED)
+    except Exception as exc:  # a bug: say so in one line, traceback with --debug
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print(
+            f"ocisign {command or ''}: internal error: {type(exc).__name__}: {exc} "
+            "(run with --debug for a traceback and please report it)",
+            file=sys.stderr,
+        )
+        return int(ExitCode.INTERNAL)

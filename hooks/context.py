@@ -1,0 +1,126 @@
+"""Per-invocation CLI state: the plugin manager (built lazily), the config dir, output helpers,
+and opening the artifact a command names (local layout or registry)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ocisign.configdir import ConfigDir
+from ocisign.errors import UsageError
+
+if TYPE_CHECKING:
+    from ocisign.manager import OcisignPluginManager
+    from ocisign.types import RemoteOptions, Target
+
+
+@dataclasses.dataclass
+class Artifact:
+    """A target plus the reference inside it, and how to show it to a person."""
+
+    target: Target
+    #: tag or digest inside the target
+    reference: str
+    #: ``./hello-world`` or ``localhost:5001/hello-world`` (without tag/digest)
+    location: str
+    #: policy scope for registry references (``registry/repo``); None for layouts
+    scope: str | None
+    is_layout: bool
+
+    def display(self, digest: str) -> str:
+        """``<location>@<digest>`` as notation prints it."""
+        return f"{self.location}@{digest}"
+
+
+class CliContext:
+    """State shared by the command being run."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.debug: bool = bool(getattr(args, "debug", False))
+        self.verbose: bool = bool(getattr(args, "verbose", False))
+        self.config_dir = ConfigDir.from_env(getattr(args, "config_dir", None))
+        self._pm: OcisignPluginManager | None = None
+        self._closers: list[Any] = []
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> CliContext:
+        """Build the context for parsed ``args``."""
+        return cls(args)
+
+    @property
+    def pm(self) -> OcisignPluginManager:
+        """The plugin manager, built on first use (``-p`` modules and ``no:NAME`` blocks applied)."""
+        if self._pm is None:
+            from ocisign.manager import get_plugin_manager
+
+            specs: list[str] = list(getattr(self.args, "plugin_modules", None) or [])
+            disabled = [s[3:] for s in specs if s.startswith("no:")]
+            modules = [s for s in specs if not s.startswith("no:")]
+            trace = True if getattr(self.args, "trace_plugins", False) else None
+            self._pm = get_plugin_manager(disabled=disabled, modules=modules, trace=trace)
+        return self._pm
+
+    def set_pm(self, pm: OcisignPluginManager) -> None:
+        """Use an already-built manager (tests, embedding)."""
+        self._pm = pm
+
+    # --- output -------------------------------------------------------------------------------
+    @staticmethod
+    def out(text: str = "") -> None:
+        """Print to stdout."""
+        print(text)
+
+    @staticmethod
+    def warn(text: str) -> None:
+        """Print ``Warning: text`` to stderr."""
+        print(f"Warning: {text}", file=sys.stderr)
+
+    @staticmethod
+    def emit_json(obj: Any) -> None:
+        """Print ``obj`` as indented JSON to stdout."""
+        print(json.dumps(obj, indent=2, ensure_ascii=False))
+
+    # --- opening artifacts --------------------------------------------------------------------
+    def remote_options(self) -> RemoteOptions:
+        """RemoteOptions from common registry flags (see ``cmd_common.add_remote_options``)."""
+        from ocisign.types import RemoteOptions
+
+        a = self.args
+        return RemoteOptions(
+            plain_http=bool(getattr(a, "plain_http", False) or getattr(a, "insecure_registry", False)),
+            insecure=bool(getattr(a, "insecure", False)),
+            ca_file=getattr(a, "ca_file", None),
+            username=getattr(a, "username", None),
+            password=getattr(a, "password", None),
+            concurrency=int(getattr(a, "concurrency", 4) or 4),
+            progress=bool(getattr(a, "progress", False)),
+        )
+
+    def open_artifact(self, text: str, *, oci_layout: bool, layout_type: str | None = None) -> Artifact:
+        """Open the target named by ``text`` (a layout with ``oci_layout``, else a registry)."""
+        if oci_layout:
+            from ocisign.refs import parse_layout_ref
+
+            lref = parse_layout_ref(text)
+            target = self.pm.open_layout(lref.path, layout_type=layout_type)
+            self._closers.append(target)
+            return Artifact(target, lref.reference, lref.path, None, True)
+        from ocisign.refs import looks_like_registry_ref, parse_registry_ref
+
+        if not looks_like_registry_ref(text):
+            raise UsageError(
+                f"{text!r} is not a registry reference (REGISTRY/REPO:TAG); for a local layout add --oci-layout"
+            )
+        rref = parse_registry_ref(text)
+        target = self.pm.transport("registry").open(rref.registry, rref.repository, self.remote_options())
+        self._closers.append(target)
+        return Artifact(target, rref.reference, rref.scope, rref.scope, False)
+
+    def close(self) -> None:
+        """Close every target opened through this context."""
+        while self._closers:
+            self._closers.pop().close()

@@ -1,0 +1,319 @@
+"""The typed plugin manager: the only code in ocisign that calls hooks.
+
+Load order: hookspecs, built-ins (``ocisign.plugins.*``), entry points of group ``ocisign``,
+then modules named with ``-p MODULE`` / project config. Switches:
+
+* ``-p no:NAME`` or ``OCISIGN_DISABLED_PLUGINS=a,b`` blocks plugins by name;
+* ``OCISIGN_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points;
+* ``OCISIGN_TRACE_PLUGINS=1`` (or ``--trace-plugins``) traces every hook call to stderr.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pluggy
+
+from ocisign import hookspecs
+from ocisign.errors import LayoutError, PluginError, UsageError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from ocisign.oci import Descriptor
+    from ocisign.types import (
+        Credentials,
+        EnvelopeFormat,
+        LayoutHandler,
+        PolicyResult,
+        SignerFactory,
+        Target,
+        Transport,
+        VerificationContext,
+    )
+
+ENTRY_POINT_GROUP = "ocisign"
+BUILTIN_PREFIX = "ocisign.plugins."
+
+R = TypeVar("R")
+
+
+@dataclasses.dataclass(frozen=True)
+class PluginInfo:
+    """What ``ocisign plugin list`` shows for one registered plugin."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+    hooks: tuple[str, ...]
+    builtin: bool
+
+
+def _env_list(name: str) -> list[str]:
+    return [x.strip() for x in os.environ.get(name, "").split(",") if x.strip()]
+
+
+class OcisignPluginManager(pluggy.PluginManager):
+    """pluggy.PluginManager with typed accessors for every ocisign hook."""
+
+    def __init__(self) -> None:
+        super().__init__("ocisign")
+        self.add_hookspecs(hookspecs)
+        self._cache: dict[str, Any] = {}
+
+    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
+        """Only ``ocisign_*`` attributes can be hook implementations."""
+        if not name.startswith("ocisign_"):
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+    # --- loading ----------------------------------------------------------------------------
+    def load_builtins(self) -> None:
+        """Register every built-in plugin module not blocked."""
+        from ocisign.plugins import BUILTIN_PLUGINS
+
+        for short in BUILTIN_PLUGINS:
+            if self.is_blocked(short):
+                continue
+            module = importlib.import_module(BUILTIN_PREFIX + short)
+            self.register(module, name=short)
+
+    def load_entrypoints(self) -> None:
+        """Register plugins from the ``ocisign`` entry-point group; import failures are fatal."""
+        from importlib.metadata import distributions
+
+        for dist in list(distributions()):
+            for ep in dist.entry_points:
+                if ep.group != ENTRY_POINT_GROUP or self.get_plugin(ep.name) or self.is_blocked(ep.name):
+                    continue
+                try:
+                    plugin = ep.load()
+                except Exception as exc:
+                    raise PluginError(
+                        f"plugin {ep.name!r} ({ep.value}) from {dist.metadata['Name']} failed to load: {exc}"
+                    ) from exc
+                self.register(plugin, name=ep.name)
+                self._plugin_distinfo.append((plugin, pluggy._manager.DistFacade(dist)))
+
+    def load_module(self, spec: str) -> None:
+        """Register a plugin module by import name (``-p MODULE``)."""
+        if self.get_plugin(spec) or self.is_blocked(spec):
+            return
+        try:
+            module = importlib.import_module(spec)
+        except Exception as exc:
+            raise PluginError(f"plugin module {spec!r} failed to import: {exc}") from exc
+        self.register(module, name=spec)
+
+    def enable_trace(self, write: Callable[[str], object] | None = None) -> None:
+        """Trace hook calls (arguments and results) to ``write`` (stderr by default)."""
+        out = write or (lambda s: sys.stderr.write(s))
+
+        def before(name: str, impls: Sequence[pluggy.HookImpl], kwargs: dict[str, Any]) -> None:
+            out(f"ocisign trace: {name}({', '.join(kwargs)}) -> {[i.plugin_name for i in impls]}\n")
+
+        def after(outcome: Any, name: str, impls: Sequence[pluggy.HookImpl], kwargs: dict[str, Any]) -> None:
+            exc = outcome.exception
+            out(f"ocisign trace: {name} {'raised ' + repr(exc) if exc else 'returned'}\n")
+
+        self.add_hookcall_monitoring(before, after)
+        self._trace_write = out
+
+    def register(self, plugin: object, name: str | None = None) -> str | None:
+        """Register and drop cached registration results."""
+        self._cache.clear()
+        try:
+            return super().register(plugin, name)
+        except ValueError as exc:
+            raise PluginError(f"cannot register plugin {name or plugin!r}: {exc}") from exc
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(f"plugin {name or plugin!r} is invalid: {exc}") from exc
+
+    def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
+        """Unregister and drop cached registration results."""
+        self._cache.clear()
+        return super().unregister(plugin, name)
+
+    # --- registration hooks -----------------------------------------------------------------
+    def _registrations(self, hook_name: str, kind: str, key: Callable[[Any], str]) -> dict[str, Any]:
+        if hook_name in self._cache:
+            return self._cache[hook_name]  # type: ignore[no-any-return]
+        caller: pluggy.HookCaller = getattr(self.hook, hook_name)
+        merged: dict[str, Any] = {}
+        owner: dict[str, str] = {}
+        trace = getattr(self, "_trace_write", None)
+        for impl in reversed(caller.get_hookimpls()):
+            try:
+                records = list(impl.function() or ())
+            except Exception as exc:
+                raise PluginError(f"plugin {impl.plugin_name!r} failed in {hook_name}: {exc}") from exc
+            if trace:
+                trace(f"ocisign trace: {hook_name} from {impl.plugin_name}: {[key(r) for r in records]}\n")
+            for rec in records:
+                k = key(rec)
+                if k in merged:
+                    raise PluginError(
+                        f"{kind} {k!r} registered twice: by plugins {owner[k]}, {impl.plugin_name}"
+                    )
+                merged[k] = rec
+                owner[k] = impl.plugin_name
+        self._cache[hook_name] = merged
+        return merged
+
+    def layout_handlers(self) -> dict[str, LayoutHandler]:
+        """All layout handlers by name."""
+        return self._registrations("ocisign_layout_handlers", "layout type", lambda r: r.name)
+
+    def open_layout(self, path: str | Path, *, layout_type: str | None = None) -> Target:
+        """Open a local layout, choosing the handler by ``layout_type`` or detection."""
+        handlers = self.layout_handlers()
+        p = Path(path)
+        if layout_type:
+            handler = handlers.get(layout_type)
+            if handler is None:
+                raise UsageError(f"unknown layout type {layout_type!r}; choose one of: {', '.join(sorted(handlers))}")
+            return handler.open(p)
+        if not p.exists():
+            raise LayoutError(f"{path}: no such OCI layout (directory or tar)")
+        matches = [h for h in handlers.values() if h.detect(p)]
+        if not matches:
+            raise LayoutError(f"{path}: not an OCI image layout (no handler among {', '.join(sorted(handlers))} claims it)")
+        if len(matches) > 1:
+            names = ", ".join(h.name for h in matches)
+            raise LayoutError(f"{path}: ambiguous layout type ({names}); choose one with --layout-type")
+        return matches[0].open(p)
+
+    def signer_factories(self) -> dict[str, SignerFactory]:
+        """All signer factories by scheme name."""
+        return self._registrations("ocisign_signers", "signer", lambda r: r.name)
+
+    def signer_factory(self, name: str) -> SignerFactory:
+        """The signer factory for ``name`` or a PluginError listing the choices."""
+        factories = self.signer_factories()
+        if name not in factories:
+            raise PluginError(f"no signer plugin {name!r}; choose one of: {', '.join(sorted(factories))}")
+        return factories[name]
+
+    def envelope_formats(self) -> dict[str, EnvelopeFormat]:
+        """All envelope formats by media type."""
+        return self._registrations("ocisign_envelope_formats", "envelope media type", lambda r: r.media_type)
+
+    def envelope_format(self, name_or_media_type: str) -> EnvelopeFormat:
+        """Look an envelope format up by short name (``jws``) or media type."""
+        formats = self.envelope_formats()
+        if name_or_media_type in formats:
+            return formats[name_or_media_type]
+        for fmt in formats.values():
+            if fmt.name == name_or_media_type:
+                return fmt
+        names = ", ".join(sorted(f.name for f in formats.values()))
+        raise UsageError(f"unsupported signature format {name_or_media_type!r}; choose one of: {names}")
+
+    def transports(self) -> dict[str, Transport]:
+        """All transports by name."""
+        return self._registrations("ocisign_transports", "transport", lambda r: r.name)
+
+    def transport(self, name: str = "registry") -> Transport:
+        """The transport called ``name``."""
+        transports = self.transports()
+        if name not in transports:
+            raise PluginError(f"no transport plugin {name!r}; available: {', '.join(sorted(transports)) or 'none'}")
+        return transports[name]
+
+    # --- lookup and decision hooks ----------------------------------------------------------
+    def registry_credentials(self, host: str) -> Credentials | None:
+        """First plugin that knows credentials for ``host``."""
+        return self._call("ocisign_registry_credentials", host=host)  # type: ignore[no-any-return]
+
+    def trust_store(self, store_type: str, name: str) -> Sequence[x509.Certificate] | None:
+        """Certificates of trust store ``store_type:name``; None when no plugin knows it."""
+        return self._call("ocisign_trust_store", store_type=store_type, name=name)  # type: ignore[no-any-return]
+
+    def evaluate_policy(self, context: VerificationContext) -> list[PolicyResult]:
+        """Every plugin's decision (None results dropped), in call order."""
+        return list(self._call("ocisign_evaluate_policy", context=context))
+
+    def signature_created(self, target: Target, subject: Descriptor, signature: Descriptor) -> None:
+        """Notify plugins that a signature was stored."""
+        self._call("ocisign_signature_created", target=target, subject=subject, signature=signature)
+
+    def push_finished(self, source: str, destination: str, pushed: Sequence[Descriptor]) -> None:
+        """Notify plugins that a copy finished."""
+        self._call("ocisign_push_finished", source=source, destination=destination, pushed=pushed)
+
+    def _call(self, hook_name: str, **kwargs: Any) -> Any:
+        caller: pluggy.HookCaller = getattr(self.hook, hook_name)
+        try:
+            return caller(**kwargs)
+        except pluggy.PluginValidationError as exc:  # pragma: no cover - raised at register()
+            raise PluginError(str(exc)) from exc
+
+    # --- introspection ----------------------------------------------------------------------
+    def plugin_info(self) -> list[PluginInfo]:
+        """Name, distribution, version and implemented hooks of each registered plugin."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        dists = {id(p): d for p, d in self.list_plugin_distinfo()}
+        try:
+            own_version = version("ocisign")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            own_version = "unknown"
+        out: list[PluginInfo] = []
+        for name, plugin in sorted(self.list_name_plugin(), key=lambda x: x[0]):
+            if plugin is None:
+                continue
+            module = getattr(plugin, "__name__", type(plugin).__module__)
+            hooks = tuple(sorted(h.name for h in self.get_hookcallers(plugin) or ()))
+            dist = dists.get(id(plugin))
+            builtin = module.startswith(BUILTIN_PREFIX)
+            out.append(
+                PluginInfo(
+                    name=name,
+                    module=module,
+                    distribution=dist.project_name if dist else ("ocisign" if builtin else "-"),
+                    version=dist.version if dist else (own_version if builtin else "-"),
+                    hooks=hooks,
+                    builtin=builtin,
+                )
+            )
+        return out
+
+
+def get_plugin_manager(
+    *,
+    load_entrypoints: bool | None = None,
+    disabled: Iterable[str] = (),
+    modules: Iterable[str] = (),
+    trace: bool | None = None,
+) -> OcisignPluginManager:
+    """Build a manager: specs, built-ins, entry points, extra modules, then ``check_pending``.
+
+    ``load_entrypoints`` defaults to not ``OCISIGN_DISABLE_PLUGIN_AUTOLOAD``; ``disabled`` adds to
+    ``OCISIGN_DISABLED_PLUGINS``; ``trace`` defaults to ``OCISIGN_TRACE_PLUGINS``.
+    """
+    pm = OcisignPluginManager()
+    if trace is None:
+        trace = os.environ.get("OCISIGN_TRACE_PLUGINS", "") not in ("", "0")
+    if trace:
+        pm.enable_trace()
+    for name in [*_env_list("OCISIGN_DISABLED_PLUGINS"), *disabled]:
+        pm.set_blocked(name)
+    pm.load_builtins()
+    if load_entrypoints is None:
+        load_entrypoints = os.environ.get("OCISIGN_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
+    if load_entrypoints:
+        pm.load_entrypoints()
+    for spec in modules:
+        pm.load_module(spec)
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(str(exc)) from exc
+    return pm

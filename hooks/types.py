@@ -1,0 +1,251 @@
+"""Records that plugins return from registration hooks, and the protocols they implement.
+
+Registration hooks (``ocisign_layout_handlers``, ``ocisign_signers``, ``ocisign_envelope_formats``,
+``ocisign_transports``) yield frozen dataclasses from this module; the plugin manager merges
+them by name and refuses duplicates. Heavy libraries are referenced only under TYPE_CHECKING.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+from ocisign.oci import MAX_MANIFEST_SIZE, Descriptor
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+
+# --- content stores ----------------------------------------------------------------------------
+@runtime_checkable
+class Target(Protocol):
+    """A content store: an OCI layout directory, a layout tar, or a registry repository.
+
+    Read methods never modify anything. Writes go through :meth:`writer`.
+    """
+
+    @property
+    def location(self) -> str:
+        """Human-readable location (``./hello-world``, ``localhost:5001/hello-world``)."""
+        ...
+
+    def resolve(self, reference: str) -> Descriptor:
+        """Resolve a tag or ``sha256:…`` digest to the descriptor of a manifest or index.
+
+        Raises NotFoundError, or LayoutError for an ambiguous tag.
+        """
+        ...
+
+    def fetch(self, desc: Descriptor, *, max_size: int = MAX_MANIFEST_SIZE) -> bytes:
+        """Whole content of a small blob/manifest, digest and size verified; bounded by max_size."""
+        ...
+
+    def open_blob(self, desc: Descriptor) -> AbstractContextManager[IO[bytes]]:
+        """Stream a blob of exactly ``desc.size`` bytes; the stream verifies the digest at EOF."""
+        ...
+
+    def exists(self, desc: Descriptor) -> bool:
+        """True when the store holds the content of ``desc``."""
+        ...
+
+    def referrers(self, subject: Descriptor, *, artifact_type: str | None = None) -> list[Descriptor]:
+        """Manifests whose ``subject`` is ``subject``, optionally filtered by artifact type.
+
+        Returned descriptors carry ``artifact_type`` and ``annotations`` where known.
+        """
+        ...
+
+    def writer(self) -> AbstractContextManager[TargetWriter]:
+        """A write session. Changes become visible atomically when the context exits cleanly."""
+        ...
+
+    def close(self) -> None:
+        """Release files, sockets and pools."""
+        ...
+
+
+class TargetWriter(Protocol):
+    """Write side of a :class:`Target`, valid inside ``with target.writer() as w:``."""
+
+    def push_blob(self, desc: Descriptor, source: bytes | IO[bytes]) -> None:
+        """Store a blob (config, layer, envelope). Verifies digest and size while writing."""
+        ...
+
+    def push_manifest(self, desc: Descriptor, data: bytes, *, tag: str | None = None, listed: bool = True) -> None:
+        """Store a manifest or index.
+
+        ``tag`` names it; ``listed`` (layouts only) adds an untagged entry to ``index.json`` —
+        what notation does for signature manifests. Children of an index pass ``listed=False``.
+        Registries maintain the referrers index for manifests with a ``subject``.
+        """
+        ...
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LayoutHandler:
+    """A kind of local OCI layout (``oci`` directory, ``oci-archive`` tar, …).
+
+    ``detect(path)`` returns True when this handler recognises ``path``; exactly one handler
+    must claim a path unless ``--layout-type`` names one. ``open(path)`` returns a Target.
+    """
+
+    name: str
+    detect: Callable[[Path], bool]
+    open: Callable[[Path], Target]
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RemoteOptions:
+    """How to reach a registry (from CLI flags, config and the environment)."""
+
+    plain_http: bool = False
+    insecure: bool = False
+    ca_file: str | None = None
+    username: str | None = None
+    password: str | None = None
+    concurrency: int = 4
+    timeout: float = 30.0
+    progress: bool = False
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Transport:
+    """A way to reach remote content (the built-in ``registry`` speaks the distribution API)."""
+
+    name: str
+    #: open(registry_host, repository, options) -> Target
+    open: Callable[[str, str, RemoteOptions], Target]
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Credentials:
+    """Registry credentials: username/password, or an identity (refresh) token."""
+
+    username: str = ""
+    password: str = ""
+    identity_token: str = ""
+
+
+# --- signing -----------------------------------------------------------------------------------
+KeySpec = Literal["RSA-2048", "RSA-3072", "RSA-4096", "EC-256", "EC-384", "EC-521"]
+
+
+class Signer(Protocol):
+    """A signing key with its certificate chain (leaf first)."""
+
+    @property
+    def key_spec(self) -> KeySpec:
+        """Key type and size; selects the algorithm (PS256…ES512)."""
+        ...
+
+    def certificate_chain(self) -> Sequence[x509.Certificate]:
+        """Leaf first, root last."""
+        ...
+
+    def sign(self, data: bytes) -> bytes:
+        """Raw signature over ``data``: RSASSA-PSS (salt = hash length) or ECDSA raw ``r||s``."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SignerFactory:
+    """Creates Signers for a key scheme: ``file`` (built-in), or ``vault``, ``awskms``… from plugins.
+
+    ``create(key)`` receives the signing-key record from signingkeys.json (``name``, and
+    ``keyPath``/``certPath`` or ``id``/``pluginName``/``pluginConfig``) and returns a Signer.
+    """
+
+    name: str
+    create: Callable[[Mapping[str, Any]], Signer]
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SignRequest:
+    """Everything an envelope format needs to seal a payload."""
+
+    payload: bytes
+    signing_time: dt.datetime
+    expiry: dt.datetime | None = None
+    signing_scheme: str = "notary.x509"
+    signing_agent: str = ""
+    extended_attributes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EnvelopeContent:
+    """A parsed envelope whose cryptographic signature verified against its leaf certificate."""
+
+    media_type: str
+    payload: bytes
+    payload_content_type: str
+    signing_scheme: str
+    signature_algorithm: str  # RSASSA-PSS-SHA-256 … ECDSA-SHA-512
+    certificate_chain: Sequence[x509.Certificate]
+    signature: bytes
+    signing_time: dt.datetime | None = None
+    authentic_signing_time: dt.datetime | None = None
+    expiry: dt.datetime | None = None
+    signing_agent: str | None = None
+    timestamp_token: bytes | None = None
+    verification_plugin: str | None = None
+    verification_plugin_min_version: str | None = None
+    #: extended (non-standard) protected attributes: name -> value
+    extended_attributes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: names listed in ``crit``
+    critical: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EnvelopeFormat:
+    """A signature envelope format, keyed by media type (and short name for ``--signature-format``).
+
+    ``seal(request, signer)`` returns envelope bytes; ``open(blob)`` parses, checks headers and
+    verifies the signature with the leaf key, raising VerificationError on any problem.
+    """
+
+    name: str
+    media_type: str
+    seal: Callable[[SignRequest, Signer], bytes]
+    open: Callable[[bytes], EnvelopeContent]
+    description: str = ""
+
+
+# --- verification ------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VerificationContext:
+    """What a policy plugin sees when asked to decide on an artifact."""
+
+    target: Target
+    #: the artifact as resolved (plain descriptor)
+    subject: Descriptor
+    #: the reference the user typed (for messages)
+    reference: str
+    #: policy scope: ``registry/repository`` (``--scope`` for layouts)
+    scope: str
+    #: signature manifests found for the subject (at most max_signatures)
+    signatures: Sequence[Descriptor]
+    user_metadata: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    max_signatures: int = 100
+    #: extra options a policy plugin may read (``--plugin-config k=v``)
+    plugin_config: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+Outcome = Literal["pass", "fail", "log"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PolicyResult:
+    """One plugin's decision on an artifact. ``details`` is JSON-able (shown with ``-o json``)."""
+
+    source: str
+    outcome: Outcome
+    reason: str
+    details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+

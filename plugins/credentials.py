@@ -1,0 +1,1 @@
+"""Built-in plugin credentials (being written)."""

@@ -1,0 +1,1 @@
+"""Built-in plugin file_key (being written)."""

@@ -1,0 +1,1 @@
+"""Built-in plugin oci_archive (being written)."""

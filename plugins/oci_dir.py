@@ -1,0 +1,1 @@
+"""Built-in plugin oci_dir (being written)."""

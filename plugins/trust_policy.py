@@ -1,0 +1,1 @@
+"""Built-in plugin trust_policy (being written)."""

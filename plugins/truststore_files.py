@@ -1,0 +1,1 @@
+"""Built-in plugin truststore_files (being written)."""
