@@ -97,7 +97,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
         sp = sub.add_parser(name, help=help_text, aliases=list(aliases), description=help_text)
         if name == command and module_name not in seen:
             seen.add(module_name)
-            module: CommandModule = importlib.import_module(module_name)  # type: ignore[assignment]
+            module: CommandModule = importlib.import_module(module_name)
             module.add_arguments(sp)
             add_common_options(sp, top=False)
             sp.set_defaults(_module=module_name, _command=name)
@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ocisign.context import CliContext
 
         ctx = CliContext.from_args(args)
-        module: CommandModule = importlib.import_module(args._module)  # type: ignore[assignment]
+        module: CommandModule = importlib.import_module(args._module)
         try:
             return int(module.run(args, ctx))
         finally:

@@ -14,7 +14,7 @@ import dataclasses
 import importlib
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -67,6 +67,7 @@ class OcisignPluginManager(pluggy.PluginManager):
         super().__init__("ocisign")
         self.add_hookspecs(hookspecs)
         self._cache: dict[str, Any] = {}
+        self._trace_write: Callable[[str], object] | None = None
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         """Only ``ocisign_*`` attributes can be hook implementations."""
@@ -116,10 +117,12 @@ class OcisignPluginManager(pluggy.PluginManager):
         """Trace hook calls (arguments and results) to ``write`` (stderr by default)."""
         out = write or (lambda s: sys.stderr.write(s))
 
-        def before(name: str, impls: Sequence[pluggy.HookImpl], kwargs: dict[str, Any]) -> None:
+        def before(name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
             out(f"ocisign trace: {name}({', '.join(kwargs)}) -> {[i.plugin_name for i in impls]}\n")
 
-        def after(outcome: Any, name: str, impls: Sequence[pluggy.HookImpl], kwargs: dict[str, Any]) -> None:
+        def after(
+            outcome: pluggy.Result[Any], name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]
+        ) -> None:
             exc = outcome.exception
             out(f"ocisign trace: {name} {'raised ' + repr(exc) if exc else 'returned'}\n")
 
@@ -148,10 +151,10 @@ class OcisignPluginManager(pluggy.PluginManager):
         caller: pluggy.HookCaller = getattr(self.hook, hook_name)
         merged: dict[str, Any] = {}
         owner: dict[str, str] = {}
-        trace = getattr(self, "_trace_write", None)
+        trace = self._trace_write
         for impl in reversed(caller.get_hookimpls()):
             try:
-                records = list(impl.function() or ())
+                records = list(impl.function() or ())  # type: ignore[call-overload]
             except Exception as exc:
                 raise PluginError(f"plugin {impl.plugin_name!r} failed in {hook_name}: {exc}") from exc
             if trace:
@@ -171,15 +174,25 @@ class OcisignPluginManager(pluggy.PluginManager):
         """All layout handlers by name."""
         return self._registrations("ocisign_layout_handlers", "layout type", lambda r: r.name)
 
-    def open_layout(self, path: str | Path, *, layout_type: str | None = None) -> Target:
-        """Open a local layout, choosing the handler by ``layout_type`` or detection."""
+    def open_layout(self, path: str | Path, *, layout_type: str | None = None, create: bool = False) -> Target:
+        """Open a local layout, choosing the handler by ``layout_type`` or detection.
+
+        With ``create``, a missing path (or empty directory) becomes a new layout: of
+        ``layout_type``, else ``oci-archive`` for a ``.tar`` name, else ``oci``.
+        """
         handlers = self.layout_handlers()
         p = Path(path)
+        if layout_type and layout_type not in handlers:
+            raise UsageError(f"unknown layout type {layout_type!r}; choose one of: {', '.join(sorted(handlers))}")
+        is_new = not p.exists() or (p.is_dir() and not any(p.iterdir()))
+        if create and is_new:
+            name = layout_type or ("oci-archive" if p.suffix == ".tar" else "oci")
+            handler = handlers.get(name)
+            if handler is None or handler.create is None:
+                raise UsageError(f"layout type {name!r} cannot create new layouts")
+            return handler.create(p)
         if layout_type:
-            handler = handlers.get(layout_type)
-            if handler is None:
-                raise UsageError(f"unknown layout type {layout_type!r}; choose one of: {', '.join(sorted(handlers))}")
-            return handler.open(p)
+            return handlers[layout_type].open(p)
         if not p.exists():
             raise LayoutError(f"{path}: no such OCI layout (directory or tar)")
         matches = [h for h in handlers.values() if h.detect(p)]

@@ -96,6 +96,8 @@ class LayoutHandler:
     name: str
     detect: Callable[[Path], bool]
     open: Callable[[Path], Target]
+    #: create(path) initialises a new, empty layout (for ``cp --to-oci-layout``); None if unsupported
+    create: Callable[[Path], Target] | None = None
     description: str = ""
 
 

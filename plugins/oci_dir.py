@@ -1,1 +1,233 @@
-"""Built-in plugin oci_dir (being written)."""
+"""Built-in plugin ``oci``: OCI image layouts stored as directories.
+
+Reads never follow symlinks inside the layout, never block on FIFOs and never write.
+Writes hold an exclusive ``flock`` on the layout directory for the whole session, write each
+blob to a temp file beside its final name (hashing as it writes), fsync and rename it, and
+rewrite ``index.json`` the same way last — so a kill at any point leaves a valid layout and
+concurrent signers all end up in ``index.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import ocisign
+from ocisign.errors import ContentError, LayoutError, NotFoundError
+from ocisign.fsutil import fsync_dir, write_atomic
+from ocisign.layout_base import LAYOUT_VERSION, LayoutReader, blob_relpath, merge_index
+from ocisign.oci import MT_INDEX, Descriptor, canonical_json, hasher_for, parse_json_object, validate_digest
+from ocisign.types import LayoutHandler
+
+_CHUNK = 1 << 20
+
+
+def _layout_error(location: str, relpath: str, exc: OSError) -> LayoutError:
+    if exc.errno == errno.ELOOP:
+        return LayoutError(f"{location}: {relpath} is a symbolic link; refusing to follow it")
+    if exc.errno == errno.ENOTDIR:
+        return LayoutError(f"{location}: {relpath}: a path component is not a directory")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return LayoutError(f"{location}: {relpath}: permission denied")
+    return LayoutError(f"{location}: {relpath}: {exc.strerror}")
+
+
+class DirLayout(LayoutReader):
+    """An OCI image layout directory (read side plus :meth:`writer`)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(str(root))
+        self.root = root
+
+    # --- primitives -----------------------------------------------------------------------------
+    def _open_fd(self, relpath: str) -> int:
+        parts = relpath.split("/")
+        try:
+            dfd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            raise LayoutError(f"{self.location}: no such directory") from None
+        except OSError as exc:
+            raise _layout_error(self.location, ".", exc) from None
+        try:
+            for part in parts[:-1]:
+                nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dfd)
+                os.close(dfd)
+                dfd = nfd
+            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dfd)
+        except FileNotFoundError:
+            raise NotFoundError(f"{self.location}: {relpath} not found") from None
+        except OSError as exc:
+            raise _layout_error(self.location, relpath, exc) from None
+        finally:
+            os.close(dfd)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            raise LayoutError(f"{self.location}: {relpath} is not a regular file")
+        return fd
+
+    def _read_small(self, relpath: str, max_size: int) -> bytes:
+        fd = self._open_fd(relpath)
+        with os.fdopen(fd, "rb") as fh:
+            if os.fstat(fd).st_size > max_size:
+                raise LayoutError(f"{self.location}: {relpath} is larger than {max_size} bytes")
+            data = fh.read(max_size + 1)
+        if len(data) > max_size:
+            raise LayoutError(f"{self.location}: {relpath} is larger than {max_size} bytes")
+        return data
+
+    def _open_file(self, relpath: str) -> IO[bytes]:
+        return os.fdopen(self._open_fd(relpath), "rb")
+
+    def _file_size(self, relpath: str) -> int | None:
+        try:
+            fd = self._open_fd(relpath)
+        except NotFoundError:
+            return None
+        try:
+            return os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+
+    def blob_path(self, desc: Descriptor) -> Path:
+        """Filesystem path of a blob (for zero-copy consumers such as the registry uploader)."""
+        return self.root / blob_relpath(desc.digest)
+
+    # --- writing --------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[DirWriter]:
+        """Exclusive write session; ``index.json`` is rewritten atomically on clean exit."""
+        self._index = None
+        self.index_entries()  # the layout must be valid before anything is written
+        for rel in ("index.json", "blobs", f"blobs/{'sha256'}", "."):
+            p = self.root / rel
+            if p.exists() and not os.access(p, os.W_OK):
+                raise LayoutError(f"{self.location}: {rel} is not writable (permission denied or read-only)")
+        dfd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(dfd, fcntl.LOCK_EX)
+            self._index = None  # re-read under the lock: another writer may have committed
+            self.index_entries()
+            w = DirWriter(self)
+            yield w
+            w.commit()
+        finally:
+            self._index = None
+            os.close(dfd)  # releases the flock
+
+
+class DirWriter:
+    """Write session on a :class:`DirLayout` (see :class:`ocisign.types.TargetWriter`)."""
+
+    def __init__(self, layout: DirLayout) -> None:
+        self._layout = layout
+        self._added: list[tuple[Descriptor, str | None]] = []
+
+    def push_blob(self, desc: Descriptor, source: bytes | IO[bytes]) -> None:
+        """Store a blob (skipped when an identical one is present), verifying digest and size."""
+        validate_digest(desc.digest, where=f"{self._layout.location}: blob")
+        path = self._layout.blob_path(desc)
+        if self._present(desc, path):
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        h = hasher_for(desc.digest)
+        written = 0
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                if isinstance(source, bytes | bytearray | memoryview):
+                    out.write(source)
+                    h.update(source)
+                    written = len(source)
+                else:
+                    while chunk := source.read(_CHUNK):
+                        out.write(chunk)
+                        h.update(chunk)
+                        written += len(chunk)
+                        if written > desc.size:
+                            break
+                out.flush()
+                os.fsync(out.fileno())
+            actual = f"{desc.digest.split(':', 1)[0]}:{h.hexdigest()}"
+            if written != desc.size or actual != desc.digest:
+                raise ContentError(
+                    f"{self._layout.location}: content for {desc.digest} does not match its descriptor "
+                    f"(got {written} bytes, {actual})"
+                )
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, path)
+            fsync_dir(path.parent)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def _present(self, desc: Descriptor, path: Path) -> bool:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return False
+        if not stat.S_ISREG(st.st_mode) or st.st_size != desc.size:
+            return False
+        h = hasher_for(desc.digest)
+        with open(path, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                h.update(chunk)
+        return f"{desc.digest.split(':', 1)[0]}:{h.hexdigest()}" == desc.digest
+
+    def push_manifest(self, desc: Descriptor, data: bytes, *, tag: str | None = None, listed: bool = True) -> None:
+        """Store a manifest blob; list it in index.json (tagged or not) at commit."""
+        self.push_blob(desc, data)
+        if tag or listed:
+            self._added.append((desc, tag))
+
+    def commit(self) -> None:
+        """Rewrite index.json (atomically) with the entries added in this session."""
+        if not self._added:
+            return
+        layout = self._layout
+        raw = parse_json_object(layout._read_small("index.json", 64 * 1024 * 1024), where="index.json")
+        merged = merge_index(layout.index_entries(), self._added)
+        raw.setdefault("schemaVersion", 2)
+        raw.setdefault("mediaType", MT_INDEX)
+        raw["manifests"] = [d.to_json() for d in merged]
+        write_atomic(layout.root / "index.json", canonical_json(raw))
+        self._added.clear()
+
+
+def create_layout(root: Path) -> DirLayout:
+    """Open ``root`` as a layout, initialising it when it is missing or an empty directory."""
+    if root.exists() and not root.is_dir():
+        raise LayoutError(f"{root}: exists and is not a directory")
+    if root.is_dir() and any(root.iterdir()):
+        layout = DirLayout(root)
+        layout.index_entries()
+        return layout
+    (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    write_atomic(root / "oci-layout", json.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode())
+    write_atomic(root / "index.json", canonical_json({"schemaVersion": 2, "mediaType": MT_INDEX, "manifests": []}))
+    return DirLayout(root)
+
+
+def _detect(path: Path) -> bool:
+    return path.is_dir()
+
+
+@ocisign.hookimpl
+def ocisign_layout_handlers() -> Iterator[LayoutHandler]:
+    """Register the ``oci`` directory layout."""
+    yield LayoutHandler(
+        name="oci",
+        detect=_detect,
+        open=DirLayout,
+        create=create_layout,
+        description="OCI image layout directory",
+    )

@@ -1,0 +1,138 @@
+"""The ``oci`` directory layout: resolution, strict reading, crash-safe writes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ocisign.errors import ContentError, LayoutError, NotFoundError
+from ocisign.oci import MT_MANIFEST, Descriptor, canonical_json, sha256_digest
+from ocisign.plugins.oci_dir import DirLayout, create_layout
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_resolve_tag_and_digest(make_layout) -> None:  # type: ignore[no-untyped-def]
+    root = make_layout()
+    layout = DirLayout(root)
+    desc = layout.resolve("v1")
+    assert desc.media_type == MT_MANIFEST
+    assert layout.resolve(desc.digest).digest == desc.digest
+    with pytest.raises(NotFoundError):
+        layout.resolve("v2")
+    with pytest.raises(NotFoundError):
+        layout.resolve("sha256:" + "0" * 64)
+
+
+def test_unlisted_manifest_resolves_with_its_own_media_type(make_layout) -> None:  # type: ignore[no-untyped-def]
+    root = make_layout()
+    layout = DirLayout(root)
+    desc = layout.resolve("v1")
+    (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": []}))
+    again = DirLayout(root).resolve(desc.digest)
+    assert again.key() == desc.key()
+
+
+def test_ambiguous_tag_is_an_error(make_layout) -> None:  # type: ignore[no-untyped-def]
+    root = make_layout()
+    index = json.loads((root / "index.json").read_text())
+    other = {"mediaType": MT_MANIFEST, "digest": "sha256:" + "1" * 64, "size": 3,
+             "annotations": {"org.opencontainers.image.ref.name": "v1"}}
+    index["manifests"].append(other)
+    (root / "index.json").write_text(json.dumps(index))
+    with pytest.raises(LayoutError, match="ambiguous"):
+        DirLayout(root).resolve("v1")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"{", b'{"schemaVersion":2,"manifests":[]}garbage', b"\xef\xbb\xbf{}", b"[]",
+     b'{"schemaVersion":2,"manifests":null}', b'{"schemaVersion":2,"manifests":[],"layers":[]}',
+     b'{"schemaVersion":2,"manifests":[{"mediaType":"x","digest":"sha256:AB","size":1}]}',
+     b'{"schemaVersion":2,"manifests":[{"mediaType":"x","digest":"sha256:' + b"a" * 64 + b'","size":-1}]}'],
+)
+def test_bad_index_json_is_rejected_and_nothing_written(make_layout, content: bytes) -> None:  # type: ignore[no-untyped-def]
+    root = make_layout()
+    (root / "index.json").write_bytes(content)
+    before = snapshot(root)
+    with pytest.raises(LayoutError, match="index.json"):
+        DirLayout(root).resolve("v1")
+    assert snapshot(root) == before
+
+
+def test_missing_oci_layout_file_is_rejected(make_layout) -> None:  # type: ignore[no-untyped-def]
+    root = make_layout()
+    (root / "oci-layout").unlink()
+    with pytest.raises(LayoutError, match="oci-layout"):
+        DirLayout(root).resolve("v1")
+    assert not (root / "oci-layout").exists()
+
+
+def test_symlinked_blob_and_fifo_are_refused(make_layout, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = make_layout()
+    layout = DirLayout(root)
+    desc = layout.resolve("v1")
+    blob = root / "blobs" / "sha256" / desc.digest.split(":")[1]
+    outside = tmp_path / "outside"
+    outside.write_bytes(blob.read_bytes())
+    blob.unlink()
+    blob.symlink_to(outside)
+    with pytest.raises(LayoutError, match="symbolic link"):
+        DirLayout(root).fetch(desc)
+    blob.unlink()
+    os.mkfifo(blob)
+    with pytest.raises(LayoutError, match="not a regular file"):
+        DirLayout(root).fetch(desc)
+
+
+def test_corrupt_blob_is_detected(make_layout) -> None:  # type: ignore[no-untyped-def]
+    root = make_layout()
+    desc = DirLayout(root).resolve("v1")
+    blob = root / "blobs" / "sha256" / desc.digest.split(":")[1]
+    data = bytearray(blob.read_bytes())
+    data[10] ^= 1
+    blob.write_bytes(bytes(data))
+    with pytest.raises(ContentError, match="does not match"):
+        DirLayout(root).fetch(desc)
+    with pytest.raises(ContentError), DirLayout(root).open_blob(desc) as fh:
+        fh.read()
+
+
+def test_writer_adds_untagged_referrer_once(make_layout) -> None:  # type: ignore[no-untyped-def]
+    root = make_layout()
+    layout = DirLayout(root)
+    subject = layout.resolve("v1").plain()
+    manifest = canonical_json({
+        "schemaVersion": 2, "mediaType": MT_MANIFEST,
+        "config": {"mediaType": "application/vnd.cncf.notary.signature", "digest": sha256_digest(b"{}"), "size": 2},
+        "layers": [], "subject": subject.to_json()})
+    desc = Descriptor(media_type=MT_MANIFEST, digest=sha256_digest(manifest), size=len(manifest))
+    for _ in range(2):
+        with layout.writer() as w:
+            w.push_blob(Descriptor(media_type="x", digest=sha256_digest(b"{}"), size=2), b"{}")
+            w.push_manifest(desc, manifest)
+    index = json.loads((root / "index.json").read_text())
+    assert [m["digest"] for m in index["manifests"]].count(desc.digest) == 1
+    refs = DirLayout(root).referrers(subject)
+    assert [r.digest for r in refs] == [desc.digest]
+    assert refs[0].artifact_type == "application/vnd.cncf.notary.signature"
+
+
+def test_writer_rejects_mismatched_content(make_layout) -> None:  # type: ignore[no-untyped-def]
+    root = make_layout()
+    layout = DirLayout(root)
+    before = snapshot(root)
+    with pytest.raises(ContentError), layout.writer() as w:
+        w.push_blob(Descriptor(media_type="x", digest=sha256_digest(b"abc"), size=3), b"abd")
+    assert snapshot(root) == before
+
+
+def test_create_layout_initialises_empty_dir(tmp_path: Path) -> None:
+    layout = create_layout(tmp_path / "new")
+    assert layout.index_entries() == []
+    assert json.loads((tmp_path / "new" / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
