@@ -23,9 +23,9 @@ from ocisign.errors import ExitCode, OcisignError
 class CommandModule(Protocol):
     """Shape of an ``ocisign.cmd_*`` module."""
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...  # noqa: D102
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
-    def run(self, args: argparse.Namespace, ctx: object) -> int: ...  # noqa: D102
+    def run(self, args: argparse.Namespace, ctx: object) -> int: ...
 
 
 #: command -> (module, one-line help, aliases)

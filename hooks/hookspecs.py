@@ -23,7 +23,6 @@ import pluggy
 
 if TYPE_CHECKING:
     from cryptography import x509
-
     from ocisign.oci import Descriptor
     from ocisign.types import (
         Credentials,

@@ -19,13 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
-
 from ocisign import hookspecs
 from ocisign.errors import LayoutError, PluginError, UsageError
 
 if TYPE_CHECKING:
     from cryptography import x509
-
     from ocisign.oci import Descriptor
     from ocisign.types import (
         Credentials,
@@ -152,7 +150,7 @@ class OcisignPluginManager(pluggy.PluginManager):
         merged: dict[str, Any] = {}
         owner: dict[str, str] = {}
         trace = self._trace_write
-        for impl in reversed(caller.get_hookimpls()):
+        for impl in caller.get_hookimpls():  # registration order
             try:
                 records = list(impl.function() or ())  # type: ignore[call-overload]
             except Exception as exc:
@@ -197,7 +195,8 @@ class OcisignPluginManager(pluggy.PluginManager):
             raise LayoutError(f"{path}: no such OCI layout (directory or tar)")
         matches = [h for h in handlers.values() if h.detect(p)]
         if not matches:
-            raise LayoutError(f"{path}: not an OCI image layout (no handler among {', '.join(sorted(handlers))} claims it)")
+            known = ", ".join(sorted(handlers))
+            raise LayoutError(f"{path}: not an OCI image layout (no handler among {known} claims it)")
         if len(matches) > 1:
             names = ", ".join(h.name for h in matches)
             raise LayoutError(f"{path}: ambiguous layout type ({names}); choose one with --layout-type")

@@ -9,9 +9,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from ocisign.errors import BadReferenceError
+from ocisign.errors import BadReferenceError, ContentError
 from ocisign.oci import validate_digest
-from ocisign.errors import ContentError
 
 TAG_RE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z")
 _HOST_RE = re.compile(

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
-
 from ocisign.cli import main
 from ocisign.manager import OcisignPluginManager, get_plugin_manager
 from ocisign.sample_image import write_image_layout
@@ -140,6 +139,7 @@ def make_keypair(tmp_path: Path) -> Callable[..., KeyPair]:
         ])
 
     counter = iter(range(1_000_000))
+    CA_KEY_USAGE = x509.KeyUsage(False, False, False, False, False, True, True, False, False)  # noqa: N806
 
     def _make(
         kind: str = "rsa2048",
@@ -167,7 +167,7 @@ def make_keypair(tmp_path: Path) -> Callable[..., KeyPair]:
                 .public_key(root_key.public_key()).serial_number(x509.random_serial_number())  # type: ignore[attr-defined]
                 .not_valid_before(nb).not_valid_after(na + dt.timedelta(days=1))
                 .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+                .add_extension(CA_KEY_USAGE, critical=True)
                 .sign(root_key, hashes.SHA256())  # type: ignore[arg-type]
             )
             issuers.append((root_key, root))
@@ -178,7 +178,7 @@ def make_keypair(tmp_path: Path) -> Callable[..., KeyPair]:
                     .public_key(int_key.public_key()).serial_number(x509.random_serial_number())  # type: ignore[attr-defined]
                     .not_valid_before(nb).not_valid_after(na + dt.timedelta(hours=12))
                     .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                    .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+                    .add_extension(CA_KEY_USAGE, critical=True)
                     .sign(root_key, hashes.SHA256())  # type: ignore[arg-type]
                 )
                 issuers.append((int_key, inter))

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from ocisign.errors import ContentError, LayoutError, NotFoundError
 from ocisign.oci import MT_MANIFEST, Descriptor, canonical_json, sha256_digest
 from ocisign.plugins.oci_dir import DirLayout, create_layout
@@ -60,7 +59,7 @@ def test_bad_index_json_is_rejected_and_nothing_written(make_layout, content: by
     root = make_layout()
     (root / "index.json").write_bytes(content)
     before = snapshot(root)
-    with pytest.raises(LayoutError, match="index.json"):
+    with pytest.raises(LayoutError, match=r"index\.json"):
         DirLayout(root).resolve("v1")
     assert snapshot(root) == before
 

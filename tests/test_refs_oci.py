@@ -1,0 +1,99 @@
+"""Reference parsing (notation's rules) and strict descriptor/manifest validation (reliability B3)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from ocisign.errors import BadReferenceError, ContentError
+from ocisign.oci import (
+    MT_INDEX,
+    MT_MANIFEST,
+    descriptor_from_json,
+    parse_json,
+    parse_manifest,
+    validate_digest,
+    validate_size,
+)
+from ocisign.refs import looks_like_registry_ref, parse_layout_ref, parse_registry_ref
+
+D = "sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "ref"),
+    [
+        ("./hello-world:v1", "./hello-world", "v1"),
+        (f"./hello-world@{D}", "./hello-world", D),
+        ("a:b/lay:v1", "a:b/lay", "v1"),
+        (f"x@y/lay@{D}", "x@y/lay", D),
+        ("/abs/path.tar:v1.2", "/abs/path.tar", "v1.2"),
+        ("C:\\x\\lay:v1", "C:\\x\\lay", "v1"),
+    ],
+)
+def test_layout_refs(text: str, path: str, ref: str) -> None:
+    parsed = parse_layout_ref(text)
+    assert (parsed.path, parsed.reference) == (path, ref)
+
+
+@pytest.mark.parametrize("text", ["./hello-world", ":v1", "dir:", "dir@sha256:abc", f"@{D}", "dir:bad tag", "C:\\x"])
+def test_bad_layout_refs(text: str) -> None:
+    with pytest.raises(BadReferenceError):
+        parse_layout_ref(text)
+
+
+def test_registry_refs() -> None:
+    r = parse_registry_ref("localhost:5001/hello-world:v1")
+    assert (r.registry, r.repository, r.tag, r.digest, r.scope) == ("localhost:5001", "hello-world", "v1", None,
+                                                                     "localhost:5001/hello-world")
+    r = parse_registry_ref(f"registry.example.com/a/b@{D}")
+    assert r.reference == D and str(r) == f"registry.example.com/a/b@{D}"
+    for bad in ["hello-world:v1", "localhost:5001/Upper:v1", "localhost:5001/x:", f"localhost/x@sha256:{'A' * 64}"]:
+        with pytest.raises(BadReferenceError):
+            parse_registry_ref(bad)
+    assert looks_like_registry_ref("localhost:5001/x:v1")
+    assert not looks_like_registry_ref("./x:v1")
+
+
+@pytest.mark.parametrize(
+    "digest",
+    ["", "sha256:", "sha256:" + "A" * 64, "sha256:" + "a" * 63, "sha256:" + "a" * 65, D + "\n",
+     "sha256:" + "١" * 64, "sha256:../../x", "sha512:" + "a" * 64, "md5:" + "a" * 32, "sha256+b64u:abc", 5, None],
+)
+def test_bad_digests(digest: object) -> None:
+    with pytest.raises(ContentError):
+        validate_digest(digest)
+
+
+@pytest.mark.parametrize("size", [-1, 2**63, 2**64, 1.0, 1e3, "12", True, float("nan")])
+def test_bad_sizes(size: object) -> None:
+    with pytest.raises(ContentError):
+        validate_size(size)
+
+
+def test_duplicate_keys_nan_and_bom_rejected() -> None:
+    for data in [b'{"a":1,"a":2}', b'{"a":NaN}', b"\xef\xbb\xbf{}", b"\xff"]:
+        with pytest.raises(ContentError):
+            parse_json(data, where="x")
+
+
+def test_type_confusion_rejected() -> None:
+    layer = {"mediaType": "x", "digest": D, "size": 1}
+    with pytest.raises(ContentError):
+        parse_manifest(b'{"schemaVersion":2,"manifests":[],"layers":[]}', media_type=MT_INDEX, where="m")
+    with pytest.raises(ContentError):
+        parse_manifest(b'{"schemaVersion":2,"config":{},"manifests":[]}', media_type=MT_MANIFEST, where="m")
+    with pytest.raises(ContentError, match="does not match"):
+        parse_manifest(b'{"schemaVersion":2,"mediaType":"%s","manifests":[]}' % MT_INDEX.encode(),
+                       media_type=MT_MANIFEST, where="m")
+    with pytest.raises(ContentError):
+        descriptor_from_json({**layer, "annotations": {"a": 1}}, where="d")
+    assert descriptor_from_json(layer, where="d").size == 1
+
+
+@given(st.binary(max_size=200))
+def test_manifest_parser_only_raises_content_error(data: bytes) -> None:
+    with contextlib.suppress(ContentError):
+        parse_manifest(data, media_type=MT_MANIFEST, where="fuzz")
