@@ -139,7 +139,7 @@ def make_keypair(tmp_path: Path) -> Callable[..., KeyPair]:
         ])
 
     counter = iter(range(1_000_000))
-    CA_KEY_USAGE = x509.KeyUsage(False, False, False, False, False, True, True, False, False)  # noqa: N806
+    CA_KEY_USAGE = x509.KeyUsage(False, False, False, False, False, True, True, False, False)
 
     def _make(
         kind: str = "rsa2048",
