@@ -1,1 +1,190 @@
-"""Built-in plugin file_key (being written)."""
+"""Built-in plugin ``file``: signing keys stored as PEM files (notation's ``localkeys``).
+
+A ``signingkeys.json`` record ``{"name", "keyPath", "certPath"}`` becomes a :class:`FileSigner`:
+
+* the key file holds an unencrypted PEM private key — PKCS#8 (``PRIVATE KEY``), PKCS#1
+  (``RSA PRIVATE KEY``) or SEC1 (``EC PRIVATE KEY``); other PEM blocks are skipped, like Go's
+  ``tls.LoadX509KeyPair``;
+* the certificate file holds one or more PEM ``CERTIFICATE`` blocks, leaf first;
+* the key must be RSA 2048/3072/4096 or EC P-256/P-384/P-521 and match the leaf's public key.
+
+``sign(data)`` returns RSASSA-PSS (MGF1 with the same hash, salt = hash length) or raw
+``r || s`` ECDSA, with the hash the key spec dictates.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import ocisign
+from ocisign.envelope_common import Algorithm, UnsupportedKeyError, algorithm_for, key_spec_of, raw_ecdsa
+from ocisign.errors import ConfigError, SigningError
+from ocisign.types import SignerFactory
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+    from ocisign.types import KeySpec
+
+_PEM_RE = re.compile(
+    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL
+)
+#: refuse absurdly large key/cert files before parsing
+_MAX_FILE = 4 * 1024 * 1024
+
+
+class FileSigner:
+    """A Signer backed by a private key loaded from a file and its certificate chain."""
+
+    def __init__(self, key: PrivateKeyTypes, chain: Sequence[x509.Certificate], *, key_path: str = "") -> None:
+        self._key = key
+        self._chain = tuple(chain)
+        self._spec: KeySpec = key_spec_of(key, what=key_path or "signing key")
+        self._alg: Algorithm = algorithm_for(self._spec)
+        self.key_path = key_path
+
+    @property
+    def key_spec(self) -> KeySpec:
+        """``RSA-2048`` … ``EC-521``."""
+        return self._spec
+
+    def certificate_chain(self) -> Sequence[x509.Certificate]:
+        """Leaf first, as read from the certificate file."""
+        return self._chain
+
+    def sign(self, data: bytes) -> bytes:
+        """RSASSA-PSS (salt = hash length) or raw ``r||s`` ECDSA over ``data``."""
+        from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+        alg = self._alg
+        if isinstance(self._key, rsa.RSAPrivateKey):
+            return self._key.sign(
+                data, padding.PSS(mgf=padding.MGF1(alg.hash()), salt_length=padding.PSS.DIGEST_LENGTH), alg.hash()
+            )
+        if isinstance(self._key, ec.EllipticCurvePrivateKey):
+            return raw_ecdsa(self._key.sign(data, ec.ECDSA(alg.hash())), alg.ec_coordinate_size)
+        raise SigningError(f"{self.key_path}: unsupported key type")  # pragma: no cover
+
+
+def _read(path: str | Path, what: str) -> bytes:
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            data = f.read(_MAX_FILE + 1)
+    except FileNotFoundError:
+        raise SigningError(f"{what} file {p} does not exist") from None
+    except IsADirectoryError:
+        raise SigningError(f"{what} file {p} is a directory") from None
+    except OSError as exc:
+        raise SigningError(f"cannot read {what} file {p}: {exc.strerror or exc}") from None
+    if len(data) > _MAX_FILE:
+        raise SigningError(f"{what} file {p} is too large")
+    return data
+
+
+def _pem_blocks(data: bytes) -> Iterator[tuple[str, bytes, bytes]]:
+    """(label, headers+body text, whole block) of every PEM block in ``data``."""
+    for m in _PEM_RE.finditer(data):
+        yield m.group(1).decode("ascii"), m.group(2), m.group(0)
+
+
+def _pem_body(body: bytes, where: str) -> bytes:
+    try:
+        return base64.b64decode(b"".join(body.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise SigningError(f"{where}: PEM block is not valid base64") from None
+
+
+def load_private_key(key_path: str | Path) -> PrivateKeyTypes:
+    """Load the first unencrypted PEM private key of ``key_path`` (PKCS#8, PKCS#1 or SEC1)."""
+    from cryptography.hazmat.primitives.serialization import load_der_private_key, load_pem_private_key
+
+    data = _read(key_path, "key")
+    for label, body, block in _pem_blocks(data):
+        if label == "ENCRYPTED PRIVATE KEY" or (label.endswith("PRIVATE KEY") and b"ENCRYPTED" in body[:200]
+                                                and b"Proc-Type" in body[:200]):
+            raise SigningError(f"key file {key_path}: encrypted private keys are not supported")
+        if not label.endswith("PRIVATE KEY"):
+            continue
+        if label not in ("PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"):
+            raise SigningError(f"key file {key_path}: unsupported PEM block {label!r} "
+                               "(want PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)")
+        try:
+            if label == "PRIVATE KEY":
+                return load_der_private_key(_pem_body(body, f"key file {key_path}"), password=None)
+            return load_pem_private_key(block, password=None)
+        except SigningError:
+            raise
+        except TypeError:
+            raise SigningError(f"key file {key_path}: encrypted private keys are not supported") from None
+        except Exception as exc:
+            raise SigningError(f"key file {key_path}: malformed or unsupported private key ({exc})") from None
+    raise SigningError(f"key file {key_path}: no PEM private key found")
+
+
+def load_certificates(cert_path: str | Path) -> list[x509.Certificate]:
+    """All PEM ``CERTIFICATE`` blocks of ``cert_path``, in file order (leaf first)."""
+    from cryptography import x509
+
+    data = _read(cert_path, "certificate")
+    certs = []
+    for i, (label, body, _block) in enumerate(_pem_blocks(data)):
+        if label != "CERTIFICATE":
+            continue
+        try:
+            certs.append(x509.load_der_x509_certificate(_pem_body(body, f"certificate file {cert_path}")))
+        except SigningError:
+            raise
+        except Exception as exc:
+            raise SigningError(f"certificate file {cert_path}: PEM block {i + 1} is not a valid "
+                               f"certificate ({exc})") from None
+    if not certs:
+        raise SigningError(f"certificate file {cert_path}: no PEM certificate found")
+    return certs
+
+
+def load_file_signer(key_path: str | Path, cert_path: str | Path) -> FileSigner:
+    """A :class:`FileSigner` for a PEM key file and a PEM certificate (chain) file.
+
+    Raises SigningError naming the file for unreadable, encrypted, unsupported or mismatched
+    keys and certificates.
+    """
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    key = load_private_key(key_path)
+    try:
+        key_spec_of(key, what=f"key file {key_path}")
+    except UnsupportedKeyError as exc:
+        raise SigningError(str(exc)) from None
+    chain = load_certificates(cert_path)
+    key_pub = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    try:
+        leaf_pub = chain[0].public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    except Exception as exc:
+        raise SigningError(f"certificate file {cert_path}: unsupported leaf public key ({exc})") from None
+    if key_pub != leaf_pub:
+        raise SigningError(f"key file {key_path} does not match the public key of the first certificate "
+                           f"in {cert_path}")
+    return FileSigner(key, chain, key_path=str(key_path))
+
+
+def _create(record: Mapping[str, Any]) -> FileSigner:
+    name = record.get("name", "?")
+    key_path, cert_path = record.get("keyPath"), record.get("certPath")
+    if not isinstance(key_path, str) or not key_path:
+        raise ConfigError(f"signing key {name!r}: keyPath is missing")
+    if not isinstance(cert_path, str) or not cert_path:
+        raise ConfigError(f"signing key {name!r}: certPath is missing")
+    return load_file_signer(key_path, cert_path)
+
+
+@ocisign.hookimpl
+def ocisign_signers() -> Iterator[SignerFactory]:
+    """The ``file`` signer: PEM key + certificate chain files."""
+    yield SignerFactory(name="file", create=_create,
+                        description="PEM private key and certificate chain files (keyPath/certPath)")
