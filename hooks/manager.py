@@ -184,7 +184,7 @@ class OcisignPluginManager(pluggy.PluginManager):
             raise UsageError(f"unknown layout type {layout_type!r}; choose one of: {', '.join(sorted(handlers))}")
         is_new = not p.exists() or (p.is_dir() and not any(p.iterdir()))
         if create and is_new:
-            name = layout_type or ("oci-archive" if p.suffix == ".tar" else "oci")
+            name = layout_type or ("oci-archive" if p.suffix == ".tar" and not p.is_dir() else "oci")
             handler = handlers.get(name)
             if handler is None or handler.create is None:
                 raise UsageError(f"layout type {name!r} cannot create new layouts")
@@ -240,13 +240,20 @@ class OcisignPluginManager(pluggy.PluginManager):
         return transports[name]
 
     # --- lookup and decision hooks ----------------------------------------------------------
-    def registry_credentials(self, host: str) -> Credentials | None:
-        """First plugin that knows credentials for ``host``."""
-        return self._call("ocisign_registry_credentials", host=host)  # type: ignore[no-any-return]
+    def registry_credentials(self, host: str, config_dir: str | os.PathLike[str] | None = None) -> Credentials | None:
+        """First plugin that knows credentials for ``host`` (``config_dir``: this run's config dir)."""
+        return self._call(  # type: ignore[no-any-return]
+            "ocisign_registry_credentials", host=host, config_dir=str(config_dir) if config_dir else None
+        )
 
-    def trust_store(self, store_type: str, name: str) -> Sequence[x509.Certificate] | None:
+    def trust_store(
+        self, store_type: str, name: str, config_dir: str | os.PathLike[str] | None = None
+    ) -> Sequence[x509.Certificate] | None:
         """Certificates of trust store ``store_type:name``; None when no plugin knows it."""
-        return self._call("ocisign_trust_store", store_type=store_type, name=name)  # type: ignore[no-any-return]
+        return self._call(  # type: ignore[no-any-return]
+            "ocisign_trust_store", store_type=store_type, name=name,
+            config_dir=str(config_dir) if config_dir else None,
+        )
 
     def evaluate_policy(self, context: VerificationContext) -> list[PolicyResult]:
         """Every plugin's decision (None results dropped), in call order."""
