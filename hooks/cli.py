@@ -43,30 +43,38 @@ COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "layout": ("ocisign.cmd_layout", "Check, extract and pack OCI layouts", ()),
     "plugin": ("ocisign.cmd_plugin", "List loaded plugins", ()),
     "hook": ("ocisign.cmd_hook", "Run a pre-commit hook over file names", ()),
+    "demo": ("ocisign.cmd_demo", "Run the whole workflow on a hello-world image with a throw-away config", ()),
     "version": ("ocisign.cmd_version", "Show the version", ()),
 }
 ALIASES = {alias: name for name, (_, _, aliases) in COMMANDS.items() for alias in aliases}
 
 
-def add_common_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
-    """Options accepted both before and after the command name."""
+def add_common_options(parser: argparse.ArgumentParser, *, top: bool, plugin_short: bool = True) -> None:
+    """Options accepted both before and after the command name.
+
+    ``plugin_short=False`` leaves ``-p`` to the command (``login -p PASSWORD``, as notation);
+    ``--plugin-module`` and ``ocisign -p MODULE login`` still work there.
+    """
     default = argparse.SUPPRESS
     g = parser.add_argument_group("common options")
     g.add_argument("-d", "--debug", action="store_true", default=False if top else default,
                    help="debug output; tracebacks on internal errors")
     g.add_argument("-v", "--verbose", action="store_true", default=False if top else default,
                    help="verbose output")
-    g.add_argument("-p", "--plugin-module", dest="plugin_modules", action="append",
+    g.add_argument(*(("-p",) if plugin_short else ()), "--plugin-module", dest="plugin_modules", action="append",
                    default=[] if top else default, metavar="MODULE",
                    help="load plugin module MODULE; 'no:NAME' disables plugin NAME (repeatable)")
     g.add_argument("--trace-plugins", action="store_true", default=False if top else default,
                    help="trace hook calls to stderr (also OCISIGN_TRACE_PLUGINS=1)")
     g.add_argument("--config-dir", default=None if top else argparse.SUPPRESS, metavar="DIR",
                    help="configuration directory (default: $OCISIGN_CONFIG_DIR, else $XDG_CONFIG_HOME/ocisign)")
+    g.add_argument("--project-config", default=None if top else argparse.SUPPRESS, metavar="FILE",
+                   help="project config: ocisign.toml or pyproject.toml with [tool.ocisign] (default: "
+                   "$OCISIGN_PROJECT_CONFIG, else found from the working directory upward; 'none' disables)")
 
 
 def _find_command(argv: Sequence[str]) -> str | None:
-    takes_value = {"-p", "--plugin-module", "--config-dir"}
+    takes_value = {"-p", "--plugin-module", "--config-dir", "--project-config"}
     skip = False
     for tok in argv:
         if skip:
@@ -99,7 +107,7 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
             seen.add(module_name)
             module: CommandModule = importlib.import_module(module_name)
             module.add_arguments(sp)
-            add_common_options(sp, top=False)
+            add_common_options(sp, top=False, plugin_short=getattr(module, "PLUGIN_SHORT_FLAG", True))
             sp.set_defaults(_module=module_name, _command=name)
     return parser
 

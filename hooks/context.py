@@ -42,7 +42,12 @@ class CliContext:
         self.args = args
         self.debug: bool = bool(getattr(args, "debug", False))
         self.verbose: bool = bool(getattr(args, "verbose", False))
-        self.config_dir = ConfigDir.from_env(getattr(args, "config_dir", None))
+        from ocisign.project_config import load_project_config
+
+        #: project config ([tool.ocisign] / ocisign.toml): defaults commands may read, see
+        #: ProjectConfig.key, .signature_format, .trust_policy, .scope_for(path), .push_target_for(path)
+        self.project = load_project_config(getattr(args, "project_config", None))
+        self.config_dir = ConfigDir.from_env(getattr(args, "config_dir", None) or self.project.config_dir)
         self._pm: OcisignPluginManager | None = None
         self._closers: list[Any] = []
 
@@ -58,6 +63,7 @@ class CliContext:
             from ocisign.manager import get_plugin_manager
 
             specs: list[str] = list(getattr(self.args, "plugin_modules", None) or [])
+            specs = [*self.project.plugins, *(f"no:{n}" for n in self.project.disable_plugins), *specs]
             disabled = [s[3:] for s in specs if s.startswith("no:")]
             modules = [s for s in specs if not s.startswith("no:")]
             trace = True if getattr(self.args, "trace_plugins", False) else None
@@ -86,19 +92,16 @@ class CliContext:
 
     # --- opening artifacts --------------------------------------------------------------------
     def remote_options(self) -> RemoteOptions:
-        """RemoteOptions from common registry flags (see ``cmd_common.add_remote_options``)."""
-        from ocisign.types import RemoteOptions
+        """RemoteOptions from common registry flags (see ``cmd_common.add_remote_options``).
 
-        a = self.args
-        return RemoteOptions(
-            plain_http=bool(getattr(a, "plain_http", False) or getattr(a, "insecure_registry", False)),
-            insecure=bool(getattr(a, "insecure", False)),
-            ca_file=getattr(a, "ca_file", None),
-            username=getattr(a, "username", None),
-            password=getattr(a, "password", None),
-            concurrency=int(getattr(a, "concurrency", 4) or 4),
-            progress=bool(getattr(a, "progress", False)),
-        )
+        Reads the attributes plain_http, insecure_registry, insecure, ca_file, username,
+        password/password_stdin, concurrency, timeout, progress; credentials for hosts without
+        ``-u`` come from ``pm.registry_credentials`` (login store, docker config, env vars).
+        """
+        from ocisign.cmd_common import remote_options_from_args
+
+        pm, root = self.pm, self.config_dir.root
+        return remote_options_from_args(self.args, credential_lookup=lambda host: pm.registry_credentials(host, root))
 
     def open_artifact(self, text: str, *, oci_layout: bool, layout_type: str | None = None) -> Artifact:
         """Open the target named by ``text`` (a layout with ``oci_layout``, else a registry)."""

@@ -73,6 +73,33 @@ def create_exclusive(path: Path, data: bytes, *, mode: int) -> None:
     os.close(fd)
 
 
+def make_private_dirs(path: Path) -> None:
+    """Create ``path`` and each missing parent with mode 0700 (existing directories are left alone)."""
+    missing: list[Path] = []
+    p = path
+    while not p.is_dir():
+        missing.append(p)
+        if p.parent == p:
+            break
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o700, exist_ok=True)
+
+
+@contextlib.contextmanager
+def locked_dir(directory: Path, *, what: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on an existing directory itself (no lock file is created)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise OcisignError(f"{what}: cannot lock {directory}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 @contextlib.contextmanager
 def locked(lock_path: Path, *, what: str) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``lock_path`` (created if missing) for the block."""

@@ -106,8 +106,11 @@ def ocisign_transports() -> Iterable[Transport]:
 
 
 @hookspec(firstresult=True)
-def ocisign_registry_credentials(host: str) -> Credentials | None:
+def ocisign_registry_credentials(host: str, config_dir: str | None) -> Credentials | None:
     """Credentials for registry ``host``; the first non-None result wins.
+
+    ``config_dir`` is ocisign's configuration directory for this run (``--config-dir``) or
+    None for the default; implementations may leave the argument out of their signature.
 
     The built-in reader (ocisign login store, docker ``config.json``, credential helpers,
     ``OCISIGN_USERNAME``/``OCISIGN_PASSWORD``) is ``trylast`` so site plugins go first.
@@ -124,11 +127,13 @@ def ocisign_registry_credentials(host: str) -> Credentials | None:
 
 
 @hookspec(firstresult=True)
-def ocisign_trust_store(store_type: str, name: str) -> Sequence[x509.Certificate] | None:
+def ocisign_trust_store(store_type: str, name: str, config_dir: str | None) -> Sequence[x509.Certificate] | None:
     """Certificates of trust store ``store_type:name`` (``ca``, ``signingAuthority``, ``tsa``).
 
-    First non-None result wins; the built-in reader of ``truststore/x509/<type>/<name>/`` is
-    ``trylast``. Return None when you do not know the store.
+    First non-None result wins; the built-in reader of ``truststore/x509/<type>/<name>/`` under
+    ``config_dir`` (this run's config directory; None means the environment's) is ``trylast``.
+    Return None when you do not know the store; raise an OcisignError for a broken store.
+    Implementations may omit the ``config_dir`` parameter.
 
     **Example**::
 
@@ -148,6 +153,9 @@ def ocisign_evaluate_policy(context: VerificationContext) -> PolicyResult | None
     All implementations are called. Any ``fail`` denies, ``log`` results are printed as
     warnings, and at least one ``pass`` is required (no pass at all means fail). The built-in
     ``trust_policy`` plugin runs the Notary Project verification. Return None to abstain.
+    ``context.envelopes`` holds the fetched signatures, ``context.policy`` the selected
+    trust-policy statement, and ``context.open_envelope`` / ``context.trust_store`` parse
+    envelopes and read trust stores. A plugin that raises denies the artifact.
 
     **Example**::
 

@@ -66,6 +66,8 @@ class OcisignPluginManager(pluggy.PluginManager):
         self.add_hookspecs(hookspecs)
         self._cache: dict[str, Any] = {}
         self._trace_write: Callable[[str], object] | None = None
+        #: entry-point plugin name -> (distribution name, version)
+        self._ep_dists: dict[str, tuple[str, str]] = {}
 
     def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
         """Only ``ocisign_*`` attributes can be hook implementations."""
@@ -99,7 +101,7 @@ class OcisignPluginManager(pluggy.PluginManager):
                         f"plugin {ep.name!r} ({ep.value}) from {dist.metadata['Name']} failed to load: {exc}"
                     ) from exc
                 self.register(plugin, name=ep.name)
-                self._plugin_distinfo.append((plugin, pluggy._manager.DistFacade(dist)))
+                self._ep_dists[ep.name] = (str(dist.metadata["Name"]), str(dist.version))
 
     def load_module(self, spec: str) -> None:
         """Register a plugin module by import name (``-p MODULE``)."""
@@ -279,7 +281,6 @@ class OcisignPluginManager(pluggy.PluginManager):
         """Name, distribution, version and implemented hooks of each registered plugin."""
         from importlib.metadata import PackageNotFoundError, version
 
-        dists = {id(p): d for p, d in self.list_plugin_distinfo()}
         try:
             own_version = version("ocisign")
         except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -290,14 +291,14 @@ class OcisignPluginManager(pluggy.PluginManager):
                 continue
             module = getattr(plugin, "__name__", type(plugin).__module__)
             hooks = tuple(sorted(h.name for h in self.get_hookcallers(plugin) or ()))
-            dist = dists.get(id(plugin))
+            dist = self._ep_dists.get(name)
             builtin = module.startswith(BUILTIN_PREFIX)
             out.append(
                 PluginInfo(
                     name=name,
                     module=module,
-                    distribution=dist.project_name if dist else ("ocisign" if builtin else "-"),
-                    version=dist.version if dist else (own_version if builtin else "-"),
+                    distribution=dist[0] if dist else ("ocisign" if builtin else "-"),
+                    version=dist[1] if dist else (own_version if builtin else "-"),
                     hooks=hooks,
                     builtin=builtin,
                 )

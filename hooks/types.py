@@ -18,6 +18,7 @@ from ocisign.oci import MAX_MANIFEST_SIZE, Descriptor
 
 if TYPE_CHECKING:
     from cryptography import x509
+    from ocisign.trustpolicy import TrustPolicyStatement
 
 
 # --- content stores ----------------------------------------------------------------------------
@@ -69,7 +70,12 @@ class Target(Protocol):
 
 
 class TargetWriter(Protocol):
-    """Write side of a :class:`Target`, valid inside ``with target.writer() as w:``."""
+    """Write side of a :class:`Target`, valid inside ``with target.writer() as w:``.
+
+    ``push_blob`` must be thread-safe: ``ocisign cp`` calls it from up to ``--concurrency``
+    threads at once (manifests are pushed from one thread). Optional extras the copy engine
+    uses when present are listed in :mod:`ocisign.copying`.
+    """
 
     def push_blob(self, desc: Descriptor, source: bytes | IO[bytes]) -> None:
         """Store a blob (config, layer, envelope). Verifies digest and size while writing."""
@@ -113,6 +119,9 @@ class RemoteOptions:
     concurrency: int = 4
     timeout: float = 30.0
     progress: bool = False
+    #: credentials for a registry host when no username/password is given (the CLI passes
+    #: ``pm.registry_credentials``); None means anonymous unless username/password are set
+    credential_lookup: Callable[[str], Credentials | None] | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -178,6 +187,9 @@ class SignRequest:
     signing_scheme: str = "notary.x509"
     signing_agent: str = ""
     extended_attributes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    #: names of ``extended_attributes`` to list in ``crit`` (the verificationPlugin headers
+    #: are always critical)
+    critical_attributes: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -237,6 +249,30 @@ class VerificationContext:
     max_signatures: int = 100
     #: extra options a policy plugin may read (``--plugin-config k=v``)
     plugin_config: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    #: the fetched envelopes of ``signatures``, same order (filled by :mod:`ocisign.verification`)
+    envelopes: Sequence[SignatureBlob] = ()
+    #: the trust policy statement selected for ``scope`` (None only for ad-hoc contexts)
+    policy: TrustPolicyStatement | None = None
+    #: trust store lookup (``pm.trust_store``): certificates, None for an unknown store; raises
+    #: OcisignError for an invalid store
+    trust_store: Callable[[str, str], Sequence[x509.Certificate] | None] | None = None
+    #: envelope parser: (media type, envelope bytes) -> EnvelopeContent (``pm.envelope_format``)
+    open_envelope: Callable[[str, bytes], EnvelopeContent] | None = None
+    #: the time to verify at (None: now); tests freeze the clock with it
+    verification_time: dt.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SignatureBlob:
+    """One signature as fetched for verification: its manifest and its envelope bytes."""
+
+    #: the signature manifest descriptor (None for a detached envelope)
+    manifest: Descriptor | None
+    #: the envelope media type (the manifest layer's ``mediaType``)
+    media_type: str
+    #: envelope bytes; None when the signature could not be fetched (``error`` says why)
+    envelope: bytes | None = None
+    error: str | None = None
 
 
 Outcome = Literal["pass", "fail", "log"]

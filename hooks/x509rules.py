@@ -362,3 +362,9 @@ def _self_signature_problem(cert: x509.Certificate) -> str | None:
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         return f"signature cannot be verified ({exc})"
     return None
+
+
+#: public names for other modules: Go ``child.CheckSignatureFrom(issuer)`` plus the issuer-name match
+#: (None when it holds, else why not), and Go ``cert.CheckSignature`` with the certificate's own key
+check_signature_from = _verify_signed_by
+self_signature_problem = _self_signature_problem

@@ -107,6 +107,10 @@ class DirLayout(LayoutReader):
         """Exclusive write session; ``index.json`` is rewritten atomically on clean exit."""
         self._index = None
         self.index_entries()  # the layout must be valid before anything is written
+        for rel in ("blobs", "blobs/sha256"):  # never write through a symlink out of the layout
+            with contextlib.suppress(FileNotFoundError):
+                if not stat.S_ISDIR(os.lstat(self.root / rel).st_mode):
+                    raise LayoutError(f"{self.location}: {rel} is not a directory (symbolic links are refused)")
         for rel in ("index.json", "blobs", f"blobs/{'sha256'}", "."):
             p = self.root / rel
             if p.exists() and not os.access(p, os.W_OK):
@@ -117,8 +121,11 @@ class DirLayout(LayoutReader):
             self._index = None  # re-read under the lock: another writer may have committed
             self.index_entries()
             w = DirWriter(self)
-            yield w
-            w.commit()
+            try:
+                yield w
+                w.commit()
+            except OSError as exc:  # disk full, permissions, I/O errors: a clear error, not a traceback
+                raise LayoutError(f"{self.location}: cannot write the layout: {exc.strerror or exc}") from None
         finally:
             self._index = None
             os.close(dfd)  # releases the flock
@@ -199,7 +206,8 @@ class DirWriter:
         raw.setdefault("schemaVersion", 2)
         raw.setdefault("mediaType", MT_INDEX)
         raw["manifests"] = [d.to_json() for d in merged]
-        write_atomic(layout.root / "index.json", canonical_json(raw))
+        path = layout.root / "index.json"
+        write_atomic(path, canonical_json(raw), mode=stat.S_IMODE(os.stat(path).st_mode))  # keep its mode
         self._added.clear()
 
 

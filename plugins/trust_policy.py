@@ -1,1 +1,652 @@
-"""Built-in plugin trust_policy (being written)."""
+"""Built-in plugin ``trust_policy``: the Notary Project verification algorithm.
+
+``ocisign_evaluate_policy`` verifies the signatures in ``context.envelopes`` one by one, in the
+order they were found, against ``context.policy`` (the statement chosen for the scope). The
+first signature that passes wins; the plugin passes only then. Each signature runs notation's
+checks in notation's order (``notation-go`` ``verifier.processSignature`` then ``Verify``):
+
+1. ``integrity`` (always enforced): the envelope parses as its media type, its signature
+   verifies with the leaf key, the algorithm matches the key, the certificate chain obeys the
+   Notary certificate rules (strict DER, as Go parses it), no unknown extended attribute is
+   critical unless a verification plugin is named (the spec's rule; notation only enforces it
+   through plugins), and the payload is a ``{"targetArtifact": descriptor}`` object;
+2. ``verificationPlugin`` (always enforced): a signature that requires a Notation verification
+   plugin fails — ocisign does not run Notation plugins;
+3. ``authenticity``: some certificate of the chain is byte-identical to a certificate of a trust
+   store named by the policy with the type of the signing scheme (``ca`` for ``notary.x509``,
+   ``signingAuthority`` for ``notary.x509.signingAuthority``); a missing or invalid store fails;
+4. ``trustedIdentity`` (under the authenticity action): ``*``, or the leaf subject (rendered as
+   Go does and parsed as a DN) contains every attribute of one ``x509.subject`` identity;
+5. ``expiry``: fails when ``now >= io.cncf.notary.expiry``;
+6. ``authenticTimestamp``: ``notary.x509`` without a ``tsa`` store (or ``afterCertExpiry`` with an
+   unexpired chain): every chain certificate valid now; otherwise the RFC 3161 countersignature
+   is verified (:mod:`ocisign.timestamp`); ``notary.x509.signingAuthority``: the authentic
+   signing time lies in every certificate's validity;
+7. ``revocation``: certificates without OCSP/CRL endpoints are not revocable (OK); ocisign does
+   not contact OCSP/CRL servers, so a certificate with endpoints fails as "not supported";
+8. ``targetMismatch`` (always enforced): the payload's mediaType, digest and size equal the artifact's;
+9. ``userMetadata`` (always enforced): every ``-m k=v`` is in the payload annotations.
+
+The statement's level and overrides decide for 3–7 whether a failure is enforced (the
+signature fails, later checks are not run), logged (a warning) or skipped. Any unexpected
+exception inside a check is an enforced failure of that check — never a pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import ocisign
+from ocisign.errors import OcisignError
+from ocisign.goformat import go_quote as _q
+from ocisign.oci import Descriptor, descriptor_from_json, parse_json_object
+from ocisign.types import PolicyResult
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from ocisign.trustpolicy import TrustPolicyStatement
+    from ocisign.types import EnvelopeContent, SignatureBlob, VerificationContext
+
+T = TypeVar("T", bound="x509.ExtensionType")
+SOURCE = "trust_policy"
+SCHEME_X509 = "notary.x509"
+SCHEME_SIGNING_AUTHORITY = "notary.x509.signingAuthority"
+H_VERIFICATION_PLUGIN = "io.cncf.notary.verificationPlugin"
+H_VERIFICATION_PLUGIN_MIN_VERSION = "io.cncf.notary.verificationPluginMinVersion"
+
+#: check identifiers, in the order they run (the names of the conformance set)
+CHECK_ORDER = (
+    "integrity",
+    "verificationPlugin",
+    "authenticity",
+    "trustedIdentity",
+    "expiry",
+    "authenticTimestamp",
+    "revocation",
+    "targetMismatch",
+    "userMetadata",
+)
+#: the validation type whose action governs each check
+_ACTION_OF = {
+    "authenticity": "authenticity",
+    "trustedIdentity": "authenticity",
+    "expiry": "expiry",
+    "authenticTimestamp": "authenticTimestamp",
+    "revocation": "revocation",
+}
+
+TrustStoreLookup = Callable[[str, str], "Sequence[x509.Certificate] | None"]
+
+
+
+class CheckFailed(Exception):
+    """A check failed with a message (``unsupported`` when ocisign cannot do the check yet)."""
+
+    def __init__(self, message: str, *, unsupported: bool = False) -> None:
+        super().__init__(message)
+        self.unsupported = unsupported
+
+
+@dataclasses.dataclass
+class CheckResult:
+    """The result of one check of one signature."""
+
+    check: str
+    #: enforce | log | skip
+    action: str
+    #: pass | fail | skipped | unsupported (unsupported counts as a failure)
+    status: str
+    message: str = ""
+
+    @property
+    def failed(self) -> bool:
+        """True for fail and unsupported."""
+        return self.status in ("fail", "unsupported")
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for ``-o json``."""
+        out: dict[str, Any] = {"check": self.check, "action": self.action, "result": self.status}
+        if self.message:
+            out["message"] = self.message
+        return out
+
+
+@dataclasses.dataclass
+class SignatureVerdict:
+    """Everything decided about one signature."""
+
+    index: int
+    manifest: Descriptor | None
+    media_type: str
+    results: list[CheckResult] = dataclasses.field(default_factory=list)
+    content: EnvelopeContent | None = None
+    target: Descriptor | None = None
+    #: the first enforced failure, if any
+    failing_check: str | None = None
+    reason: str = ""
+    #: True when notation would abort the whole verification here (unfetchable signature)
+    abort: bool = False
+
+    @property
+    def passed(self) -> bool:
+        """True when no check failed under enforcement."""
+        return self.failing_check is None
+
+    @property
+    def logged(self) -> list[CheckResult]:
+        """Failures recorded under the ``log`` action."""
+        return [r for r in self.results if r.failed and r.action == "log"]
+
+    @property
+    def logged_types(self) -> list[str]:
+        """Validation types (notation's names) whose failures were only logged, deduplicated.
+
+        A trusted-identity failure belongs to notation's ``authenticity`` type.
+        """
+        out: list[str] = []
+        for r in self.logged:
+            t = _ACTION_OF.get(r.check, r.check)
+            if t not in out:
+                out.append(t)
+        return out
+
+    def warnings(self) -> list[str]:
+        """notation's warning lines for logged failures (``<type> was set to "log" and failed …``)."""
+        return [f'{_ACTION_OF.get(r.check, r.check)} was set to "log" and failed with error: {r.message}'
+                for r in self.logged]
+
+    @property
+    def user_metadata(self) -> dict[str, str]:
+        """The signed user metadata (payload annotations)."""
+        return dict(self.target.annotations or {}) if self.target else {}
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form for ``-o json`` (a PolicyResult detail)."""
+        out: dict[str, Any] = {
+            "digest": self.manifest.digest if self.manifest else None,
+            "mediaType": self.media_type,
+            "result": "pass" if self.passed else "fail",
+            "failedCheck": self.failing_check,
+            "reason": self.reason,
+            "checks": [r.to_json() for r in self.results],
+            "loggedFailures": self.logged_types,
+        }
+        c = self.content
+        if c is not None:
+            from ocisign.envelope_common import format_time
+
+            out["signingScheme"] = c.signing_scheme
+            out["signatureAlgorithm"] = c.signature_algorithm
+            t = c.signing_time or c.authentic_signing_time
+            out["signingTime"] = format_time(t) if t else None
+            out["expiry"] = format_time(c.expiry) if c.expiry else None
+            out["signer"] = _subject_string(c.certificate_chain[0]) if c.certificate_chain else None
+            out["certificateSHA256"] = [_fingerprint(cert) for cert in c.certificate_chain]
+            out["timestamped"] = c.timestamp_token is not None
+        if self.target is not None:
+            out["signedArtifact"] = self.target.plain().to_json()
+            out["userMetadata"] = self.user_metadata
+        return out
+
+
+# --- helpers ------------------------------------------------------------------------------------
+def _fingerprint(cert: x509.Certificate) -> str:
+    from ocisign.x509rules import cert_fingerprint_sha256
+
+    return cert_fingerprint_sha256(cert)
+
+
+def _subject_string(cert: x509.Certificate) -> str:
+    """The subject as Go's ``pkix.Name.String()`` renders it (notation's messages and identity matching)."""
+    from ocisign.x509rules import go_dn_string
+
+    return go_dn_string(cert.subject)
+
+
+def _rfc1123z(t: dt.datetime) -> str:
+    """Go's ``time.RFC1123Z`` layout in ``t``'s own offset: ``Mon, 02 Jan 2006 15:04:05 -0700``."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+    months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    off = int((t.utcoffset() or dt.timedelta()).total_seconds()) // 60
+    sign = "-" if off < 0 else "+"
+    zone = f"{sign}{abs(off) // 60:02d}{abs(off) % 60:02d}"
+    return f"{days[t.weekday()]}, {t.day:02d} {months[t.month - 1]} {t.year} {t:%H:%M:%S} {zone}"
+
+
+def _not_before(cert: x509.Certificate) -> dt.datetime:
+    return cert.not_valid_before_utc
+
+
+def _not_after(cert: x509.Certificate) -> dt.datetime:
+    return cert.not_valid_after_utc
+
+
+def _extension(cert: x509.Certificate, cls: type[T]) -> T | None:
+    from cryptography import x509
+
+    try:
+        return cert.extensions.get_extension_for_class(cls).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return cert.public_bytes(Encoding.DER)
+
+
+# --- the checks ---------------------------------------------------------------------------------
+def check_integrity(
+    blob: SignatureBlob, open_envelope: Callable[[str, bytes], EnvelopeContent]
+) -> tuple[EnvelopeContent, Descriptor]:
+    """Parse and verify the envelope, validate the chain and decode the payload target."""
+    from ocisign.envelope_common import PAYLOAD_CONTENT_TYPE
+
+    if blob.envelope is None:
+        raise CheckFailed(blob.error or "the signature envelope could not be fetched")
+    try:
+        content = open_envelope(blob.media_type, blob.envelope)
+    except OcisignError as exc:
+        raise CheckFailed(str(exc)) from None
+    if content.payload_content_type != PAYLOAD_CONTENT_TYPE:
+        raise CheckFailed(f"payload content type {_q(content.payload_content_type)} is not supported")
+    if not content.certificate_chain:
+        raise CheckFailed("the signature has no certificate chain")
+    from ocisign.der import certificate_encoding_problem
+
+    for i, cert in enumerate(content.certificate_chain):
+        problem = certificate_encoding_problem(_der(cert))
+        if problem:
+            raise CheckFailed(f"certificate #{i} of the chain is malformed: {problem}")
+    try:
+        from ocisign.x509rules import validate_signing_chain
+
+        validate_signing_chain(list(content.certificate_chain), at=None, scheme=content.signing_scheme)
+    except OcisignError as exc:
+        raise CheckFailed(f"certificate chain is invalid: {exc}") from None
+    if content.verification_plugin is None and H_VERIFICATION_PLUGIN not in content.extended_attributes:
+        # spec: unknown critical attributes fail verification; notation only enforces this through
+        # verification plugins (a deliberate, stricter difference; see tests/test_verify.py)
+        unknown = [n for n in content.critical
+                   if n in content.extended_attributes and n != H_VERIFICATION_PLUGIN_MIN_VERSION]
+        if unknown:
+            raise CheckFailed(f"the signature has critical attribute(s) {', '.join(map(_q, unknown))} that "
+                              "ocisign does not understand and no verification plugin is named to process them")
+    try:
+        obj = parse_json_object(content.payload, where="signature payload")
+        raw_target = obj.get("targetArtifact")
+        if raw_target is None:
+            raise CheckFailed("signature payload has no targetArtifact")
+        target = descriptor_from_json(raw_target, where="signature payload targetArtifact")
+    except OcisignError as exc:
+        raise CheckFailed(str(exc)) from None
+    return content, target
+
+
+def check_verification_plugin(content: EnvelopeContent) -> None:
+    """Fail when the envelope requires a Notation verification plugin."""
+    name = content.verification_plugin
+    if name is None and H_VERIFICATION_PLUGIN in content.extended_attributes:
+        name = str(content.extended_attributes[H_VERIFICATION_PLUGIN])
+    if name is None:
+        return
+    min_version = content.verification_plugin_min_version or content.extended_attributes.get(
+        H_VERIFICATION_PLUGIN_MIN_VERSION
+    )
+    need = f" (minimum version {min_version})" if min_version else ""
+    raise CheckFailed(
+        f"the signature requires verification plugin {_q(name)}{need}; ocisign does not run Notation "
+        "verification plugins, so the signature can not be verified"
+    )
+
+
+def _store_type_for(scheme: str) -> str:
+    if scheme == SCHEME_X509:
+        return "ca"
+    if scheme == SCHEME_SIGNING_AUTHORITY:
+        return "signingAuthority"
+    raise CheckFailed(f"unrecognised signing scheme {_q(scheme)}")
+
+
+def load_trust_certs(
+    statement: TrustPolicyStatement, store_type: str, lookup: TrustStoreLookup
+) -> list[x509.Certificate]:
+    """Certificates of every store of ``store_type`` in the statement; CheckFailed on missing/invalid stores."""
+    certs: list[x509.Certificate] = []
+    for ref in statement.stores_of_type(store_type):
+        try:
+            found = lookup(ref.type, ref.name)
+        except OcisignError as exc:
+            raise CheckFailed(f"{exc}. Make sure the trust store is configured correctly") from None
+        if found is None:
+            raise CheckFailed(f"the trust store {_q(ref.name)} of type {_q(ref.type)} does not exist")
+        certs.extend(found)
+    return certs
+
+
+def check_authenticity(content: EnvelopeContent, statement: TrustPolicyStatement, lookup: TrustStoreLookup) -> str:
+    """Some chain certificate must equal (DER bytes) a trusted certificate of the scheme's store type."""
+    store_type = _store_type_for(content.signing_scheme)
+    trusted = load_trust_certs(statement, store_type, lookup)
+    if not trusted:
+        raise CheckFailed(
+            f"no trusted certificates are found to verify authenticity: the trust policy statement "
+            f"{_q(statement.name)} has no trust store of type {_q(store_type)} "
+            f"(signing scheme {content.signing_scheme})"
+        )
+    trusted_der = {_der(c) for c in trusted}
+    for cert in content.certificate_chain:
+        if _der(cert) in trusted_der:
+            return f"certificate {_q(_subject_string(cert))} is in a trust store of type {_q(store_type)}"
+    raise CheckFailed("the signature's certificate chain does not contain any trusted certificate")
+
+
+def check_trusted_identity(content: EnvelopeContent, statement: TrustPolicyStatement) -> str:
+    """The leaf subject must contain every attribute of one ``x509.subject`` identity (or ``*``)."""
+    from ocisign.dn import DNError, is_subset_dn, parse_identity_dn
+
+    if statement.trusts_any_identity:
+        return "any identity is trusted ('*')"
+    if not statement.x509_identities:
+        raise CheckFailed(f"no x509 trusted identities are configured in the trust policy {_q(statement.name)}")
+    leaf = content.certificate_chain[0]
+    subject = _subject_string(leaf)
+    try:
+        leaf_dn = parse_identity_dn(subject)
+    except DNError as exc:
+        raise CheckFailed(f"error while parsing the certificate subject from the digital signature: {exc}") from None
+    for identity in statement.x509_identities:
+        if is_subset_dn(identity, leaf_dn):
+            return f"signing certificate {_q(subject)} matches a trusted identity"
+    raise CheckFailed(
+        f"signing certificate {_q(subject)} does not match the X.509 trusted identities "
+        f"{[i for i in statement.trusted_identities if i.startswith('x509.subject:')]} "
+        f"defined in the trust policy {_q(statement.name)}"
+    )
+
+
+def check_expiry(content: EnvelopeContent, now: dt.datetime) -> str:
+    """Fail when ``now >= expiry``."""
+    if content.expiry is None:
+        return "the signature has no expiry"
+    if now >= content.expiry:
+        raise CheckFailed(f"digital signature has expired on {_q(_rfc1123z(content.expiry))}")
+    return f"the signature expires on {_rfc1123z(content.expiry)}"
+
+
+def _chain_valid_at(chain: Sequence[x509.Certificate], t: dt.datetime, what: str) -> None:
+    for cert in chain:
+        if t < _not_before(cert):
+            raise CheckFailed(
+                f"{what} is before certificate {_q(_subject_string(cert))} validity period, "
+                f"it will be valid from {_q(_rfc1123z(_not_before(cert)))}"
+            )
+        if t > _not_after(cert):
+            raise CheckFailed(
+                f"{what} is after certificate {_q(_subject_string(cert))} validity period, "
+                f"it was expired at {_q(_rfc1123z(_not_after(cert)))}"
+            )
+
+
+def check_authentic_timestamp(
+    content: EnvelopeContent, statement: TrustPolicyStatement, lookup: TrustStoreLookup, now: dt.datetime
+) -> str:
+    """notation's ``verifyAuthenticTimestamp``."""
+    chain = content.certificate_chain
+    if content.signing_scheme == SCHEME_SIGNING_AUTHORITY:
+        t = content.authentic_signing_time
+        if t is None:
+            raise CheckFailed("the signature has no authentic signing time")
+        for cert in chain:
+            if t < _not_before(cert) or t > _not_after(cert):
+                raise CheckFailed(
+                    f"certificate {_q(_subject_string(cert))} was not valid when the digital signature "
+                    f"was produced at {_q(_rfc1123z(t))}"
+                )
+        return "every certificate was valid at the authentic signing time"
+    if content.signing_scheme != SCHEME_X509:
+        raise CheckFailed(f"unrecognised signing scheme {_q(content.signing_scheme)}")
+    perform = bool(statement.stores_of_type("tsa"))
+    if perform and statement.verify_timestamp == "afterCertExpiry":
+        perform = any(now > _not_after(c) for c in chain)
+    if not perform:
+        _chain_valid_at(chain, now, "verification time")
+        return "every certificate is valid now (no timestamp verification)"
+    if not content.timestamp_token:
+        raise CheckFailed("no timestamp countersignature was found in the signature envelope")
+    from ocisign.timestamp import verify_countersignature
+
+    tsa_roots = load_trust_certs(statement, "tsa", lookup)
+    if not tsa_roots:
+        raise CheckFailed("no trusted TSA certificate found in trust store")
+    try:
+        stamp = verify_countersignature(content.timestamp_token, content.signature, tsa_roots)
+    except CheckFailed:
+        raise
+    except OcisignError as exc:
+        raise CheckFailed(str(exc), unsupported=bool(getattr(exc, "unsupported", False))) from None
+    for cert in chain:
+        if stamp.earliest < _not_before(cert):
+            raise CheckFailed(
+                f"timestamp can be before certificate {_q(_subject_string(cert))} validity period, "
+                f"it will be valid from {_q(_rfc1123z(_not_before(cert)))}"
+            )
+        if stamp.latest > _not_after(cert):
+            raise CheckFailed(
+                f"timestamp can be after certificate {_q(_subject_string(cert))} validity period, "
+                f"it was expired at {_q(_rfc1123z(_not_after(cert)))}"
+            )
+    problem = revocation_endpoints(stamp.tsa_chain)
+    if problem:
+        raise CheckFailed(f"timestamping certificate {problem}: revocation status is unknown "
+                          "(ocisign does not contact OCSP/CRL servers yet)", unsupported=True)
+    return f"timestamped at {stamp.describe()} by {_q(_subject_string(stamp.tsa_chain[0]))}"
+
+
+def revocation_endpoints(chain: Sequence[x509.Certificate]) -> str | None:
+    """Describe the first non-root certificate that names OCSP or CRL endpoints (None: none do)."""
+    from cryptography import x509
+    from cryptography.x509.oid import AuthorityInformationAccessOID
+
+    for cert in chain[:-1] if len(chain) > 1 else chain:
+        if len(chain) == 1 and cert.issuer == cert.subject:
+            break  # a self-signed leaf is its own root: never revocation-checked
+        urls: list[str] = []
+        aia = _extension(cert, x509.AuthorityInformationAccess)
+        if aia is not None:
+            urls += [str(d.access_location.value) for d in aia
+                     if d.access_method == AuthorityInformationAccessOID.OCSP]
+        cdp = _extension(cert, x509.CRLDistributionPoints)
+        if cdp is not None:
+            for point in cdp:
+                urls += [str(n.value) for n in point.full_name or () if isinstance(n, x509.UniformResourceIdentifier)]
+        if urls:
+            return f"{_q(_subject_string(cert))} names OCSP/CRL endpoints ({', '.join(urls[:3])})"
+    return None
+
+
+def check_revocation(content: EnvelopeContent) -> str:
+    """Certificates without OCSP/CRL endpoints are not revocable; others can not be checked offline."""
+    problem = revocation_endpoints(content.certificate_chain)
+    if problem:
+        raise CheckFailed(
+            f"certificate {problem}; revocation status is unknown because ocisign does not contact "
+            "OCSP/CRL servers yet (to accept such chains, set signatureVerification.override.revocation "
+            'to "log" or "skip" in the trust policy)',
+            unsupported=True,
+        )
+    return "no certificate of the chain names OCSP or CRL endpoints (not revocable)"
+
+
+def check_target(target: Descriptor, subject: Descriptor) -> str:
+    """The signed targetArtifact must equal the artifact on mediaType, digest and size."""
+    if target.key() != subject.key():
+        diffs = [
+            f"{name} {_q(got)} != {_q(want)}"
+            for name, got, want in (
+                ("mediaType", target.media_type, subject.media_type),
+                ("digest", target.digest, subject.digest),
+                ("size", target.size, subject.size),
+            )
+            if got != want
+        ]
+        raise CheckFailed(
+            "content descriptor mismatch: the signature is for another artifact (" + "; ".join(diffs) + ")"
+        )
+    return "the signed targetArtifact is the artifact"
+
+
+def check_user_metadata(target: Descriptor, wanted: Mapping[str, str]) -> str:
+    """Every requested key/value must be in the signed annotations."""
+    if not wanted:
+        return "no user metadata requested"
+    signed = target.annotations or {}
+    missing = [f"{k}={v}" for k, v in wanted.items() if signed.get(k) != v]
+    if missing:
+        raise CheckFailed(f"unable to find specified metadata in the signature: {', '.join(missing)}")
+    return "the requested user metadata is signed"
+
+
+# --- per-signature algorithm --------------------------------------------------------------------
+def evaluate_signature(
+    index: int,
+    blob: SignatureBlob,
+    *,
+    statement: TrustPolicyStatement,
+    subject: Descriptor,
+    user_metadata: Mapping[str, str],
+    now: dt.datetime,
+    trust_store: TrustStoreLookup,
+    open_envelope: Callable[[str, bytes], EnvelopeContent],
+) -> SignatureVerdict:
+    """Run every check on one signature, in notation's order, applying the statement's actions."""
+    v = SignatureVerdict(index=index, manifest=blob.manifest, media_type=blob.media_type)
+
+    def run(check: str, fn: Callable[[], str | None], *, action: str = "enforce") -> bool:
+        """Record one check; False when verification of this signature must stop."""
+        if action == "skip":
+            v.results.append(CheckResult(check, action, "skipped", "skipped by the trust policy"))
+            return True
+        try:
+            message = fn() or ""
+            v.results.append(CheckResult(check, action, "pass", message))
+            return True
+        except CheckFailed as exc:
+            status = "unsupported" if exc.unsupported else "fail"
+            v.results.append(CheckResult(check, action, status, str(exc)))
+        except Exception as exc:  # a bug must never look like a pass: enforce it
+            v.results.append(CheckResult(check, "enforce", "fail", f"internal error: {type(exc).__name__}: {exc}"))
+            action = "enforce"
+        if action == "enforce":
+            v.failing_check = check
+            v.reason = v.results[-1].message
+            return False
+        return True
+
+    if blob.envelope is None:
+        v.abort = True
+
+    def integrity() -> str:
+        v.content, v.target = check_integrity(blob, open_envelope)
+        return f"{v.content.signature_algorithm} signature over the payload verifies with the signing certificate"
+
+    if not run("integrity", integrity):
+        return v
+    content = v.content
+    target = v.target
+    assert content is not None and target is not None
+
+    def plugin() -> str:
+        check_verification_plugin(content)
+        return "no verification plugin is required"
+
+    if not run("verificationPlugin", plugin):
+        return v
+    act = statement.action
+    steps: list[tuple[str, Callable[[], str | None]]] = [
+        ("authenticity", lambda: check_authenticity(content, statement, trust_store)),
+        ("trustedIdentity", lambda: check_trusted_identity(content, statement)),
+        ("expiry", lambda: check_expiry(content, now)),
+        ("authenticTimestamp", lambda: check_authentic_timestamp(content, statement, trust_store, now)),
+        ("revocation", lambda: check_revocation(content)),
+    ]
+    for check, fn in steps:
+        if not run(check, fn, action=act(_ACTION_OF[check])):
+            return v
+    if not run("targetMismatch", lambda: check_target(target, subject)):
+        return v
+    run("userMetadata", lambda: check_user_metadata(target, user_metadata))
+    return v
+
+
+def evaluate(context: VerificationContext) -> tuple[PolicyResult, list[SignatureVerdict]]:
+    """The built-in decision on ``context`` plus the per-signature verdicts."""
+    statement = getattr(context, "policy", None)
+    display = getattr(context, "reference", "the artifact")
+    if statement is None:
+        return PolicyResult(source=SOURCE, outcome="fail", reason="no trust policy statement was selected",
+                            details={"failedCheck": "policy"}), []
+    base: dict[str, Any] = {"policy": statement.name, "level": statement.level_label}
+    if statement.is_skip:
+        return PolicyResult(
+            source=SOURCE, outcome="pass",
+            reason=f"Trust policy is configured to skip signature verification for {display}",
+            details={**base, "skipped": True, "signatures": []},
+        ), []
+    if not context.envelopes:
+        return PolicyResult(
+            source=SOURCE, outcome="fail",
+            reason=f"no signature is associated with {_q(display)}, make sure the artifact was signed successfully",
+            details={**base, "failedCheck": "no-signature", "signatures": []},
+        ), []
+    if context.trust_store is None or context.open_envelope is None:
+        return PolicyResult(source=SOURCE, outcome="fail",
+                            reason="verification context lacks trust store or envelope access",
+                            details={**base, "failedCheck": "policy"}), []
+    now = context.verification_time or dt.datetime.now(dt.timezone.utc)
+    verdicts: list[SignatureVerdict] = []
+    for i, blob in enumerate(context.envelopes[: context.max_signatures]):
+        verdict = evaluate_signature(
+            i, blob, statement=statement, subject=context.subject, user_metadata=context.user_metadata,
+            now=now, trust_store=context.trust_store, open_envelope=context.open_envelope,
+        )
+        verdicts.append(verdict)
+        if verdict.passed:
+            sig = verdict.manifest.digest if verdict.manifest else None
+            what = f"signature {sig}" if sig else "the signature"
+            return PolicyResult(
+                source=SOURCE, outcome="pass",
+                reason=f"{what} verified under trust policy {_q(statement.name)} ({statement.level_label})",
+                details={**base, "failedCheck": None, "signatures": [x.to_json() for x in verdicts],
+                         "warnings": verdict.warnings(), "userMetadata": verdict.user_metadata,
+                         "verifiedSignature": sig},
+            ), verdicts
+        if verdict.abort:
+            break
+    first = verdicts[0]
+    if verdicts[-1].abort:
+        reason = f"signature verification stopped: {verdicts[-1].reason}"
+        failed = verdicts[-1].failing_check
+    elif len(verdicts) >= context.max_signatures:
+        reason = (f"signature evaluation stopped. The configured limit of {context.max_signatures} "
+                  "signatures to verify per artifact exceeded")
+        failed = first.failing_check
+    else:
+        reason = f"signature verification failed for all the signatures associated with {display}"
+        failed = first.failing_check
+    return PolicyResult(
+        source=SOURCE, outcome="fail", reason=reason,
+        details={**base, "failedCheck": failed, "signatures": [x.to_json() for x in verdicts]},
+    ), verdicts
+
+
+@ocisign.hookimpl
+def ocisign_evaluate_policy(context: VerificationContext) -> PolicyResult | None:
+    """The Notary Project trust-policy verification (see the module docstring)."""
+    return evaluate(context)[0]

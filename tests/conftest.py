@@ -223,3 +223,75 @@ def skopeo() -> Iterator[str]:
             pytest.fail("skopeo is required in CI")
         pytest.skip("skopeo not installed")
     yield path
+
+
+# --- registries (docker-registry 2.8.2 on loopback; see ocisign.testing_registry) -------------
+REGISTRY_USER = ("alice", "wonderland-Pa55")
+
+
+def _need_registry() -> None:
+    from ocisign.testing_registry import registry_available
+
+    if not registry_available():
+        if os.environ.get("CI"):
+            pytest.fail("docker-registry is required in CI")
+        pytest.skip("docker-registry not installed")
+
+
+@pytest.fixture(scope="session")
+def registry_plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A plain-HTTP docker-registry without auth (deletes enabled), shared by the session."""
+    from ocisign.testing_registry import RegistryProcess
+
+    _need_registry()
+    reg = RegistryProcess(tmp_path_factory.mktemp("reg-plain"))
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="session")
+def registry_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """An HTTPS docker-registry with a generated CA (``reg.tls.ca_cert``)."""
+    from ocisign.testing_registry import RegistryProcess, make_tls
+
+    _need_registry()
+    d = tmp_path_factory.mktemp("reg-tls")
+    reg = RegistryProcess(d / "reg", tls=make_tls(d / "pki"))
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="session")
+def registry_basic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A plain-HTTP docker-registry with htpasswd Basic auth for REGISTRY_USER."""
+    from ocisign.testing_registry import RegistryProcess, write_htpasswd
+
+    _need_registry()
+    d = tmp_path_factory.mktemp("reg-basic")
+    reg = RegistryProcess(d / "reg", htpasswd=write_htpasswd(d / "htpasswd", dict([REGISTRY_USER])))
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, object]]:
+    """(registry, token server): docker-registry with Bearer token auth for REGISTRY_USER."""
+    from ocisign.testing_registry import RegistryProcess, TokenServer
+
+    _need_registry()
+    d = tmp_path_factory.mktemp("reg-token")
+    tokens = TokenServer(d / "tok", users=dict([REGISTRY_USER]))
+    reg = RegistryProcess(d / "reg", token=tokens)
+    yield reg, tokens
+    reg.stop()
+    tokens.close()
+
+
+@pytest.fixture
+def repo_name(request: pytest.FixtureRequest) -> str:
+    """A repository name unique to this test (registries are shared by the session)."""
+    import re
+    import secrets
+
+    base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40] or "t"
+    return f"test/{base}-{secrets.token_hex(3)}"

@@ -1,0 +1,200 @@
+"""Verification throughput in one process, against the raw verify rate of ``cryptography``.
+
+A pre-commit hook verifies many layouts in one process; this measures that: ``N`` layouts, each
+signed by a key whose root is in the trust store, verified with the core API
+(:func:`ocisign.verification.verify_artifact`, one plugin manager, policy loaded once) and with
+the in-process CLI (``ocisign verify --oci-layout … -o json``: argument parsing, policy loading
+and layout opening each time). The floor is ``cryptography`` verifying the same kind of
+signature in a tight loop (RSASSA-PSS / ECDSA only — no parsing, no chain, no trust store).
+
+    python bench/bench_verify.py [--layouts 60] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import io
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def _name(cn: str) -> Any:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                      x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "WA"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Bench"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def make_chain(kind: str, out: Path) -> tuple[Path, Path, Path]:
+    """A root CA and a code-signing leaf; returns (key file, chain file, root file)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    def gen() -> Any:
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048) if kind == "rsa" \
+            else ec.generate_private_key(ec.SECP256R1())
+
+    now = dt.datetime.now(dt.timezone.utc)
+    root_key, leaf_key = gen(), gen()
+    root = (x509.CertificateBuilder().subject_name(_name(f"{kind} root")).issuer_name(_name(f"{kind} root"))
+            .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .sign(root_key, hashes.SHA256()))
+    leaf = (x509.CertificateBuilder().subject_name(_name(f"{kind} signer")).issuer_name(root.subject)
+            .public_key(leaf_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+            .sign(root_key, hashes.SHA256()))
+    key_file, chain_file, root_file = out / f"{kind}.key", out / f"{kind}.crt", out / f"{kind}-root.crt"
+    key_file.write_bytes(leaf_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                serialization.NoEncryption()))
+    key_file.chmod(0o600)
+    pem = serialization.Encoding.PEM
+    chain_file.write_bytes(leaf.public_bytes(pem) + root.public_bytes(pem))
+    root_file.write_bytes(root.public_bytes(serialization.Encoding.PEM))
+    return key_file, chain_file, root_file
+
+
+def cli(*args: str) -> tuple[int, str]:
+    """Run ``ocisign ARGS`` in-process, capturing stdout and stderr."""
+    from ocisign.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = main(list(args))
+    if rc not in (0, 1):
+        raise SystemExit(f"ocisign {' '.join(args)} failed ({rc}): {err.getvalue()}")
+    return rc, out.getvalue()
+
+
+def raw_verify_rate(kind: str, seconds: float = 1.0) -> float:
+    """Signatures per second ``cryptography`` verifies for the algorithm ocisign uses with this key."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+    data = b"x" * 600
+    if kind == "rsa":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+        sig = key.sign(data, pss, hashes.SHA256())
+        pub = key.public_key()
+
+        def one() -> None:
+            pub.verify(sig, data, pss, hashes.SHA256())
+    else:
+        eckey = ec.generate_private_key(ec.SECP256R1())
+        sig = eckey.sign(data, ec.ECDSA(hashes.SHA256()))
+        ecpub = eckey.public_key()
+
+        def one() -> None:
+            ecpub.verify(sig, data, ec.ECDSA(hashes.SHA256()))
+    return _rate(one, seconds)
+
+
+def _rate(fn: Callable[[], object], seconds: float) -> float:
+    n, start = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return n / elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layouts", type=int, default=60, help="layouts per key type (default 60)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds; the median is reported (default 3)")
+    args = parser.parse_args()
+
+    from ocisign.configdir import ConfigDir
+    from ocisign.manager import get_plugin_manager
+    from ocisign.sample_image import write_image_layout
+    from ocisign.trustpolicy import load_policy
+    from ocisign.verification import verify_artifact
+
+    work = Path(tempfile.mkdtemp(prefix="ocisign-bench-"))
+    config = work / "config"
+    os.environ["OCISIGN_CONFIG_DIR"] = str(config)
+    os.environ["OCISIGN_PROJECT_CONFIG"] = "none"
+    config.mkdir()
+    rows: list[tuple[str, int, float, float, float]] = []
+    setups = [("rsa", "jws", "RSA-2048 / JWS (PS256)"), ("ec", "cose", "EC P-256 / COSE (ES256)")]
+    layouts: dict[str, list[Path]] = {}
+    for kind, fmt, _label in setups:
+        key, chain, root = make_chain(kind, work)
+        cli("key", "add", kind, "--key-file", str(key), "--cert-file", str(chain))
+        cli("cert", "add", "-t", "ca", "-s", "bench", str(root))
+        layouts[kind] = []
+        for i in range(args.layouts):
+            lay = work / f"{kind}-{i}"
+            write_image_layout(lay, tag="v1")
+            cli("sign", "--oci-layout", f"{lay}:v1", "--key", kind, "--signature-format", fmt)
+            layouts[kind].append(lay)
+    (config / "trustpolicy.json").write_text(json.dumps({"version": "1.0", "trustPolicies": [{
+        "name": "bench", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+        "trustStores": ["ca:bench"], "trustedIdentities": ["x509.subject: C=US, ST=WA, O=Bench"]}]}))
+
+    pm = get_plugin_manager(load_entrypoints=False)
+    cfg = ConfigDir(config)
+    for kind, _fmt, label in setups:
+        floor = raw_verify_rate(kind)
+
+        def api_round(kind: str = kind) -> float:
+            policy = load_policy(cfg)
+            start = time.perf_counter()
+            for lay in layouts[kind]:
+                target = pm.open_layout(lay)
+                try:
+                    report = verify_artifact(pm, cfg, target, "v1", location=str(lay), scope="local/bench",
+                                             policy=policy)
+                finally:
+                    target.close()
+                if not report.verified:
+                    raise SystemExit(f"{lay}: {report.message}")
+            return time.perf_counter() - start
+
+        def cli_round(kind: str = kind) -> float:
+            start = time.perf_counter()
+            for lay in layouts[kind]:
+                rc, _ = cli("verify", "--oci-layout", f"{lay}:v1", "--scope", "local/bench", "-o", "json")
+                if rc != 0:
+                    raise SystemExit(f"{lay}: verify failed")
+            return time.perf_counter() - start
+
+        n = len(layouts[kind])
+        api = statistics.median(api_round() for _ in range(args.rounds))
+        rows.append((f"verify_artifact  {label}", n, api, n / api, floor))
+        cl = statistics.median(cli_round() for _ in range(args.rounds))
+        rows.append((f"ocisign verify   {label}", n, cl, n / cl, floor))
+        rows.append((f"raw verify floor {label}", 0, 0.0, floor, floor))
+
+    print(f"{'case':<48} {'sigs':>5} {'seconds':>8} {'sig/s':>9} {'floor/s':>9} {'% of floor':>10}")
+    for name, n, secs, rate, floor in rows:
+        secs_s = f"{secs:8.3f}" if n else f"{'-':>8}"
+        n_s = f"{n:5d}" if n else f"{'-':>5}"
+        print(f"{name:<48} {n_s} {secs_s} {rate:9.1f} {floor:9.1f} {100 * rate / floor:9.1f}%")
+    print(f"\n(python {sys.version.split()[0]}, layouts per key type: {args.layouts}, median of {args.rounds} rounds; "
+          "each verification also checks the certificate chain and trust store)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,154 @@
+"""``ocisign cp SRC DST``: copy an artifact (and with ``-r`` its signatures and other referrers)
+between OCI layouts and registries, like ``oras cp``.
+
+Examples::
+
+    ocisign cp -r --from-oci-layout ./hello-world:v1 localhost:5001/hello-world:v1
+    ocisign cp -r --to-oci-layout localhost:5001/hello-world:v1 ./downloaded:v1
+    ocisign cp -r localhost:5001/hello-world:v1 localhost:5001/mirror/hello-world:v1
+
+A destination without a tag or digest takes the source's tag (or is pushed by digest only).
+``-u/-P`` apply to the registry side (or to both when both are on the same registry); between two
+registries use ``--from-username/--from-password`` and ``--to-username/--to-password``.
+A destination layout that does not exist yet is created (``--layout-type`` picks its kind).
+Output (stdout), as oras prints it::
+
+    Copied [oci-layout] ./hello-world:v1 => [registry] localhost:5001/hello-world:v1
+    Digest: sha256:…
+
+``-o json`` prints a summary of what was pushed and what was skipped instead. Progress goes to
+stderr when it is a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import TYPE_CHECKING
+
+from ocisign.cmd_common import add_remote_options
+from ocisign.errors import UsageError
+
+if TYPE_CHECKING:
+    from ocisign.context import CliContext
+    from ocisign.refs import RegistryRef
+    from ocisign.types import RemoteOptions, Target
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``cp`` arguments."""
+    parser.add_argument("source", metavar="SRC",
+                        help="REGISTRY/REPO:TAG|@DIGEST, or PATH:TAG|@DIGEST with --from-oci-layout")
+    parser.add_argument("destination", metavar="DST",
+                        help="REGISTRY/REPO[:TAG], or PATH[:TAG] with --to-oci-layout")
+    parser.add_argument("--from-oci-layout", action="store_true", help="the source is an OCI layout (directory or tar)")
+    parser.add_argument("--to-oci-layout", action="store_true", help="the destination is an OCI layout")
+    parser.add_argument("-r", "--recursive", action="store_true",
+                        help="also copy the artifact's referrers (signatures), recursively")
+    parser.add_argument("--layout-type", metavar="TYPE",
+                        help="layout handler for the layout side(s) (oci, oci-archive…)")
+    parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+    add_remote_options(parser, concurrency=True)
+    g = parser.add_argument_group("per-side credentials (copies between two registries)")
+    for side in ("from", "to"):
+        which = "source" if side == "from" else "destination"
+        g.add_argument(f"--{side}-username", metavar="USER", help=f"user name for the {which} registry")
+        g.add_argument(f"--{side}-password", metavar="PASSWORD", help="its password (insecure on the command line)")
+
+
+def _split_layout_dst(text: str) -> tuple[str, str | None]:
+    """``PATH[:TAG|@DIGEST]`` → (path, reference or None)."""
+    from ocisign.refs import parse_layout_ref
+
+    if "@" not in text and ":" not in text.replace("\\", "/").rsplit("/", 1)[-1]:
+        return text, None
+    ref = parse_layout_ref(text)
+    return ref.path, ref.reference
+
+
+def _registry_ref(text: str, flag: str) -> RegistryRef:
+    from ocisign.refs import looks_like_registry_ref, parse_registry_ref
+
+    if not looks_like_registry_ref(text):
+        raise UsageError(f"{text!r} is not a registry reference (REGISTRY/REPO:TAG); for a local layout add {flag}")
+    return parse_registry_ref(text)
+
+
+def _side_options(args: argparse.Namespace, base: RemoteOptions, side: str) -> RemoteOptions:
+    """``base`` with ``--from-*``/``--to-*`` credentials applied."""
+    user, password = getattr(args, f"{side}_username"), getattr(args, f"{side}_password")
+    if user is None and password is None:
+        return base
+    if not user or password is None:
+        raise UsageError(f"--{side}-username and --{side}-password go together")
+    print(f"Warning: using --{side}-password on the command line is insecure; prefer ocisign login", file=sys.stderr)
+    return dataclasses.replace(base, username=user, password=password)
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    """Copy SRC to DST."""
+    from ocisign.copying import Progress, copy
+
+    layout_type = args.layout_type
+    src_rref = None if args.from_oci_layout else _registry_ref(args.source, "--from-oci-layout")
+    dst_rref = None if args.to_oci_layout else _registry_ref(args.destination, "--to-oci-layout")
+    base = ctx.remote_options()
+    if src_rref and dst_rref and src_rref.registry != dst_rref.registry and base.username is not None:
+        raise UsageError(
+            "-u/--username is ambiguous between two registries; use --from-username/--to-username"
+        )
+    src: Target
+    if src_rref is None:
+        src_art = ctx.open_artifact(args.source, oci_layout=True, layout_type=layout_type)
+        src, src_reference, src_kind = src_art.target, src_art.reference, "oci-layout"
+    else:
+        src = ctx.pm.transport("registry").open(src_rref.registry, src_rref.repository,
+                                               _side_options(args, base, "from"))
+        src_reference, src_kind = src_rref.reference, "registry"
+    src_tag = None if src_reference.startswith(("sha256:", "sha512:")) else src_reference
+
+    dst: Target
+    dst_ref: str | None
+    try:
+        if dst_rref is None:
+            path, dst_ref = _split_layout_dst(args.destination)
+            dst = ctx.pm.open_layout(path, layout_type=layout_type, create=True)
+            dst_kind, dst_location = "oci-layout", path
+        else:
+            dst = ctx.pm.transport("registry").open(dst_rref.registry, dst_rref.repository,
+                                                   _side_options(args, base, "to"))
+            dst_ref = dst_rref.digest or dst_rref.tag
+            dst_kind, dst_location = "registry", dst_rref.scope
+    except BaseException:
+        if src_rref is not None:
+            src.close()
+        raise
+    try:
+        dst_digest = dst_ref if dst_ref and dst_ref.startswith(("sha256:", "sha512:")) else None
+        tag = None if dst_digest else (dst_ref or src_tag)
+        result = copy(
+            src,
+            src_reference,
+            dst,
+            tag=tag,
+            recursive=args.recursive,
+            concurrency=args.concurrency,
+            progress=Progress(),
+            warn=ctx.warn,
+            expect_digest=dst_digest,
+        )
+    finally:
+        dst.close()
+        if src_rref is not None:
+            src.close()
+    shown_src = f"[{src_kind}] {args.source}"
+    dst_text = f"{dst_location}:{tag}" if tag else f"{dst_location}@{result.root.digest}"
+    shown_dst = f"[{dst_kind}] {dst_text}"
+    ctx.pm.push_finished(args.source, dst_text, [d for d, _ in result.pushed])
+    if args.output == "json":
+        ctx.emit_json({"source": shown_src, "destination": shown_dst, **result.to_json()})
+    else:
+        ctx.out(f"Copied {shown_src} => {shown_dst}")
+        ctx.out(f"Digest: {result.root.digest}")
+    return 0

@@ -1,0 +1,110 @@
+"""``ocisign login`` and ``ocisign logout`` (one module serves both; ``args._command`` says which).
+
+``login [-u USER] [-P PASSWORD | --password-stdin] [--insecure-registry|--plain-http] REGISTRY``
+checks the credentials against the registry (``GET /v2/`` through the Basic or Bearer
+challenge) and stores them: in the credential helper that ocisign's ``config.json`` names
+(``credHelpers[REGISTRY]`` or ``credsStore``), else in ``<config dir>/credentials.json``
+(mode 0600, replaced atomically under a lock). Missing user name or password are prompted for
+when standard input is a terminal. The password flag is ``-p``/``-P``/``--password`` here
+(notation's ``login -p``); prefer ``--password-stdin``.
+
+``logout REGISTRY`` forgets them again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from ocisign.cmd_common import add_credential_options, add_transport_options, read_password
+from ocisign.errors import UsageError
+
+if TYPE_CHECKING:
+    from ocisign.context import CliContext
+
+
+#: ``-p`` is the password here, as in ``notation login -u USER -p PASSWORD`` (see ocisign.cli)
+PLUGIN_SHORT_FLAG = False
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``login`` and ``logout`` (the credential flags only matter for login)."""
+    parser.add_argument("server", metavar="REGISTRY", help="registry host[:port]")
+    g = parser.add_argument_group("registry options")
+    add_credential_options(g, short_p=True)
+    add_transport_options(g)
+
+
+def _registry_host(text: str) -> str:
+    from ocisign.credential_store import normalize_server
+    from ocisign.refs import parse_registry_ref
+
+    host = normalize_server(text)
+    if not host:
+        raise UsageError("missing registry host")
+    try:
+        return parse_registry_ref(f"{host}/x").registry
+    except UsageError:
+        raise UsageError(f"invalid registry {text!r} (want host[:port])") from None
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    """Log in or out."""
+    host = _registry_host(args.server)
+    if getattr(args, "_command", "login") == "logout":
+        return _logout(host, ctx)
+    return _login(host, args, ctx)
+
+
+def _login(host: str, args: argparse.Namespace, ctx: CliContext) -> int:
+    from ocisign.credential_store import LoginStore, helper_store, ocisign_helper
+    from ocisign.registry_client import RegistryClient
+    from ocisign.types import Credentials, RemoteOptions
+
+    username = args.username
+    password = read_password(args)
+    interactive = sys.stdin.isatty() and not args.password_stdin
+    if not username:
+        if not interactive:
+            raise UsageError("login needs a user name (-u/--username)")
+        username = input("Username: ").strip()
+    if password is None:
+        if not interactive:
+            raise UsageError("login needs a password (-P/--password or --password-stdin)")
+        import getpass
+
+        password = getpass.getpass("Password: ")
+    if not username or not password:
+        raise UsageError("user name and password must not be empty")
+    plain = bool(args.plain_http or args.insecure_registry)
+    if plain and (args.insecure or args.ca_file):
+        raise UsageError("--plain-http/--insecure-registry cannot be combined with --insecure or --ca-file")
+    options = RemoteOptions(plain_http=plain, insecure=args.insecure, ca_file=args.ca_file,
+                            username=username, password=password, timeout=args.timeout)
+    client = RegistryClient(host, options)
+    try:
+        client.ping()
+    finally:
+        client.close()
+    creds = Credentials(username=username, password=password)
+    helper = ocisign_helper(ctx.config_dir.config_json, host)
+    if helper:
+        helper_store(helper, host, creds)
+    else:
+        LoginStore(ctx.config_dir.credentials).put(host, creds)
+    ctx.out("Login Succeeded")
+    return 0
+
+
+def _logout(host: str, ctx: CliContext) -> int:
+    from ocisign.credential_store import LoginStore, helper_erase, ocisign_helper
+
+    helper = ocisign_helper(ctx.config_dir.config_json, host)
+    removed = helper_erase(helper, host) if helper else False
+    removed = LoginStore(ctx.config_dir.credentials).remove(host) or removed
+    if not removed:
+        ctx.out(f"Not logged in to {host}")
+        return 0
+    ctx.out("Logout Succeeded")
+    return 0

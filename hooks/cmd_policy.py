@@ -1,0 +1,164 @@
+"""``ocisign policy``: import, show and initialise the OCI trust policy (like ``notation policy``).
+
+::
+
+    ocisign policy import FILE [--force]
+    ocisign policy show
+    ocisign policy init --name N --trust-store TYPE:NAME --trusted-identity ID [--scope S]… [--level L] [--force]
+
+The policy in effect is ``trustpolicy.oci.json`` when it exists, else ``trustpolicy.json``
+(see :mod:`ocisign.trustpolicy`). ``import`` and ``init`` write that same file — so what they
+write is always what ``verify`` reads — creating ``trustpolicy.json`` (readable by notation 1.x
+and 2.x) when neither exists. The document is validated in full before anything is written
+(every problem is listed, exit 2); an existing policy is only replaced with ``--force``; the
+write is atomic (temp file in the same directory, fsync, rename). Trust stores the policy names
+but that do not exist yet produce a warning.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ocisign.errors import ConfigError, ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from ocisign.context import CliContext
+    from ocisign.trustpolicy import TrustPolicyDocument
+
+MAX_IMPORT_SIZE = 4 * 1024 * 1024
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Sub-commands ``import``, ``show`` and ``init``."""
+    sub = parser.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", required=True)
+    imp = sub.add_parser("import", help="validate a trust policy file and install it")
+    imp.add_argument("file", metavar="FILE", help="trust policy JSON file")
+    imp.add_argument("--force", action="store_true", help="replace an existing trust policy")
+    sub.add_parser("show", help="print the trust policy in effect")
+    init = sub.add_parser("init", help="write a trust policy with one statement")
+    init.add_argument("--name", required=True, metavar="NAME", help="statement name")
+    init.add_argument("--trust-store", dest="trust_stores", action="append", required=True, metavar="TYPE:NAME",
+                      help="trust store (ca, signingAuthority or tsa) and its name (repeatable)")
+    init.add_argument("--trusted-identity", dest="trusted_identities", action="append", required=True,
+                      metavar="ID", help="'*' or x509.subject:<DN> (repeatable)")
+    init.add_argument("--scope", dest="scopes", action="append", default=[], metavar="SCOPE",
+                      help="registry scope REGISTRY/REPO, or '*' (repeatable; default '*')")
+    init.add_argument("--level", default="strict", choices=["strict", "permissive", "audit"],
+                      help="verification level (default strict)")
+    init.add_argument("--force", action="store_true", help="replace an existing trust policy")
+
+
+def print_policy_problems(command: str, exc: ConfigError) -> int:
+    """Print a policy error on stderr, one line per violated rule; returns the usage exit code."""
+    problems = list(getattr(exc, "problems", []) or [])
+    where = getattr(exc, "where", None)
+    if len(problems) > 1 and where:
+        print(f"ocisign {command}: error: invalid trust policy {where} ({len(problems)} problems):",
+              file=sys.stderr)
+        for p in problems:
+            print(f"  - {p}", file=sys.stderr)
+    else:
+        print(f"ocisign {command}: error: {exc.diagnostics()}", file=sys.stderr)
+    return int(ExitCode.USAGE)
+
+
+def _destination(ctx: CliContext) -> Path:
+    from ocisign.trustpolicy import effective_policy_path
+
+    return effective_policy_path(ctx.config_dir) or ctx.config_dir.trust_policy
+
+
+def _install(ctx: CliContext, data: bytes, doc: TrustPolicyDocument, *, force: bool, command: str) -> Path:
+    """Atomically write ``data`` to the effective policy file; refuse to overwrite without force."""
+    import os
+
+    from ocisign.fsutil import write_atomic
+    from ocisign.trustpolicy import missing_trust_stores
+
+    dest = _destination(ctx)
+    if os.path.lexists(dest) and not force:
+        raise UsageError(f"trust policy {dest} already exists; use --force to replace it")
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(dest, data, mode=0o644, overwrite=force)
+    except FileExistsError:
+        raise UsageError(f"trust policy {dest} already exists; use --force to replace it") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot write trust policy {dest}: {exc.strerror}") from None
+    for ref in missing_trust_stores(doc, ctx.config_dir):
+        ctx.warn(f"trust store {ref} does not exist yet in {ctx.config_dir.root / 'truststore' / 'x509'}")
+    return dest
+
+
+def _read_source(path: str) -> bytes:
+    import os
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{path} is not a regular file")
+    if st.st_size > MAX_IMPORT_SIZE:
+        raise UsageError(f"{path} is larger than {MAX_IMPORT_SIZE} bytes")
+    with open(path, "rb") as fh:
+        return fh.read(MAX_IMPORT_SIZE + 1)
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    """Run the sub-command."""
+    from ocisign.trustpolicy import PolicyNotFoundError, parse_policy, read_policy_file, validate_policy
+
+    command = args.policy_command
+    if command == "import":
+        data = _read_source(args.file)
+        try:
+            doc = parse_policy(data, where=args.file)
+        except ConfigError as exc:
+            return print_policy_problems("policy", exc)
+        dest = _install(ctx, data, doc, force=args.force, command="import")
+        ctx.out(f"Trust policy configuration imported successfully to {dest}")
+        return 0
+    if command == "show":
+        from ocisign.trustpolicy import effective_policy_path
+
+        path = effective_policy_path(ctx.config_dir)
+        if path is None:
+            raise PolicyNotFoundError(
+                f"no trust policy in {ctx.config_dir.root} (trustpolicy.oci.json or trustpolicy.json); "
+                "import one with 'ocisign policy import FILE'"
+            )
+        data = read_policy_file(path)
+        try:
+            parse_policy(data, where=str(path), path=path)
+        except ConfigError as exc:
+            ctx.warn(f"the trust policy in {path} is invalid, update it with 'ocisign policy import --force FILE'")
+            for p in getattr(exc, "problems", []) or [str(exc)]:
+                print(f"  - {p}", file=sys.stderr)
+        sys.stdout.write(data.decode("utf-8", "replace"))
+        if not data.endswith(b"\n"):
+            sys.stdout.write("\n")
+        return 0
+    # init
+    statement = {
+        "name": args.name,
+        "registryScopes": list(args.scopes) or ["*"],
+        "signatureVerification": {"level": args.level},
+        "trustStores": list(args.trust_stores),
+        "trustedIdentities": list(args.trusted_identities),
+    }
+    obj = {"version": "1.0", "trustPolicies": [statement]}
+    doc_or_none, problems = validate_policy(obj)
+    if doc_or_none is None:
+        from ocisign.trustpolicy import PolicyError
+
+        return print_policy_problems("policy", PolicyError("from the command line", problems))
+    data = (json.dumps(obj, indent=4) + "\n").encode("utf-8")
+    dest = _install(ctx, data, doc_or_none, force=args.force, command="init")
+    ctx.out(f"Successfully initialized the trust policy file {dest}")
+    return 0

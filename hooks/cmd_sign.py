@@ -1,0 +1,97 @@
+"""``ocisign sign``: sign an artifact in an OCI layout (``--oci-layout``) or a registry.
+
+``sign [--oci-layout] REF [-k/--key NAME | --plugin P --id ID] [--signature-format jws|cose]
+[-e/--expiry 24h] [-m/--user-metadata k=v]… [--layout-type T] [--plugin-config k=v]…``
+
+The key is ``--key``, else the project config's ``key``, else the default key of
+``signingkeys.json``; the format is ``--signature-format``, else the project config's, else
+``config.json``'s ``signatureFormat``, else ``jws``. Prints ``Successfully signed <ref>@<digest>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from ocisign.errors import UsageError
+
+if TYPE_CHECKING:
+    from ocisign.context import CliContext
+    from ocisign.types import Signer
+
+SIGNATURE_FORMATS = ("jws", "cose")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of ``sign``."""
+    parser.add_argument("reference", metavar="REFERENCE",
+                        help="REGISTRY/REPO[:TAG|@DIGEST], or with --oci-layout PATH:TAG / PATH@DIGEST")
+    parser.add_argument("--oci-layout", action="store_true", help="sign an artifact in a local OCI layout")
+    parser.add_argument("--layout-type", metavar="TYPE", default=None,
+                        help="layout type (oci, oci-archive, …); detected when omitted")
+    parser.add_argument("-k", "--key", metavar="NAME", default=None, help="signing key name (default: the default key)")
+    parser.add_argument("--plugin", metavar="NAME", default=None,
+                        help="sign with a key served by this signer plugin (with --id; instead of --key)")
+    parser.add_argument("--id", metavar="ID", default=None, help="key id for --plugin")
+    parser.add_argument("--signature-format", metavar="FORMAT", default=None,
+                        help="signature envelope format: jws (default) or cose")
+    parser.add_argument("-e", "--expiry", metavar="DURATION", default=None,
+                        help="signature expiry after the signing time, e.g. 24h, 30m, 1h30m, 10s")
+    parser.add_argument("-m", "--user-metadata", action="append", default=[], metavar="KEY=VALUE",
+                        help="metadata added to the signed payload's annotations (repeatable)")
+    parser.add_argument("--plugin-config", action="append", default=[], metavar="KEY=VALUE",
+                        help="configuration passed to the signer plugin of the key (repeatable)")
+    from ocisign.cmd_common import add_remote_options
+
+    add_remote_options(parser)
+
+
+def choose_format(args: argparse.Namespace, ctx: CliContext) -> str:
+    """The envelope format name: flag, project config, config.json, then ``jws``."""
+    from ocisign.configfiles import config_signature_format
+
+    name = args.signature_format or ctx.project.signature_format or config_signature_format(ctx.config_dir) or "jws"
+    name = name.lower()
+    if name not in SIGNATURE_FORMATS:
+        raise UsageError(f"signature format {name!r} not supported: choose jws or cose")
+    return name
+
+
+def make_signer(args: argparse.Namespace, ctx: CliContext) -> Signer:
+    """The Signer of the chosen key (file key or plugin key with ``--plugin-config`` merged in)."""
+    from ocisign.cmd_key import parse_key_values
+    from ocisign.signingkeys import KeyRecord, load_signing_keys
+
+    if args.plugin or args.id:
+        if not (args.plugin and args.id):
+            raise UsageError("--plugin and --id must be given together")
+        if args.key:
+            raise UsageError("--key cannot be combined with --plugin/--id")
+        record = KeyRecord(name=f"{args.plugin}:{args.id}", id=args.id, plugin_name=args.plugin)
+    else:
+        record = load_signing_keys(ctx.config_dir).resolve(args.key or ctx.project.key)
+    plugin_config = parse_key_values(args.plugin_config, flag="--plugin-config")
+    mapping: dict[str, Any] = record.to_json()
+    if plugin_config:
+        if record.is_file_key:
+            raise UsageError(f"--plugin-config: key {record.name!r} is a local key, not a plugin key")
+        mapping["pluginConfig"] = {**(record.plugin_config or {}), **plugin_config}
+    factory = ctx.pm.signer_factory(record.scheme)
+    return factory.create(mapping)
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    """Sign and print ``Successfully signed <ref>@<digest>``."""
+    from ocisign.signing import parse_duration, parse_user_metadata, sign_artifact
+
+    metadata = parse_user_metadata(args.user_metadata)
+    expiry = parse_duration(args.expiry) if args.expiry else None
+    fmt = ctx.pm.envelope_format(choose_format(args, ctx))
+    signer = make_signer(args, ctx)
+    artifact = ctx.open_artifact(args.reference, oci_layout=args.oci_layout, layout_type=args.layout_type)
+    result = sign_artifact(
+        ctx.pm, artifact.target, artifact.reference, signer=signer, envelope_format=fmt,
+        expiry=expiry, user_metadata=metadata, warn=ctx.warn,
+    )
+    ctx.out(f"Successfully signed {artifact.display(result.subject.digest)}")
+    return 0

@@ -1,0 +1,190 @@
+"""``ocisign verify``: verify an artifact's signatures against the trust policy, like ``notation verify``.
+
+::
+
+    ocisign verify --oci-layout ./hello-world:v1 --scope local/hello-world
+    ocisign verify localhost:5000/hello-world@sha256:… -m buildId=123 -o json
+
+Success prints ``Successfully verified signature for <ref>@<digest>`` (and the signed user
+metadata as a KEY/VALUE table); a ``skip`` policy prints ``Trust policy is configured to skip
+signature verification for …``. Failures print, on stderr, one block per signature tried naming
+the check that failed and why, then ``Error: …``. Logged failures are ``Warning:`` lines.
+``-o json`` prints the same facts as one JSON document on stdout.
+
+Exit codes: 0 verified, 1 verification failed (or the artifact could not be read),
+2 bad usage or a missing/invalid trust policy. Read-only: nothing is written anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING, Any
+
+from ocisign.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from ocisign.context import CliContext
+    from ocisign.verification import VerificationReport
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``verify [--oci-layout] REF [--scope S] [-m k=v]… [--max-signatures N] [--plugin-config k=v]…``."""
+    parser.add_argument("reference", metavar="REFERENCE",
+                        help="REGISTRY/REPO[:TAG|@DIGEST], or with --oci-layout PATH:TAG / PATH@DIGEST")
+    parser.add_argument("--oci-layout", action="store_true", help="verify an artifact in a local OCI layout")
+    parser.add_argument("--scope", metavar="SCOPE", default=None,
+                        help="trust-policy scope (REGISTRY/REPO) for an --oci-layout artifact; required with "
+                             "--oci-layout unless the project config names one")
+    parser.add_argument("-m", "--user-metadata", action="append", default=[], metavar="KEY=VALUE",
+                        help="user metadata that must be in the signature (repeatable)")
+    parser.add_argument("--max-signatures", type=int, default=100, metavar="N",
+                        help="maximum number of signatures to evaluate (default 100)")
+    parser.add_argument("--plugin-config", action="append", default=[], metavar="KEY=VALUE",
+                        help="option passed to policy plugins (repeatable)")
+    parser.add_argument("--layout-type", metavar="TYPE", default=None,
+                        help="layout type (oci, oci-archive, …); detected when omitted")
+    parser.add_argument("-o", "--output", choices=["text", "json"], default="text", help="output format")
+    from ocisign.cmd_common import add_remote_options
+
+    add_remote_options(parser)
+
+
+# --- rendering ----------------------------------------------------------------------------------
+def _signature_block(sig: dict[str, Any], index: int, total: int) -> list[str]:
+    digest = sig.get("digest") or "detached signature"
+    media = sig.get("mediaType") or "unknown envelope type"
+    lines = [f"Signature {index} of {total}: {digest} ({media})"]
+    if sig.get("signer"):
+        lines.append(f"  signed by:    {sig['signer']}")
+    failed = sig.get("failedCheck")
+    checks = {c["check"]: c for c in sig.get("checks", [])}
+    if failed:
+        action = checks.get(failed, {}).get("action", "enforce")
+        lines.append(f"  failed check: {failed} ({'enforced' if action == 'enforce' else action})")
+        lines.append(f"  reason:       {sig.get('reason', '')}")
+    else:
+        lines.append("  result:       passed")
+    for c in sig.get("checks", []):
+        if c.get("result") in ("fail", "unsupported") and c.get("action") == "log":
+            lines.append(f"  logged:       {c['check']}: {c.get('message', '')}")
+    passed = [c["check"] for c in sig.get("checks", []) if c.get("result") == "pass"]
+    if passed:
+        lines.append(f"  passed:       {', '.join(passed)}")
+    return lines
+
+
+def render_text(ctx: CliContext, report: VerificationReport) -> None:
+    """Print notation's success lines, or the per-signature failure blocks and the error line."""
+    from ocisign.goformat import tab_table
+
+    for w in report.warnings:
+        ctx.warn(w)
+    if report.verified:
+        if report.skipped:
+            ctx.out(f"Trust policy is configured to skip signature verification for {report.reference}")
+            return
+        ctx.out(f"Successfully verified signature for {report.reference}")
+        if report.user_metadata:
+            ctx.out("\nThe artifact was signed with the following user metadata.\n")
+            rows = [["KEY", "VALUE"], *([k, v] for k, v in sorted(report.user_metadata.items()))]
+            sys.stdout.write(tab_table(rows))
+        return
+    sigs = report.signatures
+    for i, sig in enumerate(sigs, 1):
+        for line in _signature_block(sig, i, len(sigs)):
+            print(line, file=sys.stderr)
+    for r in report.plugin_results:
+        if r.outcome == "fail" and r.source != "trust_policy":
+            print(f"Policy plugin {r.source}: {r.reason}", file=sys.stderr)
+    print(f"Error: {report.message}", file=sys.stderr)
+
+
+def _policy_error_json(exc: Exception, reference: str, scope: str | None) -> dict[str, Any]:
+    from ocisign.verification import VerificationReport
+
+    out = VerificationReport(reference=reference, verified=False, failed_check="policy", message=str(exc),
+                             scope=scope).to_json()
+    out["problems"] = list(getattr(exc, "problems", []) or [str(exc)])
+    return out
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    """Verify the artifact; see the module docstring for output and exit codes."""
+    from ocisign.cmd_key import parse_key_values
+    from ocisign.errors import ConfigError, OcisignError
+    from ocisign.signatures import check_max_signatures
+    from ocisign.trustpolicy import (
+        TrustPolicyDocument,
+        load_policy,
+        parse_policy,
+        policy_file_warnings,
+        read_policy_file,
+        scope_format_problem,
+    )
+    from ocisign.verification import verify_artifact
+
+    check_max_signatures(args.max_signatures)
+    user_metadata = parse_key_values(args.user_metadata, flag="--user-metadata")
+    plugin_config = parse_key_values(args.plugin_config, flag="--plugin-config")
+    scope: str | None = args.scope
+    if args.oci_layout:
+        if scope is None:
+            from ocisign.refs import parse_layout_ref
+
+            scope = ctx.project.scope_for(parse_layout_ref(args.reference).path)
+        if scope is None:
+            raise UsageError("--scope is required with --oci-layout (the trust-policy scope, e.g. local/hello-world)")
+        problem = scope_format_problem(scope)
+        if problem:
+            raise UsageError(f"--scope: {problem}")
+    elif scope is not None:
+        raise UsageError("--scope can only be used with --oci-layout (registry references are their own scope)")
+
+    # the policy is validated before the artifact is touched
+    json_out = args.output == "json"
+    try:
+        doc: TrustPolicyDocument
+        if ctx.project.trust_policy is not None:
+            path = ctx.project.trust_policy
+            doc = parse_policy(read_policy_file(path), where=str(path), path=path)
+        else:
+            doc = load_policy(ctx.config_dir)
+    except ConfigError as exc:
+        if json_out:
+            ctx.emit_json(_policy_error_json(exc, args.reference, scope))
+        else:
+            from ocisign.cmd_policy import print_policy_problems
+
+            print_policy_problems("verify", exc)
+        return int(ExitCode.USAGE)
+
+    if doc.path is not None:
+        for w in policy_file_warnings(doc.path):
+            ctx.warn(w)
+    try:
+        artifact = ctx.open_artifact(args.reference, oci_layout=args.oci_layout, layout_type=args.layout_type)
+        if scope is None:
+            scope = artifact.scope
+        if scope is None:  # pragma: no cover - registry artifacts always have a scope
+            raise UsageError("cannot determine the trust-policy scope of this artifact")
+        report = verify_artifact(
+            ctx.pm, ctx.config_dir, artifact.target, artifact.reference,
+            location=artifact.location, scope=scope, user_metadata=user_metadata,
+            max_signatures=args.max_signatures, plugin_config=plugin_config, policy=doc,
+        )
+    except OcisignError as exc:
+        if not json_out:
+            raise
+        from ocisign.verification import VerificationReport
+
+        ctx.emit_json(VerificationReport(reference=args.reference, verified=False, message=exc.diagnostics(),
+                                         scope=scope).to_json())
+        return int(exc.exit_code)
+    if json_out:
+        for w in report.warnings:
+            ctx.warn(w)
+        ctx.emit_json(report.to_json())
+    else:
+        render_text(ctx, report)
+    return int(ExitCode.OK if report.verified else ExitCode.FAILED)

@@ -1,0 +1,61 @@
+"""Reading small configuration files safely: ``signingkeys.json``, ``config.json``, certificate files.
+
+Reads are bounded, refuse directories and FIFOs (opened non-blocking), and — for files inside
+the config directory — refuse symbolic links, as notation does for its configuration files.
+Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from ocisign.configdir import ConfigDir
+from ocisign.errors import ConfigError, ContentError
+
+#: configuration and certificate files larger than this are refused
+MAX_CONFIG_FILE_SIZE = 4 * 1024 * 1024
+
+
+def read_regular_file(path: Path, *, max_size: int = MAX_CONFIG_FILE_SIZE, follow: bool = True,
+                      missing_ok: bool = False) -> bytes | None:
+    """Bytes of the regular file ``path`` (None when absent and ``missing_ok``); ConfigError otherwise."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        if missing_ok and not os.path.islink(path):
+            return None
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        if not follow and os.path.islink(path):
+            raise ConfigError(f"{path}: is a symbolic link (symlinks are not supported)") from None
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"{path}: is not a regular file")
+        data = fh.read(max_size + 1)
+    if len(data) > max_size:
+        raise ConfigError(f"{path}: larger than {max_size} bytes")
+    return data
+
+
+def config_signature_format(config: ConfigDir) -> str | None:
+    """``signatureFormat`` of ``config.json`` (None when the file or the member is absent)."""
+    from ocisign.oci import parse_json_object
+
+    path = config.config_json
+    data = read_regular_file(path, follow=False, missing_ok=True)
+    if data is None:
+        return None
+    try:
+        obj = parse_json_object(data, where=str(path))
+    except ContentError as exc:
+        raise ConfigError(f"malformed config.json: {exc}") from None
+    value = obj.get("signatureFormat")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(f"{path}: signatureFormat must be a string")
+    return value

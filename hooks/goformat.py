@@ -1,0 +1,139 @@
+"""Text output the way notation (a Go program) prints it: trees, tab-aligned tables, JSON, times.
+
+Pure functions, no heavy imports: ``list``, ``inspect``, ``cert`` and ``key`` share them so
+their output matches notation's byte for byte (tree glyphs, tabwriter padding, Go time layouts,
+``json.MarshalIndent`` escaping).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+_ITEM = "├── "
+_ITEM_LAST = "└── "
+_SUB = "│   "
+_SUB_LAST = "    "
+
+
+@dataclasses.dataclass
+class TreeNode:
+    """A node of a printed tree (notation's ``internal/tree``)."""
+
+    value: str
+    children: list[TreeNode] = dataclasses.field(default_factory=list)
+
+    def add(self, value: str) -> TreeNode:
+        """Append a child holding ``value`` and return it."""
+        node = TreeNode(value)
+        self.children.append(node)
+        return node
+
+    def add_pair(self, key: str, value: str) -> TreeNode:
+        """Append a ``key: value`` child and return it."""
+        return self.add(f"{key}: {value}")
+
+    def lines(self) -> list[str]:
+        """The rendered lines, root first."""
+        out: list[str] = []
+        self._render("", "", "", out)
+        return out
+
+    def _render(self, prefix: str, marker: str, next_prefix: str, out: list[str]) -> None:
+        out.append(prefix + marker + self.value)
+        last = len(self.children) - 1
+        for i, child in enumerate(self.children):
+            item, sub = (_ITEM_LAST, _SUB_LAST) if i == last else (_ITEM, _SUB)
+            child._render(next_prefix, item, next_prefix + sub, out)
+
+    def render(self) -> str:
+        """The whole tree as text with a trailing newline."""
+        return "".join(line + "\n" for line in self.lines())
+
+
+def tab_table(rows: Sequence[Sequence[str]], *, padding: int = 3) -> str:
+    """Rows formatted like Go's ``tabwriter.NewWriter(w, 0, 0, 3, ' ', 0)`` with every cell tab-terminated.
+
+    Each cell is left-aligned and padded to the column width plus ``padding`` (so lines keep
+    the trailing padding notation prints). Widths count characters, as tabwriter counts runes.
+    """
+    if not rows:
+        return ""
+    ncols = max(len(r) for r in rows)
+    widths = [max((len(r[c]) for r in rows if c < len(r)), default=0) + padding for c in range(ncols)]
+    return "".join("".join(cell.ljust(widths[c]) for c, cell in enumerate(r)) + "\n" for r in rows)
+
+
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+def go_json(obj: Any, *, indent: int | None = 4) -> str:
+    """JSON as Go's ``json.MarshalIndent(obj, "", "    ")`` writes it (HTML characters escaped).
+
+    Key order is the order of ``obj``'s dicts (pass maps through :func:`sorted_map` where Go
+    would marshal a ``map``, which sorts keys).
+    """
+    text = json.dumps(obj, indent=indent, ensure_ascii=False, separators=(",", ": ") if indent else (",", ":"))
+    if any(ch in text for ch in _GO_ESCAPES):
+        text = "".join(_GO_ESCAPES.get(ch, ch) for ch in text)
+    return text
+
+
+def sorted_map(m: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of ``m`` with keys sorted (how Go marshals ``map[string]T``); None becomes ``{}``."""
+    return {k: m[k] for k in sorted(m)} if m else {}
+
+
+def _offset(t: dt.datetime, *, colon: bool, z: bool) -> str:
+    off = t.utcoffset() or dt.timedelta(0)
+    if z and off == dt.timedelta(0):
+        return "Z"
+    sign = "-" if off < dt.timedelta(0) else "+"
+    minutes = abs(int(off.total_seconds())) // 60
+    sep = ":" if colon else ""
+    return f"{sign}{minutes // 60:02d}{sep}{minutes % 60:02d}"
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=dt.timezone.utc)
+
+
+def go_rfc3339(t: dt.datetime) -> str:
+    """Go ``time.RFC3339``: whole seconds, ``Z`` for a zero offset, else ``±hh:mm``."""
+    t = _aware(t)
+    return f"{t:%Y-%m-%dT%H:%M:%S}{_offset(t, colon=True, z=True)}"
+
+
+def go_rfc3339_nano(t: dt.datetime) -> str:
+    """Go ``time.RFC3339Nano``: fractional seconds without trailing zeros."""
+    t = _aware(t)
+    frac = f".{t.microsecond:06d}".rstrip("0").rstrip(".") if t.microsecond else ""
+    return f"{t:%Y-%m-%dT%H:%M:%S}{frac}{_offset(t, colon=True, z=True)}"
+
+
+def go_ansic(t: dt.datetime) -> str:
+    """Go ``time.ANSIC`` (``Mon Jan _2 15:04:05 2006``) in the time's own zone."""
+    t = _aware(t)
+    return f"{t:%a %b} {t.day:>2} {t:%H:%M:%S %Y}"
+
+
+def go_time_string(t: dt.datetime) -> str:
+    """Go ``time.Time.String()`` for a UTC or fixed-offset time: ``2006-01-02 15:04:05 +0000 UTC``."""
+    t = _aware(t)
+    frac = f".{t.microsecond:06d}".rstrip("0") if t.microsecond else ""
+    off = _offset(t, colon=False, z=False)
+    zone = "UTC" if off == "+0000" else off
+    return f"{t:%Y-%m-%d %H:%M:%S}{frac} {off} {zone}"
+
+
+def join_lines(lines: Iterable[str]) -> str:
+    """Lines joined with a newline after each."""
+    return "".join(line + "\n" for line in lines)
+
+
+def go_quote(value: object) -> str:
+    """A string quoted like Go's ``%q`` for messages: double quotes, backslash escapes."""
+    return json.dumps(value if isinstance(value, str) else str(value), ensure_ascii=False)

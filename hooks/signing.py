@@ -1,0 +1,240 @@
+"""Signing an artifact into a layout or registry: notation's ``sign``, byte for byte.
+
+:func:`sign_artifact` resolves the reference (a tag warns and the resolved digest is signed; a
+``@digest`` must be what the target holds), refuses reserved ``io.cncf.notary*`` metadata
+keys, validates the signer's certificate chain against the Notary rules at signing time,
+builds the payload, seals it with the envelope format and re-opens the result, then stores:
+
+1. the envelope blob (layer media type = envelope media type),
+2. the ``{}`` config blob (``application/vnd.cncf.notary.signature``),
+3. the signature manifest in the form every released notation writes (schemaVersion 2, image
+   manifest, ``subject`` = plain descriptor, thumbprint and created annotations), listed in
+   ``index.json`` without a tag and with the manifest annotations copied (as oras does).
+
+All writes go through one ``target.writer()`` session, so a layout is updated atomically under
+its lock and a registry gets blobs before the manifest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+from ocisign import __version__
+from ocisign.errors import ContentError, SigningError, UsageError
+from ocisign.oci import (
+    ALL_MANIFEST_TYPES,
+    ANN_CREATED,
+    ANN_THUMBPRINT,
+    EMPTY_JSON,
+    EMPTY_JSON_DIGEST,
+    MT_MANIFEST,
+    MT_NOTARY_SIGNATURE,
+    Descriptor,
+    canonical_json,
+    sha256_digest,
+)
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from ocisign.manager import OcisignPluginManager
+    from ocisign.types import EnvelopeFormat, Signer, Target
+
+SIGNING_AGENT = f"ocisign/{__version__}"
+DIGEST_PREFIXES = ("sha256:", "sha512:")
+
+Warn = Callable[[str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class SignResult:
+    """What :func:`sign_artifact` stored."""
+
+    #: the signed artifact (plain descriptor)
+    subject: Descriptor
+    #: the signature manifest as listed (annotations copied from the manifest)
+    signature: Descriptor
+    envelope: Descriptor
+    manifest_bytes: bytes
+
+
+def tag_warning(tag: str) -> str:
+    """notation's warning when signing by tag."""
+    return (
+        f"Always sign the artifact using digest(@sha256:...) rather than a tag(:{tag}) because tags are "
+        "mutable and a tag reference can point to a different artifact than the one signed."
+    )
+
+
+def resolve_subject(target: Target, reference: str, *, warn: Warn | None = None) -> Descriptor:
+    """The plain descriptor to sign: a tag is resolved (with a warning), a digest must match exactly."""
+    desc = target.resolve(reference)
+    if desc.media_type not in ALL_MANIFEST_TYPES:
+        raise ContentError(f"{target.location}: {reference} resolves to {desc.media_type}, not a manifest or index")
+    if reference.startswith(DIGEST_PREFIXES):
+        if desc.digest != reference:
+            raise ContentError(
+                f"user input digest {reference} does not match the resolved digest {desc.digest}"
+            )
+    elif warn is not None:
+        warn(tag_warning(reference))
+    return desc.plain()
+
+
+_DURATION_RE = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+_UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9,
+            "h": 3600 * 10**9}
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """A Go ``time.ParseDuration`` string (``24h``, ``30m``, ``1h30m``, ``10s``, ``1.5h``) in whole seconds.
+
+    ``0`` means no expiry (zero delta); negative values and sub-second precision are refused,
+    as notation refuses them.
+    """
+    s = text.strip()
+    if not s:
+        raise UsageError("--expiry: empty duration")
+    neg = s.startswith("-")
+    body = s.lstrip("+-")
+    if body == "0":
+        return dt.timedelta(0)
+    pos = 0
+    total_ns = 0
+    while pos < len(body):
+        m = _DURATION_RE.match(body, pos)
+        if not m or m.group(1) in ("", "."):
+            raise UsageError(f"--expiry: invalid duration {text!r} (examples: 24h, 30m, 1h30m, 10s)")
+        number, unit = m.group(1), m.group(2)
+        whole, _, frac = number.partition(".")
+        ns = int(whole or "0") * _UNIT_NS[unit]
+        if frac:
+            ns += int(frac) * _UNIT_NS[unit] // 10 ** len(frac)
+        total_ns += ns
+        pos = m.end()
+    if neg and total_ns:
+        raise UsageError(f"--expiry: duration {text!r} must not be negative")
+    if total_ns % 10**9:
+        raise UsageError(f"--expiry: duration {text!r} must be a whole number of seconds")
+    seconds = total_ns // 10**9
+    if seconds > 100 * 366 * 86400:
+        raise UsageError(f"--expiry: duration {text!r} is too long")
+    return dt.timedelta(seconds=seconds)
+
+
+def parse_user_metadata(items: list[str]) -> dict[str, str]:
+    """``-m k=v`` pairs (keys non-empty and unique; reserved ``io.cncf.notary`` keys refused)."""
+    from ocisign.envelope_common import check_user_metadata
+
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--user-metadata {item!r}: expected KEY=VALUE")
+        if key in out:
+            raise UsageError(f"--user-metadata: key {key!r} given more than once")
+        out[key] = value
+    check_user_metadata(out)
+    return out
+
+
+def thumbprints_annotation(chain: list[x509.Certificate]) -> str:
+    """``["<sha256 hex of each cert, lowercase>", …]`` compact, in chain order."""
+    from ocisign.x509rules import cert_fingerprint_sha256
+
+    return json.dumps([cert_fingerprint_sha256(c) for c in chain], separators=(",", ":"))
+
+
+def signature_manifest(subject: Descriptor, envelope: Descriptor, annotations: Mapping[str, str]) -> bytes:
+    """The signature manifest bytes in released notation's (legacy) form, compact, Go field order."""
+    return canonical_json({
+        "schemaVersion": 2,
+        "mediaType": MT_MANIFEST,
+        "config": {"mediaType": MT_NOTARY_SIGNATURE, "digest": EMPTY_JSON_DIGEST, "size": len(EMPTY_JSON)},
+        "layers": [{"mediaType": envelope.media_type, "digest": envelope.digest, "size": envelope.size}],
+        "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": subject.size},
+        "annotations": dict(annotations),
+    })
+
+
+def created_annotation(t: dt.datetime) -> str:
+    """``org.opencontainers.image.created``: UTC RFC 3339, whole seconds."""
+    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sign_artifact(
+    pm: OcisignPluginManager,
+    target: Target,
+    reference: str,
+    *,
+    signer: Signer,
+    envelope_format: EnvelopeFormat,
+    expiry: dt.timedelta | None = None,
+    user_metadata: Mapping[str, str] | None = None,
+    signing_agent: str = SIGNING_AGENT,
+    warn: Warn | None = None,
+    now: dt.datetime | None = None,
+) -> SignResult:
+    """Sign ``reference`` in ``target`` and store the signature (see the module docstring)."""
+    from ocisign.envelope_common import build_payload, check_user_metadata
+    from ocisign.types import SignRequest
+    from ocisign.x509rules import validate_signing_chain
+
+    metadata = dict(user_metadata or {})
+    check_user_metadata(metadata)
+    subject = resolve_subject(target, reference, warn=warn)
+    signing_time = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).replace(microsecond=0)
+    try:
+        chain = list(signer.certificate_chain())
+    except SigningError:
+        raise
+    except Exception as exc:
+        raise SigningError(f"signing key: cannot read its certificate chain: {exc}") from exc
+    validate_signing_chain(chain, at=signing_time, scheme="notary.x509")
+
+    payload = build_payload(
+        Descriptor(media_type=subject.media_type, digest=subject.digest, size=subject.size,
+                   annotations=metadata or None),
+        envelope_media_type=envelope_format.media_type,
+    )
+    request = SignRequest(
+        payload=payload,
+        signing_time=signing_time,
+        expiry=signing_time + expiry if expiry else None,
+        signing_agent=signing_agent,
+    )
+    blob = envelope_format.seal(request, signer)
+    _check_envelope(envelope_format, blob, payload, chain)
+
+    envelope = Descriptor(media_type=envelope_format.media_type, digest=sha256_digest(blob), size=len(blob))
+    annotations = {ANN_THUMBPRINT: thumbprints_annotation(chain), ANN_CREATED: created_annotation(signing_time)}
+    manifest = signature_manifest(subject, envelope, annotations)
+    sig = Descriptor(media_type=MT_MANIFEST, digest=sha256_digest(manifest), size=len(manifest),
+                     annotations=annotations)
+    config = Descriptor(media_type=MT_NOTARY_SIGNATURE, digest=EMPTY_JSON_DIGEST, size=len(EMPTY_JSON))
+    with target.writer() as w:
+        w.push_blob(envelope, blob)
+        w.push_blob(config, EMPTY_JSON)
+        w.push_manifest(sig, manifest, listed=True)
+    pm.signature_created(target, subject, sig)
+    return SignResult(subject=subject, signature=sig, envelope=envelope, manifest_bytes=manifest)
+
+
+def _check_envelope(fmt: EnvelopeFormat, blob: bytes, payload: bytes, chain: list[x509.Certificate]) -> None:
+    """The sealed envelope must open, carry our payload and the signer's chain."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from ocisign.errors import OcisignError
+
+    try:
+        content = fmt.open(blob)
+    except OcisignError as exc:
+        raise SigningError(f"the produced {fmt.name} envelope does not verify: {exc}") from None
+    if json.loads(content.payload) != json.loads(payload):
+        raise SigningError(f"the produced {fmt.name} envelope does not carry the signed payload")
+    got = [c.public_bytes(Encoding.DER) for c in content.certificate_chain]
+    if got != [c.public_bytes(Encoding.DER) for c in chain]:
+        raise SigningError(f"the produced {fmt.name} envelope does not carry the signing certificate chain")

@@ -1,0 +1,390 @@
+"""Verification core: policy → scope → artifact → signatures → policy plugins → one verdict.
+
+:func:`verify_artifact` does what ``notation verify`` does for an artifact in a Target (a
+layout or a registry repository):
+
+1. load the trust policy and validate all of it (:class:`~ocisign.trustpolicy.PolicyError`,
+   exit 2, before the artifact is touched);
+2. choose the statement for the scope — exact match before ``*`` — (failing check ``scope``);
+3. resolve the reference; a digest must resolve to itself, a tag gets a "tags are mutable"
+   warning;
+4. level ``skip``: no signature is fetched, the artifact is accepted;
+5. collect up to ``max_signatures`` signature manifests (referrers of the artifact that are
+   Notary signature manifests whose subject is the artifact), fetch each (≤ 4 MiB) and its
+   single envelope layer (≤ 32 MiB); a signature that cannot be fetched is recorded and, like
+   notation, stops the evaluation when it is reached;
+6. build a :class:`~ocisign.types.VerificationContext` and ask every ``ocisign_evaluate_policy``
+   implementation (the built-in ``trust_policy`` plugin runs the Notary algorithm);
+7. combine: any ``fail`` denies, no ``pass`` at all denies, ``log`` results become warnings;
+   a plugin that raises denies.
+
+:func:`verify_envelope` does the same for a detached envelope and a target descriptor (blob
+signatures, conformance vectors). Both return a :class:`VerificationReport`; only policy
+errors (:class:`~ocisign.errors.ConfigError`) and artifact access errors are raised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import IO, TYPE_CHECKING, Any
+
+from ocisign.errors import ContentError, NotFoundError, OcisignError, VerificationError
+from ocisign.goformat import go_quote as _q
+from ocisign.oci import MAX_ENVELOPE_SIZE, MAX_MANIFEST_SIZE, MT_NOTARY_SIGNATURE, Descriptor
+from ocisign.trustpolicy import (
+    NoApplicablePolicyError,
+    PolicyKind,
+    TrustPolicyDocument,
+    TrustPolicyStatement,
+    load_policy,
+)
+from ocisign.types import PolicyResult, SignatureBlob, TargetWriter, VerificationContext
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from ocisign.configdir import ConfigDir
+    from ocisign.manager import OcisignPluginManager
+    from ocisign.types import EnvelopeContent, Target
+
+DEFAULT_MAX_SIGNATURES = 100
+BUILTIN_SOURCE = "trust_policy"
+
+
+
+@dataclasses.dataclass
+class VerificationReport:
+    """The verdict on one artifact, with everything a person or a build needs to know why."""
+
+    #: what was verified, as printed (``./layout@sha256:…``, ``registry/repo@sha256:…``)
+    reference: str
+    verified: bool
+    #: the first failing check of the whole verification (``scope``, ``no-signature``, a
+    #: per-signature check, or ``policy`` when a plugin denied), None on success
+    failed_check: str | None = None
+    #: one-line summary (the error message on failure)
+    message: str = ""
+    subject: Descriptor | None = None
+    scope: str | None = None
+    policy: TrustPolicyStatement | None = None
+    policy_file: str | None = None
+    skipped: bool = False
+    #: per-signature details from the built-in plugin (JSON-able dicts)
+    signatures: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    #: every plugin's decision
+    plugin_results: list[PolicyResult] = dataclasses.field(default_factory=list)
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    #: the signed user metadata of the signature that passed
+    user_metadata: dict[str, str] = dataclasses.field(default_factory=dict)
+    verified_signature: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The report for ``-o json``."""
+        return {
+            "reference": self.reference,
+            "verified": self.verified,
+            "skipped": self.skipped,
+            "failedCheck": self.failed_check,
+            "message": self.message,
+            "artifact": self.subject.plain().to_json() if self.subject else None,
+            "scope": self.scope,
+            "trustPolicy": (
+                {"name": self.policy.name, "level": self.policy.level, "override": dict(self.policy.override),
+                 "file": self.policy_file}
+                if self.policy else None
+            ),
+            "verifiedSignature": self.verified_signature,
+            "userMetadata": self.user_metadata,
+            "warnings": list(self.warnings),
+            "signatures": list(self.signatures),
+            "plugins": [
+                {"source": r.source, "outcome": r.outcome, "reason": r.reason} for r in self.plugin_results
+            ],
+        }
+
+
+# --- collecting signatures ----------------------------------------------------------------------
+def collect_signatures(
+    target: Target, subject: Descriptor, *, max_signatures: int = DEFAULT_MAX_SIGNATURES
+) -> list[SignatureBlob]:
+    """Fetch up to ``max_signatures`` signatures of ``subject`` (manifest + envelope), in referrers order.
+
+    A signature manifest that cannot be fetched or is malformed (not one layer, too large) is
+    returned as a SignatureBlob with ``error`` set instead of raising.
+    """
+    from ocisign.signatures import envelope_layer, load_signature_manifest
+
+    out: list[SignatureBlob] = []
+    seen: set[str] = set()
+    for desc in target.referrers(subject, artifact_type=MT_NOTARY_SIGNATURE):
+        if len(out) >= max_signatures:
+            break
+        if desc.digest in seen:
+            continue
+        if desc.artifact_type is not None and desc.artifact_type != MT_NOTARY_SIGNATURE:
+            continue
+        seen.add(desc.digest)
+        where = f"signature manifest {desc.digest}"
+        try:
+            if desc.size > MAX_MANIFEST_SIZE:
+                raise ContentError(f"{where}: {desc.size} bytes exceeds the {MAX_MANIFEST_SIZE} byte limit")
+            m = load_signature_manifest(target, desc, subject)
+            if m is None:
+                continue
+            layer = envelope_layer(m, where=where)
+            if layer.size > MAX_ENVELOPE_SIZE:  # pragma: no cover - envelope_layer checks it
+                raise ContentError(f"{where}: envelope exceeds {MAX_ENVELOPE_SIZE} bytes")
+            envelope = target.fetch(layer, max_size=MAX_ENVELOPE_SIZE)
+            out.append(SignatureBlob(manifest=desc, media_type=layer.media_type, envelope=envelope))
+        except OcisignError as exc:
+            out.append(SignatureBlob(manifest=desc, media_type="", envelope=None,
+                                     error=f"failed to fetch the signature: {exc}"))
+    return out
+
+
+# --- combining plugin results -------------------------------------------------------------------
+def _call_plugins(pm: OcisignPluginManager, context: VerificationContext) -> tuple[list[PolicyResult], str | None]:
+    """Every plugin's result, or an error message when a plugin raised."""
+    try:
+        results = pm.evaluate_policy(context)
+    except Exception as exc:  # a plugin crash denies; never a pass
+        return [], f"policy plugin failed: {type(exc).__name__}: {exc}"
+    bad = [r for r in results if not isinstance(r, PolicyResult) or r.outcome not in ("pass", "fail", "log")]
+    if bad:
+        valid = [r for r in results if isinstance(r, PolicyResult)]
+        return valid, f"a policy plugin returned an invalid result: {bad[0]!r}"
+    return results, None
+
+
+def _combine(report: VerificationReport, results: list[PolicyResult], error: str | None) -> VerificationReport:
+    report.plugin_results = list(results)
+    builtin = next((r for r in results if r.source == BUILTIN_SOURCE), None)
+    if builtin is not None:
+        d = builtin.details
+        report.signatures = list(d.get("signatures") or [])
+        report.warnings.extend(d.get("warnings") or [])
+        report.user_metadata = dict(d.get("userMetadata") or {})
+        report.verified_signature = d.get("verifiedSignature")
+        report.skipped = bool(d.get("skipped"))
+    for r in results:
+        if r.outcome == "log":
+            report.warnings.append(f"{r.source}: {r.reason}")
+    fails = [r for r in results if r.outcome == "fail"]
+    passes = [r for r in results if r.outcome == "pass"]
+    if error is not None:
+        report.verified, report.failed_check, report.message = False, "policy", error
+    elif fails:
+        first = builtin if builtin in fails else fails[0]
+        report.verified = False
+        report.failed_check = first.details.get("failedCheck") if first is builtin else "policy"
+        report.message = first.reason if first is builtin else f"denied by plugin {first.source}: {first.reason}"
+    elif not passes:
+        report.verified, report.failed_check = False, "policy"
+        report.message = "no policy plugin accepted the artifact"
+    else:
+        report.verified = True
+        report.failed_check = None
+        report.message = builtin.reason if builtin in passes and builtin is not None else passes[0].reason
+    return report
+
+
+# --- public API ---------------------------------------------------------------------------------
+TrustStoreLookup = Callable[[str, str], "Sequence[x509.Certificate] | None"]
+
+
+def _trust_store_lookup(pm: OcisignPluginManager, config: ConfigDir) -> TrustStoreLookup:
+    cache: dict[tuple[str, str], Sequence[x509.Certificate] | None] = {}
+    errors: dict[tuple[str, str], OcisignError] = {}
+
+    def lookup(store_type: str, name: str) -> Sequence[x509.Certificate] | None:
+        key = (store_type, name)
+        if key in errors:
+            raise errors[key]
+        if key not in cache:
+            try:
+                cache[key] = pm.trust_store(store_type, name, config.root)
+            except OcisignError as exc:
+                errors[key] = exc
+                raise
+        return cache[key]
+
+    return lookup
+
+
+def _envelope_opener(pm: OcisignPluginManager) -> Callable[[str, bytes], EnvelopeContent]:
+    def open_envelope(media_type: str, blob: bytes) -> EnvelopeContent:
+        formats = pm.envelope_formats()
+        fmt = formats.get(media_type)
+        if fmt is None:
+            known = ", ".join(sorted(formats)) or "none"
+            raise VerificationError(
+                f"unsupported signature envelope media type {_q(media_type)} (supported: {known})"
+            )
+        return fmt.open(blob)
+
+    return open_envelope
+
+
+def verify_artifact(
+    pm: OcisignPluginManager,
+    config: ConfigDir,
+    target: Target,
+    reference: str,
+    *,
+    location: str,
+    scope: str,
+    user_metadata: Mapping[str, str] | None = None,
+    max_signatures: int = DEFAULT_MAX_SIGNATURES,
+    plugin_config: Mapping[str, str] | None = None,
+    verification_time: dt.datetime | None = None,
+    policy: TrustPolicyDocument | None = None,
+    warn: Callable[[str], object] | None = None,
+) -> VerificationReport:
+    """Verify the artifact ``reference`` (tag or digest) in ``target`` (see the module docstring).
+
+    ``location`` is how the artifact is shown (``./layout`` or ``registry/repo``); ``scope`` is the
+    policy scope. ``warn`` receives warnings as they happen (tag use). Raises ConfigError for a
+    missing/invalid policy and OcisignError when the reference cannot be resolved.
+    """
+    from ocisign.signatures import check_max_signatures
+
+    check_max_signatures(max_signatures)
+    doc = policy if policy is not None else load_policy(config)
+    report = VerificationReport(reference=f"{location}:{reference}", verified=False, scope=scope,
+                                policy_file=str(doc.path) if doc.path else None)
+    try:
+        statement = doc.statement_for_scope(scope)
+    except NoApplicablePolicyError as exc:
+        report.failed_check, report.message = "scope", str(exc)
+        return report
+    report.policy = statement
+    desc = target.resolve(reference)
+    if reference.startswith(("sha256:", "sha512:")):
+        if desc.digest != reference:
+            raise VerificationError(
+                f"user input digest {reference} does not match the resolved digest {desc.digest}"
+            )
+    else:
+        message = (f"Always verify the artifact using digest(@sha256:...) rather than a tag(:{reference}) "
+                   "because resolved digest may not point to the same signed artifact, as tags are mutable.")
+        report.warnings.append(message)
+        if warn:
+            warn(message)
+    subject = desc.plain()
+    report.subject = subject
+    report.reference = f"{location}@{subject.digest}"
+    envelopes: list[SignatureBlob] = []
+    if not statement.is_skip:
+        envelopes = collect_signatures(target, subject, max_signatures=max_signatures)
+    context = VerificationContext(
+        target=target,
+        subject=subject,
+        reference=report.reference,
+        scope=scope,
+        signatures=[b.manifest for b in envelopes if b.manifest is not None],
+        user_metadata=dict(user_metadata or {}),
+        max_signatures=max_signatures,
+        plugin_config=dict(plugin_config or {}),
+        envelopes=envelopes,
+        policy=statement,
+        trust_store=_trust_store_lookup(pm, config),
+        open_envelope=_envelope_opener(pm),
+        verification_time=verification_time,
+    )
+    results, error = _call_plugins(pm, context)
+    return _combine(report, results, error)
+
+
+class DetachedTarget:
+    """A stand-in Target for verifying a detached envelope: it holds nothing."""
+
+    def __init__(self, location: str = "-") -> None:
+        self._location = location
+
+    @property
+    def location(self) -> str:
+        """Where the envelope came from."""
+        return self._location
+
+    def resolve(self, reference: str) -> Descriptor:
+        """Nothing can be resolved."""
+        raise NotFoundError(f"{self._location}: a detached signature has no references")
+
+    def fetch(self, desc: Descriptor, *, max_size: int = MAX_MANIFEST_SIZE) -> bytes:
+        """Nothing can be fetched."""
+        raise NotFoundError(f"{self._location}: {desc.digest} not found")
+
+    def open_blob(self, desc: Descriptor) -> AbstractContextManager[IO[bytes]]:
+        """Nothing can be read."""
+        raise NotFoundError(f"{self._location}: {desc.digest} not found")
+
+    def exists(self, desc: Descriptor) -> bool:
+        """Nothing exists."""
+        return False
+
+    def referrers(self, subject: Descriptor, *, artifact_type: str | None = None) -> list[Descriptor]:
+        """No referrers."""
+        return []
+
+    def writer(self) -> AbstractContextManager[TargetWriter]:
+        """Read-only."""
+        raise VerificationError("a detached signature target is read-only")
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def verify_envelope(
+    pm: OcisignPluginManager,
+    config: ConfigDir,
+    envelope: bytes,
+    media_type: str,
+    target: Descriptor,
+    *,
+    scope: str | None = None,
+    policy_name: str | None = None,
+    kind: PolicyKind = "oci",
+    user_metadata: Mapping[str, str] | None = None,
+    verification_time: dt.datetime | None = None,
+    policy: TrustPolicyDocument | None = None,
+    location: str = "-",
+) -> VerificationReport:
+    """Verify one detached envelope (bytes + media type) against the ``target`` descriptor.
+
+    OCI policies select the statement by ``scope``; blob policies (``kind="blob"``) by
+    ``policy_name``, else the ``globalPolicy`` statement.
+    """
+    doc = policy if policy is not None else load_policy(config, kind)
+    subject = target.plain()
+    report = VerificationReport(reference=f"{location}@{subject.digest}", verified=False, scope=scope,
+                                subject=subject, policy_file=str(doc.path) if doc.path else None)
+    try:
+        if kind == "blob":
+            statement = doc.statement_by_name(policy_name)
+        else:
+            if scope is None:
+                raise NoApplicablePolicyError("a scope is required to select an OCI trust policy statement")
+            statement = doc.statement_for_scope(scope)
+    except NoApplicablePolicyError as exc:
+        report.failed_check, report.message = "scope", str(exc)
+        return report
+    report.policy = statement
+    blobs = [] if statement.is_skip else [SignatureBlob(manifest=None, media_type=media_type, envelope=bytes(envelope))]
+    context = VerificationContext(
+        target=DetachedTarget(location),
+        subject=subject,
+        reference=report.reference,
+        scope=scope or "",
+        signatures=[],
+        user_metadata=dict(user_metadata or {}),
+        max_signatures=DEFAULT_MAX_SIGNATURES,
+        envelopes=blobs,
+        policy=statement,
+        trust_store=_trust_store_lookup(pm, config),
+        open_envelope=_envelope_opener(pm),
+        verification_time=verification_time,
+    )
+    results, error = _call_plugins(pm, context)
+    return _combine(report, results, error)

@@ -1,0 +1,214 @@
+"""``ocisign login``/``logout`` and where credentials come from: the login store (0600, atomic),
+docker's ``config.json`` (auths, credsStore, credHelpers via ``docker-credential-*``), env vars."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import stat
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ocisign.credential_store import LoginStore, docker_credentials, lookup, normalize_server
+from ocisign.errors import ConfigError
+from ocisign.types import Credentials
+
+USER, PASSWORD = "alice", "wonderland-Pa55"
+
+HELPER = """#!{python}
+import json, os, sys
+state = os.path.join(os.path.dirname(os.path.abspath(__file__)), "helper-state.json")
+db = json.load(open(state)) if os.path.exists(state) else {{}}
+action = sys.argv[1]
+data = sys.stdin.read()
+if action == "get":
+    server = data.strip()
+    if server not in db:
+        print("credentials not found in native keychain")
+        sys.exit(1)
+    print(json.dumps({{"ServerURL": server, "Username": db[server][0], "Secret": db[server][1]}}))
+elif action == "store":
+    obj = json.loads(data)
+    db[obj["ServerURL"]] = [obj["Username"], obj["Secret"]]
+    json.dump(db, open(state, "w"))
+elif action == "erase":
+    server = data.strip()
+    if server not in db:
+        print("credentials not found in native keychain")
+        sys.exit(1)
+    del db[server]
+    json.dump(db, open(state, "w"))
+"""
+
+
+@pytest.fixture
+def helper_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``docker-credential-fake`` helper on PATH keeping its state in helper-state.json."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    exe = bindir / "docker-credential-fake"
+    exe.write_text(HELPER.format(python=sys.executable))
+    exe.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}")
+    return bindir
+
+
+def _docker_config(config_dir: Path, obj: dict[str, Any]) -> Path:
+    d = config_dir / "docker"  # $DOCKER_CONFIG set by the autouse fixture
+    d.mkdir(exist_ok=True)
+    (d / "config.json").write_text(json.dumps(obj))
+    return d / "config.json"
+
+
+def test_normalize_server() -> None:
+    assert normalize_server("https://Registry.Example:5000/v2/") == "registry.example:5000"
+    assert normalize_server("localhost:5001") == "localhost:5001"
+
+
+def test_login_store_is_private_and_atomic(config_dir: Path) -> None:
+    store = LoginStore(config_dir / "credentials.json")
+    store.put("reg.example:5000", Credentials(username=USER, password=PASSWORD))
+    store.put("other.example", Credentials(username="bob", password="builder"))
+    mode = stat.S_IMODE((config_dir / "credentials.json").stat().st_mode)
+    assert mode == 0o600
+    assert store.get("reg.example:5000") == Credentials(username=USER, password=PASSWORD)
+    assert store.get("unknown.example") is None
+    raw = json.loads((config_dir / "credentials.json").read_text())
+    assert raw["auths"]["reg.example:5000"]["auth"] == base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    assert store.remove("reg.example:5000") and not store.remove("reg.example:5000")
+    assert store.get("other.example") is not None
+    assert not any(p.name.endswith(".tmp") for p in config_dir.iterdir())
+
+
+def test_login_store_warns_when_readable_by_others(config_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = LoginStore(config_dir / "credentials.json")
+    store.put("reg.example", Credentials(username=USER, password=PASSWORD))
+    (config_dir / "credentials.json").chmod(0o644)
+    assert store.get("reg.example") is not None
+    assert "readable by other users" in capsys.readouterr().err
+
+
+def test_docker_config_auths_and_helpers(config_dir: Path, helper_bin: Path) -> None:
+    auth = base64.b64encode(b"dockeruser:dockerpw").decode()
+    _docker_config(config_dir, {
+        "auths": {"https://inline.example/v1/": {"auth": auth}, "token.example": {"identitytoken": "refresh-me"}},
+        "credHelpers": {"helped.example": "fake"},
+    })
+    assert docker_credentials("inline.example") == Credentials(username="dockeruser", password="dockerpw")
+    assert docker_credentials("token.example") == Credentials(identity_token="refresh-me")
+    (helper_bin / "helper-state.json").write_text(json.dumps({"helped.example": ["hu", "hs"]}))
+    assert docker_credentials("helped.example") == Credentials(username="hu", password="hs")
+    assert docker_credentials("nothing.example") is None
+    _docker_config(config_dir, {"auths": {"bad.example": {"auth": "!!notbase64"}}})
+    with pytest.raises(ConfigError, match="base64"):
+        docker_credentials("bad.example")
+    _docker_config(config_dir, {"credsStore": "../../bin/sh"})
+    with pytest.raises(ConfigError, match="invalid credential helper"):
+        docker_credentials("x.example")
+
+
+def test_lookup_order_env_then_login_store_then_docker(config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    auth = base64.b64encode(b"dockeruser:dockerpw").decode()
+    _docker_config(config_dir, {"auths": {"reg.example": {"auth": auth}}})
+    assert lookup("reg.example", config_dir=config_dir) == Credentials(username="dockeruser", password="dockerpw")
+    LoginStore(config_dir / "credentials.json").put("reg.example", Credentials(username=USER, password=PASSWORD))
+    assert lookup("reg.example", config_dir=config_dir) == Credentials(username=USER, password=PASSWORD)
+    monkeypatch.setenv("OCISIGN_USERNAME", "envuser")
+    monkeypatch.setenv("OCISIGN_PASSWORD", "envpw")
+    assert lookup("reg.example", config_dir=config_dir) == Credentials(username="envuser", password="envpw")
+
+
+@pytest.mark.registry
+def test_login_then_cp_then_logout(
+    run_cli: Callable[..., Any], registry_basic: Any, config_dir: Path, make_layout: Callable[..., Path],
+    repo_name: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    host = registry_basic.host
+    layout = make_layout()
+    monkeypatch.setattr(sys, "stdin", io.StringIO("wrong-password\n"))
+    r = run_cli("login", "-u", USER, "--password-stdin", host)
+    assert r.rc == 1 and "unauthorized" in r.err and "wrong-password" not in r.err + r.out
+    assert not (config_dir / "credentials.json").exists()
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
+    r = run_cli("login", "-u", USER, "--password-stdin", host)
+    assert r.rc == 0, r.err
+    assert r.out.strip() == "Login Succeeded"
+    assert stat.S_IMODE((config_dir / "credentials.json").stat().st_mode) == 0o600
+    assert PASSWORD not in r.out + r.err
+
+    r = run_cli("cp", "--from-oci-layout", f"{layout}:v1", f"{host}/{repo_name}:v1")
+    assert r.rc == 0, r.err
+
+    r = run_cli("logout", host)
+    assert r.rc == 0 and r.out.strip() == "Logout Succeeded"
+    r = run_cli("cp", "--from-oci-layout", f"{layout}:v1", f"{host}/{repo_name}:v2")
+    assert r.rc == 1 and "authentication required" in r.err
+    r = run_cli("logout", host)
+    assert r.rc == 0 and "Not logged in" in r.out
+
+
+@pytest.mark.registry
+def test_login_through_credential_helper_and_config_dir_flag(
+    run_cli: Callable[..., Any], registry_basic: Any, tmp_path: Path, helper_bin: Path,
+    make_layout: Callable[..., Path], repo_name: str,
+) -> None:
+    cfg = tmp_path / "other-config"
+    cfg.mkdir()
+    (cfg / "config.json").write_text(json.dumps({"credsStore": "fake"}))
+    host = registry_basic.host
+    r = run_cli("--config-dir", str(cfg), "login", "-u", USER, "-P", PASSWORD, host)
+    assert r.rc == 0, r.err
+    assert json.loads((helper_bin / "helper-state.json").read_text()) == {host: [USER, PASSWORD]}
+    assert not (cfg / "credentials.json").exists()
+    layout = make_layout()
+    r = run_cli("--config-dir", str(cfg), "cp", "--from-oci-layout", f"{layout}:v1", f"{host}/{repo_name}:v1")
+    assert r.rc == 0, r.err
+    assert run_cli("--config-dir", str(cfg), "logout", host).out.strip() == "Logout Succeeded"
+    assert json.loads((helper_bin / "helper-state.json").read_text()) == {}
+
+
+@pytest.mark.registry
+def test_docker_config_and_env_credentials_reach_only_their_registry(
+    run_cli: Callable[..., Any], registry_basic: Any, config_dir: Path, make_layout: Callable[..., Path],
+    repo_name: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    layout = make_layout()
+    auth = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    _docker_config(config_dir, {"auths": {f"http://{registry_basic.host}": {"auth": auth}}})
+    r = run_cli("cp", "--from-oci-layout", f"{layout}:v1", f"{registry_basic.host}/{repo_name}:v1")
+    assert r.rc == 0, r.err
+    _docker_config(config_dir, {})
+    monkeypatch.setenv("OCISIGN_USERNAME", USER)
+    monkeypatch.setenv("OCISIGN_PASSWORD", PASSWORD)
+    r = run_cli("cp", "--from-oci-layout", f"{layout}:v1", f"{registry_basic.host}/{repo_name}:v2")
+    assert r.rc == 0, r.err
+
+
+def test_login_usage_errors(run_cli: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    r = run_cli("login", "localhost:1")
+    assert r.rc == 2 and "user name" in r.err
+    r = run_cli("login", "-u", USER, "-P", "x", "--password-stdin", "localhost:1")
+    assert r.rc == 2 and "mutually exclusive" in r.err
+    r = run_cli("login", "-u", USER, "-P", "x", "not a host!")
+    assert r.rc == 2
+
+
+@pytest.mark.registry
+def test_login_accepts_notations_short_password_flag(
+    run_cli: Callable[..., Any], registry_basic: Any, config_dir: Path
+) -> None:
+    r = run_cli("login", "-u", USER, "-p", PASSWORD, registry_basic.host)
+    assert r.rc == 0, r.err
+    assert "insecure" in r.err  # warned about the password on the command line
+    assert LoginStore(config_dir / "credentials.json").get(registry_basic.host) == Credentials(
+        username=USER, password=PASSWORD)
+    # the top-level -p still loads plugin modules
+    r = run_cli("-p", "no:oci_dir", "logout", registry_basic.host)
+    assert r.rc == 0 and r.out.strip() == "Logout Succeeded"
