@@ -103,8 +103,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         src_art = ctx.open_artifact(args.source, oci_layout=True, layout_type=layout_type)
         src, src_reference, src_kind = src_art.target, src_art.reference, "oci-layout"
     else:
-        src = ctx.pm.transport("registry").open(src_rref.registry, src_rref.repository,
-                                               _side_options(args, base, "from"))
+        src = ctx.open_registry(src_rref.registry, src_rref.repository, _side_options(args, base, "from"))
         src_reference, src_kind = src_rref.reference, "registry"
     src_tag = None if src_reference.startswith(("sha256:", "sha512:")) else src_reference
 
@@ -116,8 +115,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             dst = ctx.pm.open_layout(path, layout_type=layout_type, create=True)
             dst_kind, dst_location = "oci-layout", path
         else:
-            dst = ctx.pm.transport("registry").open(dst_rref.registry, dst_rref.repository,
-                                                   _side_options(args, base, "to"))
+            dst = ctx.open_registry(dst_rref.registry, dst_rref.repository, _side_options(args, base, "to"))
             dst_ref = dst_rref.digest or dst_rref.tag
             dst_kind, dst_location = "registry", dst_rref.scope
     except BaseException:

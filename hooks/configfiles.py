@@ -41,8 +41,7 @@ def read_regular_file(path: Path, *, max_size: int = MAX_CONFIG_FILE_SIZE, follo
     return data
 
 
-def config_signature_format(config: ConfigDir) -> str | None:
-    """``signatureFormat`` of ``config.json`` (None when the file or the member is absent)."""
+def _config_json(config: ConfigDir) -> dict[str, object] | None:
     from ocisign.oci import parse_json_object
 
     path = config.config_json
@@ -50,12 +49,27 @@ def config_signature_format(config: ConfigDir) -> str | None:
     if data is None:
         return None
     try:
-        obj = parse_json_object(data, where=str(path))
+        return parse_json_object(data, where=str(path))
     except ContentError as exc:
         raise ConfigError(f"malformed config.json: {exc}") from None
-    value = obj.get("signatureFormat")
+
+
+def config_insecure_registries(config: ConfigDir) -> frozenset[str]:
+    """``insecureRegistries`` of ``config.json``: hosts reached over plain HTTP (empty when absent)."""
+    obj = _config_json(config)
+    value = (obj or {}).get("insecureRegistries")
+    if value is None:
+        return frozenset()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{config.config_json}: insecureRegistries must be a list of strings")
+    return frozenset(value)
+
+
+def config_signature_format(config: ConfigDir) -> str | None:
+    """``signatureFormat`` of ``config.json`` (None when the file or the member is absent)."""
+    value = (_config_json(config) or {}).get("signatureFormat")
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise ConfigError(f"{path}: signatureFormat must be a string")
+        raise ConfigError(f"{config.config_json}: signatureFormat must be a string")
     return value

@@ -119,9 +119,21 @@ class CliContext:
                 f"{text!r} is not a registry reference (REGISTRY/REPO:TAG); for a local layout add --oci-layout"
             )
         rref = parse_registry_ref(text)
-        target = self.pm.transport("registry").open(rref.registry, rref.repository, self.remote_options())
+        target = self.open_registry(rref.registry, rref.repository, self.remote_options())
         self._closers.append(target)
         return Artifact(target, rref.reference, rref.scope, rref.scope, False)
+
+    def open_registry(self, host: str, repository: str, options: RemoteOptions) -> Target:
+        """A registry repository through the ``registry`` transport.
+
+        Hosts listed in ``config.json`` ``insecureRegistries`` (notation's setting) use plain HTTP.
+        """
+        if not options.plain_http:
+            from ocisign.configfiles import config_insecure_registries
+
+            if host in config_insecure_registries(self.config_dir):
+                options = dataclasses.replace(options, plain_http=True, insecure=False, ca_file=None)
+        return self.pm.transport("registry").open(host, repository, options)
 
     def close(self) -> None:
         """Close every target opened through this context."""

@@ -20,11 +20,11 @@ import datetime as dt
 import json
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from ocisign.errors import SigningError, UsageError, VerificationError
-from ocisign.oci import MT_COSE, MT_JWS, Descriptor
+from ocisign.errors import ContentError, OcisignError, SigningError, UsageError, VerificationError
+from ocisign.oci import MT_COSE, MT_JWS, Descriptor, parse_json
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives import hashes
@@ -322,28 +322,24 @@ def go_json(obj: Any, *, sort_keys: bool) -> bytes:
     return text.encode("utf-8")
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"duplicate key {k!r}")
-        out[k] = v
-    return out
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"invalid JSON constant {name}")
+def open_guarded(format_name: str, parse: Callable[[bytes], Any], blob: bytes) -> Any:
+    """Run an envelope parser so hostile input only ever raises EnvelopeError (check ``integrity``)."""
+    try:
+        return parse(blob)
+    except EnvelopeError:
+        raise
+    except OcisignError as exc:
+        raise EnvelopeError(f"invalid {format_name} envelope: {exc}") from None
+    except Exception as exc:  # hostile input must never escape as another exception type
+        raise EnvelopeError(f"invalid {format_name} envelope: {type(exc).__name__}: {exc}") from None
 
 
 def parse_json_strict(data: bytes, *, where: str) -> Any:
     """Strict JSON (UTF-8 without BOM, no duplicate keys, no NaN); EnvelopeError otherwise."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        raise EnvelopeError(f"{where}: JSON must not start with a byte order mark")
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates,
-                          parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise EnvelopeError(f"{where}: invalid JSON ({str(exc).splitlines()[0]})") from None
+        return parse_json(data, where=where)
+    except ContentError as exc:
+        raise EnvelopeError(str(exc)) from None
 
 
 # --- time ----------------------------------------------------------------------------------------
@@ -444,10 +440,12 @@ def build_payload(desc: Descriptor, *, envelope_media_type: str = MT_JWS) -> byt
 def normalize_jws_payload(payload: bytes) -> bytes:
     """Re-encode a JSON-object payload the way golang-jwt does (sorted keys, Go escaping)."""
     try:
-        obj = json.loads(payload.decode("utf-8"), object_pairs_hook=_no_duplicates,
-                         parse_constant=_reject_constant)
-        if not isinstance(obj, dict):
-            raise ValueError("payload must be a JSON object")
+        obj = parse_json(payload, where="payload")
+    except ContentError as exc:
+        raise SigningError(f"payload format error: {exc}") from None
+    if not isinstance(obj, dict):
+        raise SigningError("payload format error: payload must be a JSON object")
+    try:
         return go_json(obj, sort_keys=True)
     except (UnicodeError, ValueError, RecursionError) as exc:
         raise SigningError(f"payload format error: {str(exc).splitlines()[0]}") from None
@@ -533,8 +531,6 @@ def plan_seal(request: Any, signer: Any) -> SealPlan:
 
 def call_signer(signer: Any, data: bytes) -> bytes:
     """``signer.sign(data)``; non-ocisign exceptions become SigningError."""
-    from ocisign.errors import OcisignError
-
     try:
         sig = signer.sign(data)
     except OcisignError:
@@ -553,14 +549,15 @@ def parse_der_certificate(der: bytes, *, where: str) -> Any:
 
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # non-positive serials: refused below
+            # cryptography warns on non-positive serials (refused below) and odd attribute lengths
+            warnings.simplefilter("ignore")
             cert = x509.load_der_x509_certificate(der)
             serial = cert.serial_number
-        # parse everything now, like Go's x509.ParseCertificate (cryptography parses lazily)
-        cert.subject.public_bytes()
-        cert.issuer.public_bytes()
-        _ = (cert.extensions, cert.not_valid_before_utc, cert.not_valid_after_utc,
-             cert.signature_algorithm_oid, cert.version)
+            # parse everything now, like Go's x509.ParseCertificate (cryptography parses lazily)
+            cert.subject.public_bytes()
+            cert.issuer.public_bytes()
+            _ = (cert.extensions, cert.not_valid_before_utc, cert.not_valid_after_utc,
+                 cert.signature_algorithm_oid, cert.version)
         key = cert.public_key()
         canonical = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         raw_spki = _raw_spki(cert.tbs_certificate_bytes)

@@ -69,6 +69,11 @@ def validate_size(value: object, *, where: str = "size") -> int:
     return value
 
 
+def is_digest_reference(reference: str) -> bool:
+    """True when a tag-or-digest reference is a digest (``sha256:…``/``sha512:…``)."""
+    return reference.startswith(("sha256:", "sha512:"))
+
+
 def digest_hex(digest: str) -> str:
     """The hex part of a validated digest."""
     return digest.split(":", 1)[1]

@@ -25,9 +25,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from ocisign import __version__
-from ocisign.errors import ContentError, SigningError, UsageError
+from ocisign.errors import SigningError, UsageError
 from ocisign.oci import (
-    ALL_MANIFEST_TYPES,
     ANN_CREATED,
     ANN_THUMBPRINT,
     EMPTY_JSON,
@@ -38,6 +37,7 @@ from ocisign.oci import (
     canonical_json,
     sha256_digest,
 )
+from ocisign.subject import resolve_subject
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
     from ocisign.types import EnvelopeFormat, Signer, Target
 
 SIGNING_AGENT = f"ocisign/{__version__}"
-DIGEST_PREFIXES = ("sha256:", "sha512:")
 
 Warn = Callable[[str], None]
 
@@ -60,29 +59,6 @@ class SignResult:
     signature: Descriptor
     envelope: Descriptor
     manifest_bytes: bytes
-
-
-def tag_warning(tag: str) -> str:
-    """notation's warning when signing by tag."""
-    return (
-        f"Always sign the artifact using digest(@sha256:...) rather than a tag(:{tag}) because tags are "
-        "mutable and a tag reference can point to a different artifact than the one signed."
-    )
-
-
-def resolve_subject(target: Target, reference: str, *, warn: Warn | None = None) -> Descriptor:
-    """The plain descriptor to sign: a tag is resolved (with a warning), a digest must match exactly."""
-    desc = target.resolve(reference)
-    if desc.media_type not in ALL_MANIFEST_TYPES:
-        raise ContentError(f"{target.location}: {reference} resolves to {desc.media_type}, not a manifest or index")
-    if reference.startswith(DIGEST_PREFIXES):
-        if desc.digest != reference:
-            raise ContentError(
-                f"user input digest {reference} does not match the resolved digest {desc.digest}"
-            )
-    elif warn is not None:
-        warn(tag_warning(reference))
-    return desc.plain()
 
 
 _DURATION_RE = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
@@ -186,7 +162,7 @@ def sign_artifact(
 
     metadata = dict(user_metadata or {})
     check_user_metadata(metadata)
-    subject = resolve_subject(target, reference, warn=warn)
+    subject = resolve_subject(target, reference, verb="sign", warn=warn)
     signing_time = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).replace(microsecond=0)
     try:
         chain = list(signer.certificate_chain())

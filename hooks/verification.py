@@ -34,6 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 from ocisign.errors import ContentError, NotFoundError, OcisignError, VerificationError
 from ocisign.goformat import go_quote as _q
 from ocisign.oci import MAX_ENVELOPE_SIZE, MAX_MANIFEST_SIZE, MT_NOTARY_SIGNATURE, Descriptor
+from ocisign.subject import resolve_subject
 from ocisign.trustpolicy import (
     NoApplicablePolicyError,
     PolicyKind,
@@ -260,19 +261,13 @@ def verify_artifact(
         report.failed_check, report.message = "scope", str(exc)
         return report
     report.policy = statement
-    desc = target.resolve(reference)
-    if reference.startswith(("sha256:", "sha512:")):
-        if desc.digest != reference:
-            raise VerificationError(
-                f"user input digest {reference} does not match the resolved digest {desc.digest}"
-            )
-    else:
-        message = (f"Always verify the artifact using digest(@sha256:...) rather than a tag(:{reference}) "
-                   "because resolved digest may not point to the same signed artifact, as tags are mutable.")
+
+    def record_warning(message: str) -> None:
         report.warnings.append(message)
         if warn:
             warn(message)
-    subject = desc.plain()
+
+    subject = resolve_subject(target, reference, verb="verify", warn=record_warning)
     report.subject = subject
     report.reference = f"{location}@{subject.digest}"
     envelopes: list[SignatureBlob] = []

@@ -43,12 +43,13 @@ from ocisign.envelope_common import (
     call_signer,
     from_unix,
     key_spec_of,
+    open_guarded,
     parse_der_certificate,
     plan_seal,
     to_unix,
     verify_raw_signature,
 )
-from ocisign.errors import OcisignError, SigningError
+from ocisign.errors import SigningError
 from ocisign.oci import MAX_ENVELOPE_SIZE, MT_COSE
 from ocisign.types import EnvelopeContent, EnvelopeFormat
 
@@ -271,14 +272,8 @@ def attach_timestamp(blob: bytes, token: bytes) -> bytes:
 # --- open ----------------------------------------------------------------------------------------
 def open_envelope(blob: bytes) -> EnvelopeContent:
     """Parse and verify a COSE envelope; any problem raises EnvelopeError (check ``integrity``)."""
-    try:
-        return _open(blob)
-    except EnvelopeError:
-        raise
-    except OcisignError as exc:
-        raise EnvelopeError(f"invalid COSE envelope: {exc}") from None
-    except Exception as exc:  # hostile input must never escape as another exception type
-        raise EnvelopeError(f"invalid COSE envelope: {type(exc).__name__}: {exc}") from None
+    content: EnvelopeContent = open_guarded("COSE", _open, blob)
+    return content
 
 
 def _open(blob: bytes) -> EnvelopeContent:

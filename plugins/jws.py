@@ -45,13 +45,14 @@ from ocisign.envelope_common import (
     go_json,
     key_spec_of,
     normalize_jws_payload,
+    open_guarded,
     parse_der_certificate,
     parse_json_strict,
     parse_time,
     plan_seal,
     verify_raw_signature,
 )
-from ocisign.errors import OcisignError, SigningError
+from ocisign.errors import SigningError
 from ocisign.oci import MAX_ENVELOPE_SIZE, MT_JWS
 from ocisign.types import EnvelopeContent, EnvelopeFormat
 
@@ -136,14 +137,8 @@ def attach_timestamp(blob: bytes, token: bytes) -> bytes:
 # --- open ----------------------------------------------------------------------------------------
 def open_envelope(blob: bytes) -> EnvelopeContent:
     """Parse and verify a JWS envelope; any problem raises EnvelopeError (check ``integrity``)."""
-    try:
-        return _open(blob)
-    except EnvelopeError:
-        raise
-    except OcisignError as exc:
-        raise EnvelopeError(f"invalid JWS envelope: {exc}") from None
-    except Exception as exc:  # hostile input must never escape as another exception type
-        raise EnvelopeError(f"invalid JWS envelope: {type(exc).__name__}: {exc}") from None
+    content: EnvelopeContent = open_guarded("JWS", _open, blob)
+    return content
 
 
 def _open(blob: bytes) -> EnvelopeContent:

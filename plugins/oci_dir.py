@@ -57,8 +57,16 @@ class DirLayout(LayoutReader):
         except OSError as exc:
             raise _layout_error(self.location, ".", exc) from None
         try:
-            for part in parts[:-1]:
-                nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dfd)
+            for i, part in enumerate(parts[:-1]):
+                try:
+                    nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dfd)
+                except OSError as exc:
+                    if exc.errno in (errno.ENOTDIR, errno.ELOOP) and stat.S_ISLNK(
+                        os.lstat(part, dir_fd=dfd).st_mode
+                    ):
+                        exc = OSError(errno.ELOOP, "symbolic link")
+                        raise _layout_error(self.location, "/".join(parts[: i + 1]), exc) from None
+                    raise
                 os.close(dfd)
                 dfd = nfd
             fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dfd)

@@ -156,7 +156,7 @@ def test_certificate_subjects_notation_cannot_parse_are_errors() -> None:
 
 # --- property tests ------------------------------------------------------------------------------
 
-_values = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
+_values = st.text(st.characters(exclude_categories=["Cs"]), max_size=20)
 
 
 @settings(max_examples=400, deadline=None)

@@ -223,7 +223,7 @@ def test_seal_extended_attributes_and_critical(make_keypair: Callable[..., Any],
 def test_seal_refuses_bad_requests(make_keypair: Callable[..., Any], fmt: str) -> None:
     signer = signer_for(make_keypair)
     mod = FORMATS[fmt]
-    bad = [
+    bad: list[dict[str, Any]] = [
         dict(signing_scheme="notary.x509.other"),
         dict(expiry=T0),
         dict(expiry=T0 - dt.timedelta(seconds=1)),
@@ -325,9 +325,9 @@ def test_cose_bytes(make_keypair: Callable[..., Any]) -> None:
     assert tbs == cose.sig_structure(protected_raw, payload)
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-    leaf = signer.certificate_chain()[0].public_key()
-    assert isinstance(leaf, ec.EllipticCurvePublicKey)
-    leaf.verify(encode_dss_signature(int.from_bytes(signature[:48], "big"), int.from_bytes(signature[48:], "big")),
+    leaf_key = signer.certificate_chain()[0].public_key()
+    assert isinstance(leaf_key, ec.EllipticCurvePublicKey)
+    leaf_key.verify(encode_dss_signature(int.from_bytes(signature[:48], "big"), int.from_bytes(signature[48:], "big")),
                 tbs, ec.ECDSA(hashes.SHA384()))
 
 

