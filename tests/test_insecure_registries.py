@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import ocisign
+import pytest
 from ocisign.context import CliContext
 from ocisign.errors import ConfigError
 from ocisign.manager import get_plugin_manager

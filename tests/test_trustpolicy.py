@@ -365,7 +365,8 @@ def test_trust_store_errors(problem: str, config_dir: Path, tmp_path: Path, make
         (store / "root.pem").write_bytes(_pem(root) + b"trailing garbage\n")
         match = "root.pem: unexpected data after the last PEM block"
     else:
-        (store / "root.pem").write_bytes(_pem(root) + b"-----BEGIN " b"PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+        key_block = b"-----BEGIN " b"PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+        (store / "root.pem").write_bytes(_pem(root) + key_block)
         match = "not a CERTIFICATE"
     with pytest.raises(TrustStoreError, match=match):
         pm.trust_store("ca", "acme", config_dir)
