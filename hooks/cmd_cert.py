@@ -162,7 +162,7 @@ def _add(args: argparse.Namespace, ctx: CliContext) -> int:
                 write_atomic(dst, data, mode=0o644, overwrite=False)
             except FileExistsError:
                 raise UsageError(f"{src}: certificate {src.name} already exists in the trust store") from None
-            added.append(str(src))
+            added.append(path_text)  # printed as given, like notation
         except OcisignError as exc:
             failed.append(exc.diagnostics())
         except OSError as exc:

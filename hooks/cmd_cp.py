@@ -9,7 +9,10 @@ Examples::
 
 A destination without a tag or digest takes the source's tag (or is pushed by digest only).
 ``-u/-P`` apply to the registry side (or to both when both are on the same registry); between two
-registries use ``--from-username/--from-password`` and ``--to-username/--to-password``.
+registries use ``--from-username/--from-password`` and ``--to-username/--to-password``. oras's
+per-side transport flags ``--from-/--to-plain-http``, ``--from-/--to-insecure``,
+``--from-/--to-ca-file`` and ``--from-/--to-distribution-spec`` are accepted (see
+:mod:`ocisign.compat_flags`).
 A destination layout that does not exist yet is created (``--layout-type`` picks its kind).
 Output (stdout), as oras prints it::
 
@@ -50,11 +53,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="layout handler for the layout side(s) (oci, oci-archive…)")
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
     add_remote_options(parser, concurrency=True)
-    g = parser.add_argument_group("per-side credentials (copies between two registries)")
+    from ocisign.compat_flags import distribution_spec
+
+    g = parser.add_argument_group("per-side registry options (oras's flags; they win over the shared ones)")
     for side in ("from", "to"):
         which = "source" if side == "from" else "destination"
         g.add_argument(f"--{side}-username", metavar="USER", help=f"user name for the {which} registry")
         g.add_argument(f"--{side}-password", metavar="PASSWORD", help="its password (insecure on the command line)")
+        g.add_argument(f"--{side}-plain-http", action="store_true", help=f"plain HTTP to the {which} registry")
+        g.add_argument(f"--{side}-insecure", action="store_true",
+                       help=f"TLS without certificate verification to the {which} registry")
+        g.add_argument(f"--{side}-ca-file", metavar="FILE", help=f"also trust these CA certificates for the {which}")
+        g.add_argument(f"--{side}-distribution-spec", type=distribution_spec, metavar="SPEC",
+                       help=f"referrers of the {which}: v1.1-referrers-tag (the referrers tag schema only) "
+                            "or v1.1-referrers-api (the referrers API)")
 
 
 def _split_layout_dst(text: str) -> tuple[str, str | None]:
@@ -67,6 +79,17 @@ def _split_layout_dst(text: str) -> tuple[str, str | None]:
     return ref.path, ref.reference
 
 
+def _split_extra_tags(text: str) -> tuple[str, list[str]]:
+    """oras's ``DST[:TAG][,TAG…]``: the destination with its first tag, and the extra tags."""
+    from ocisign.refs import TAG_RE
+
+    first, *extra = text.split(",")
+    for tag in extra:
+        if not TAG_RE.match(tag):
+            raise UsageError(f"destination {text!r}: invalid tag {tag!r}")
+    return first, extra
+
+
 def _registry_ref(text: str, flag: str) -> RegistryRef:
     from ocisign.refs import looks_like_registry_ref, parse_registry_ref
 
@@ -76,7 +99,17 @@ def _registry_ref(text: str, flag: str) -> RegistryRef:
 
 
 def _side_options(args: argparse.Namespace, base: RemoteOptions, side: str) -> RemoteOptions:
-    """``base`` with ``--from-*``/``--to-*`` credentials applied."""
+    """``base`` with ``--from-*``/``--to-*`` transport options and credentials applied."""
+    plain = bool(getattr(args, f"{side}_plain_http", False))
+    insecure = bool(getattr(args, f"{side}_insecure", False))
+    ca_file = getattr(args, f"{side}_ca_file", None)
+    if plain and (insecure or ca_file):
+        raise UsageError(f"--{side}-plain-http cannot be combined with --{side}-insecure or --{side}-ca-file")
+    if plain:
+        base = dataclasses.replace(base, plain_http=True, insecure=False, ca_file=None)
+    elif insecure or ca_file:
+        base = dataclasses.replace(base, plain_http=False, insecure=insecure or base.insecure,
+                                   ca_file=ca_file or base.ca_file)
     user, password = getattr(args, f"{side}_username"), getattr(args, f"{side}_password")
     if user is None and password is None:
         return base
@@ -88,11 +121,15 @@ def _side_options(args: argparse.Namespace, base: RemoteOptions, side: str) -> R
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     """Copy SRC to DST."""
+    from ocisign.compat_flags import apply_distribution_spec
     from ocisign.copying import Progress, copy
 
     layout_type = args.layout_type
+    destination, extra_tags = _split_extra_tags(args.destination)
     src_rref = None if args.from_oci_layout else _registry_ref(args.source, "--from-oci-layout")
-    dst_rref = None if args.to_oci_layout else _registry_ref(args.destination, "--to-oci-layout")
+    if src_rref is not None and src_rref.tag is None and src_rref.digest is None:  # as oras: no implicit latest
+        raise UsageError(f"source {args.source!r}: no tag or digest specified (REGISTRY/REPO:TAG or @DIGEST)")
+    dst_rref = None if args.to_oci_layout else _registry_ref(destination, "--to-oci-layout")
     base = ctx.remote_options()
     if src_rref and dst_rref and src_rref.registry != dst_rref.registry and base.username is not None:
         raise UsageError(
@@ -104,6 +141,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         src, src_reference, src_kind = src_art.target, src_art.reference, "oci-layout"
     else:
         src = ctx.open_registry(src_rref.registry, src_rref.repository, _side_options(args, base, "from"))
+        apply_distribution_spec(src, args.from_distribution_spec, destination=False)
         src_reference, src_kind = src_rref.reference, "registry"
     src_tag = None if src_reference.startswith(("sha256:", "sha512:")) else src_reference
 
@@ -111,11 +149,12 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     dst_ref: str | None
     try:
         if dst_rref is None:
-            path, dst_ref = _split_layout_dst(args.destination)
+            path, dst_ref = _split_layout_dst(destination)
             dst = ctx.pm.open_layout(path, layout_type=layout_type, create=True)
             dst_kind, dst_location = "oci-layout", path
         else:
             dst = ctx.open_registry(dst_rref.registry, dst_rref.repository, _side_options(args, base, "to"))
+            apply_distribution_spec(dst, args.to_distribution_spec, destination=True)
             dst_ref = dst_rref.digest or dst_rref.tag
             dst_kind, dst_location = "registry", dst_rref.scope
     except BaseException:
@@ -136,6 +175,11 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             warn=ctx.warn,
             expect_digest=dst_digest,
         )
+        if extra_tags:  # oras tags them after the copy, printing "Tagged TAG" for each
+            root_bytes = dst.fetch(result.root)
+            with dst.writer() as w:
+                for extra in extra_tags:
+                    w.push_manifest(result.root, root_bytes, tag=extra)
     finally:
         dst.close()
         if src_rref is not None:
@@ -148,5 +192,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.emit_json({"source": shown_src, "destination": shown_dst, **result.to_json()})
     else:
         ctx.out(f"Copied {shown_src} => {shown_dst}")
+        for extra in extra_tags:
+            ctx.out(f"Tagged {extra}")
         ctx.out(f"Digest: {result.root.digest}")
     return 0

@@ -225,10 +225,12 @@ def render_tree(ref: str, signatures: list[dict[str, Any]]) -> str:
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     """Inspect and print; exit 1 when a signature had to be skipped."""
     from ocisign.cmd_list import resolve_with_warning
+    from ocisign.compat_flags import check_referrers_flags
     from ocisign.goformat import go_ansic, go_json, go_rfc3339
     from ocisign.signatures import check_max_signatures, find_signatures
 
     check_max_signatures(args.max_signatures)
+    check_referrers_flags(args, sign=False, warn=ctx.warn)
     as_json = args.output == "json"
     fmt_time: TimeFormat = go_rfc3339 if as_json else go_ansic
     artifact = ctx.open_artifact(args.reference, oci_layout=args.oci_layout, layout_type=args.layout_type)

@@ -82,9 +82,15 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if cmd in ("delete", "rm", "remove"):
         with edit_signing_keys(ctx.config_dir) as keys:
             previous_default = keys.default
-            removed = keys.remove(args.names)
-        for name in removed:
-            ctx.out(f"{name}: unmarked as default" if name == previous_default else name)
+            removed = list(dict.fromkeys(keys.remove(args.names)))
+        # notation's wording
+        if len(removed) == 1:
+            which = "default key " if removed[0] == previous_default else ""
+            ctx.out(f"Removed {which}{removed[0]} from Notation signing key list. The source key still exists.")
+        elif removed:
+            ctx.out("Removed the following keys from Notation signing key list. The source keys still exist.")
+            for name in removed:
+                ctx.out(f"{name} (default)" if name == previous_default else name)
         return 0
     return _add(args, ctx)
 

@@ -30,8 +30,10 @@ def add_reference_arguments(parser: argparse.ArgumentParser, *, verb: str) -> No
     parser.add_argument("--max-signatures", type=int, default=100, metavar="N",
                         help="maximum number of signatures to examine (default 100)")
     from ocisign.cmd_common import add_remote_options
+    from ocisign.compat_flags import add_referrers_flags
 
     add_remote_options(parser)
+    add_referrers_flags(parser, sign=False)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,11 +60,13 @@ def resolve_with_warning(ctx: CliContext, artifact: Artifact, verb: str) -> Desc
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     """Print the signature tree (or JSON)."""
+    from ocisign.compat_flags import check_referrers_flags
     from ocisign.goformat import TreeNode
     from ocisign.oci import MT_NOTARY_SIGNATURE
     from ocisign.signatures import check_max_signatures, find_signatures
 
     check_max_signatures(args.max_signatures)
+    check_referrers_flags(args, sign=False, warn=ctx.warn)
     artifact = ctx.open_artifact(args.reference, oci_layout=args.oci_layout, layout_type=args.layout_type)
     subject = resolve_with_warning(ctx, artifact, "list")
     ref = artifact.display(subject.digest)

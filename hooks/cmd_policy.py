@@ -10,9 +10,13 @@ The policy in effect is ``trustpolicy.oci.json`` when it exists, else ``trustpol
 (see :mod:`ocisign.trustpolicy`). ``import`` and ``init`` write that same file — so what they
 write is always what ``verify`` reads — creating ``trustpolicy.json`` (readable by notation 1.x
 and 2.x) when neither exists. The document is validated in full before anything is written
-(every problem is listed, exit 2); an existing policy is only replaced with ``--force``; the
-write is atomic (temp file in the same directory, fsync, rename). Trust stores the policy names
-but that do not exist yet produce a warning.
+(every problem is listed, exit 2). As in notation, a valid policy in place is replaced with
+``--force`` (warning ``existing trust policy configuration file will be overwritten``) or after a
+y/N question on a terminal; without a terminal ocisign refuses (exit 2) instead of asking; a
+missing or invalid policy is replaced without asking. Success prints notation's ``Trust policy
+configuration imported successfully.``; ``show`` prints the file's bytes unchanged. The write is
+atomic (temp file in the same directory, fsync, rename). Trust stores the policy names but that
+do not exist yet produce a warning.
 """
 
 from __future__ import annotations
@@ -94,6 +98,20 @@ def _install(ctx: CliContext, data: bytes, doc: TrustPolicyDocument, *, force: b
     return dest
 
 
+def _existing_policy_is_valid(ctx: CliContext) -> bool:
+    """True when the policy in effect exists and validates (notation only asks before replacing one)."""
+    from ocisign.trustpolicy import effective_policy_path, parse_policy, read_policy_file
+
+    path = effective_policy_path(ctx.config_dir)
+    if path is None:
+        return False
+    try:
+        parse_policy(read_policy_file(path), where=str(path), path=path)
+    except ConfigError:
+        return False
+    return True
+
+
 def _read_source(path: str) -> bytes:
     import os
     import stat
@@ -121,8 +139,22 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             doc = parse_policy(data, where=args.file)
         except ConfigError as exc:
             return print_policy_problems("policy", exc)
-        dest = _install(ctx, data, doc, force=args.force, command="import")
-        ctx.out(f"Trust policy configuration imported successfully to {dest}")
+        force = args.force
+        if force:
+            ctx.warn("existing trust policy configuration file will be overwritten")
+        elif _existing_policy_is_valid(ctx):
+            # notation asks; without a terminal to ask on, ocisign refuses (use --force)
+            if not sys.stdin.isatty():
+                raise UsageError(f"trust policy {_destination(ctx)} already exists; use --force to replace it")
+            from ocisign.cmd_cert import ask_confirmation
+
+            if not ask_confirmation("Existing trust policy configuration found, do you want to overwrite it?", False):
+                return 0
+            force = True
+        else:
+            force = True  # a missing or invalid policy is replaced without asking, as notation does
+        _install(ctx, data, doc, force=force, command="import")
+        ctx.out("Trust policy configuration imported successfully.")
         return 0
     if command == "show":
         from ocisign.trustpolicy import effective_policy_path
@@ -140,9 +172,14 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             ctx.warn(f"the trust policy in {path} is invalid, update it with 'ocisign policy import --force FILE'")
             for p in getattr(exc, "problems", []) or [str(exc)]:
                 print(f"  - {p}", file=sys.stderr)
-        sys.stdout.write(data.decode("utf-8", "replace"))
-        if not data.endswith(b"\n"):
-            sys.stdout.write("\n")
+        # the file's bytes exactly, as notation prints them (no newline added)
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None:  # pragma: no cover - a text-only stdout replacement
+            sys.stdout.write(data.decode("utf-8", "replace"))
+        else:
+            sys.stdout.flush()
+            buffer.write(data)
+            buffer.flush()
         return 0
     # init
     statement = {

@@ -1,11 +1,14 @@
 """``ocisign sign``: sign an artifact in an OCI layout (``--oci-layout``) or a registry.
 
 ``sign [--oci-layout] REF [-k/--key NAME | --plugin P --id ID] [--signature-format jws|cose]
-[-e/--expiry 24h] [-m/--user-metadata k=v]… [--layout-type T] [--plugin-config k=v]…``
+[-e/--expiry 24h] [-m/--user-metadata k=v]… [--layout-type T] [--plugin-config k=v]…
+[--timestamp-url URL --timestamp-root-cert FILE]``
 
 The key is ``--key``, else the project config's ``key``, else the default key of
 ``signingkeys.json``; the format is ``--signature-format``, else the project config's, else
-``config.json``'s ``signatureFormat``, else ``jws``. Prints ``Successfully signed <ref>@<digest>``.
+``config.json``'s ``signatureFormat``, else ``jws``. ``--timestamp-url`` and ``--timestamp-root-cert``
+(together) countersign the signature with an RFC 3161 timestamp whose TSA chain must end at that
+root (:mod:`ocisign.tsa_client`). Prints ``Successfully signed <ref>@<digest>``.
 """
 
 from __future__ import annotations
@@ -41,9 +44,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="metadata added to the signed payload's annotations (repeatable)")
     parser.add_argument("--plugin-config", action="append", default=[], metavar="KEY=VALUE",
                         help="configuration passed to the signer plugin of the key (repeatable)")
+    parser.add_argument("--timestamp-url", metavar="URL", default=None,
+                        help="RFC 3161 Timestamping Authority (TSA) server URL (with --timestamp-root-cert)")
+    parser.add_argument("--timestamp-root-cert", metavar="FILE", default=None,
+                        help="file with the single self-signed root certificate (PEM or DER) of the TSA's chain "
+                             "(with --timestamp-url)")
     from ocisign.cmd_common import add_remote_options
 
     add_remote_options(parser)
+    from ocisign.compat_flags import add_referrers_flags
+
+    add_referrers_flags(parser, sign=True)
 
 
 def choose_format(args: argparse.Namespace, ctx: CliContext) -> str:
@@ -82,16 +93,21 @@ def make_signer(args: argparse.Namespace, ctx: CliContext) -> Signer:
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     """Sign and print ``Successfully signed <ref>@<digest>``."""
+    from ocisign.compat_flags import apply_force_referrers_tag, check_referrers_flags
     from ocisign.signing import parse_duration, parse_user_metadata, sign_artifact
+    from ocisign.tsa_client import timestamp_options
 
     metadata = parse_user_metadata(args.user_metadata)
     expiry = parse_duration(args.expiry) if args.expiry else None
+    timestamp = timestamp_options(args.timestamp_url, args.timestamp_root_cert)
     fmt = ctx.pm.envelope_format(choose_format(args, ctx))
     signer = make_signer(args, ctx)
+    force_referrers_tag = check_referrers_flags(args, sign=True, warn=ctx.warn)
     artifact = ctx.open_artifact(args.reference, oci_layout=args.oci_layout, layout_type=args.layout_type)
+    apply_force_referrers_tag(artifact.target, force_referrers_tag)
     result = sign_artifact(
         ctx.pm, artifact.target, artifact.reference, signer=signer, envelope_format=fmt,
-        expiry=expiry, user_metadata=metadata, warn=ctx.warn,
+        expiry=expiry, user_metadata=metadata, warn=ctx.warn, timestamp=timestamp,
     )
     ctx.out(f"Successfully signed {artifact.display(result.subject.digest)}")
     return 0

@@ -12,7 +12,12 @@ the check that failed and why, then ``Error: …``. Logged failures are ``Warnin
 ``-o json`` prints the same facts as one JSON document on stdout.
 
 Exit codes: 0 verified, 1 verification failed (or the artifact could not be read),
-2 bad usage or a missing/invalid trust policy. Read-only: nothing is written anywhere.
+2 bad usage or a missing/invalid trust policy. Read-only: nothing is written anywhere (the one
+opt-in exception is the CRL cache, ``OCISIGN_CRL_CACHE=1``, see :mod:`ocisign.crl_cache`).
+
+Revocation: certificates naming OCSP/CRL servers are checked online like notation 1.3 does
+(:mod:`ocisign.revocation`; OCSP 2 s, CRL 5 s, plain http only); ``"revocation": "skip"`` in the
+policy's override contacts no server at all.
 """
 
 from __future__ import annotations
@@ -46,8 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="layout type (oci, oci-archive, …); detected when omitted")
     parser.add_argument("-o", "--output", choices=["text", "json"], default="text", help="output format")
     from ocisign.cmd_common import add_remote_options
+    from ocisign.compat_flags import add_referrers_flags
 
     add_remote_options(parser)
+    add_referrers_flags(parser, sign=False)
 
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -97,7 +104,10 @@ def render_text(ctx: CliContext, report: VerificationReport) -> None:
     for r in report.plugin_results:
         if r.outcome == "fail" and r.source != "trust_policy":
             print(f"Policy plugin {r.source}: {r.reason}", file=sys.stderr)
-    print(f"Error: {report.message}", file=sys.stderr)
+    message = report.message
+    if report.failed_check in ("no-signature", "scope"):
+        message = f"signature verification failed: {message}"  # notation's wording for these two
+    print(f"Error: {message}", file=sys.stderr)
 
 
 def _policy_error_json(exc: Exception, reference: str, scope: str | None) -> dict[str, Any]:
@@ -112,6 +122,7 @@ def _policy_error_json(exc: Exception, reference: str, scope: str | None) -> dic
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     """Verify the artifact; see the module docstring for output and exit codes."""
     from ocisign.cmd_key import parse_key_values
+    from ocisign.compat_flags import check_referrers_flags
     from ocisign.errors import ConfigError, OcisignError
     from ocisign.signatures import check_max_signatures
     from ocisign.trustpolicy import (
@@ -125,6 +136,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     from ocisign.verification import verify_artifact
 
     check_max_signatures(args.max_signatures)
+    check_referrers_flags(args, sign=False, warn=ctx.warn)
     user_metadata = parse_key_values(args.user_metadata, flag="--user-metadata")
     plugin_config = parse_key_values(args.plugin_config, flag="--plugin-config")
     scope: str | None = args.scope

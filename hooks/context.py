@@ -10,7 +10,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ocisign.configdir import ConfigDir
-from ocisign.errors import UsageError
+from ocisign.errors import BadReferenceError, UsageError
 
 if TYPE_CHECKING:
     from ocisign.manager import OcisignPluginManager
@@ -119,6 +119,11 @@ class CliContext:
                 f"{text!r} is not a registry reference (REGISTRY/REPO:TAG); for a local layout add --oci-layout"
             )
         rref = parse_registry_ref(text)
+        if rref.tag is None and rref.digest is None:  # notation never assumes "latest"
+            raise BadReferenceError(
+                f"{text!r}: invalid reference: no tag or digest. "
+                "Expecting <registry>/<repo>:<tag> or <registry>/<repo>@<digest>"
+            )
         target = self.open_registry(rref.registry, rref.repository, self.remote_options())
         self._closers.append(target)
         return Artifact(target, rref.reference, rref.scope, rref.scope, False)

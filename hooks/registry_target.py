@@ -77,6 +77,9 @@ class RegistryTarget:
         self.warn = warn
         #: None unknown, True the registry has the referrers API, False it has not
         self.referrers_api: bool | None = None
+        #: keep the ``sha256-<hex>`` tag index even when the registry has the referrers API
+        #: (notation's ``sign --force-referrers-tag``, oras's ``--to-distribution-spec v1.1-referrers-tag``)
+        self.force_referrers_tag = False
         self._cache: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
@@ -253,14 +256,17 @@ class RegistryWriter:
             return
         if headers.get("oci-subject"):
             self.target.referrers_api = True
-            return
+            if not self.target.force_referrers_tag:
+                return
         self._record(desc, manifest)
 
     def index_referrer(self, desc: Descriptor, data: bytes) -> None:
         """Make sure an already-present referrer is listed in its subject's referrers index."""
         _check_bytes(desc, data)
         manifest = _parse(desc, data)
-        if manifest is None or manifest.subject is None or self.target.referrers_api:
+        if manifest is None or manifest.subject is None:
+            return
+        if self.target.referrers_api and not self.target.force_referrers_tag:
             return
         self._record(desc, manifest)
 
@@ -277,9 +283,10 @@ class RegistryWriter:
                 if not self._pending:
                     return
                 digest, (subject, entries) = next(iter(self._pending.items()))
-            if self.target.referrers_api is None:
+            force = self.target.force_referrers_tag
+            if self.target.referrers_api is None and not force:
                 self._probe_referrers_api(subject)
-            if not self.target.referrers_api:
+            if force or not self.target.referrers_api:
                 self._update_tag_index(subject, list(entries.values()))
             with self._lock:
                 self._pending.pop(digest, None)

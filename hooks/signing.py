@@ -3,7 +3,8 @@
 :func:`sign_artifact` resolves the reference (a tag warns and the resolved digest is signed; a
 ``@digest`` must be what the target holds), refuses reserved ``io.cncf.notary*`` metadata
 keys, validates the signer's certificate chain against the Notary rules at signing time,
-builds the payload, seals it with the envelope format and re-opens the result, then stores:
+builds the payload, seals it with the envelope format (and, with ``--timestamp-url``, attaches an
+RFC 3161 timestamp over the signature) and re-opens the result, then stores:
 
 1. the envelope blob (layer media type = envelope media type),
 2. the ``{}`` config blob (``application/vnd.cncf.notary.signature``),
@@ -42,6 +43,7 @@ from ocisign.subject import resolve_subject
 if TYPE_CHECKING:
     from cryptography import x509
     from ocisign.manager import OcisignPluginManager
+    from ocisign.tsa_client import TimestampOptions
     from ocisign.types import EnvelopeFormat, Signer, Target
 
 SIGNING_AGENT = f"ocisign/{__version__}"
@@ -154,8 +156,13 @@ def sign_artifact(
     signing_agent: str = SIGNING_AGENT,
     warn: Warn | None = None,
     now: dt.datetime | None = None,
+    timestamp: TimestampOptions | None = None,
 ) -> SignResult:
-    """Sign ``reference`` in ``target`` and store the signature (see the module docstring)."""
+    """Sign ``reference`` in ``target`` and store the signature (see the module docstring).
+
+    With ``timestamp`` the envelope gets an RFC 3161 countersignature from that TSA before
+    anything is stored (:mod:`ocisign.tsa_client`); any timestamping problem fails the sign.
+    """
     from ocisign.envelope_common import build_payload, check_user_metadata
     from ocisign.types import SignRequest
     from ocisign.x509rules import validate_signing_chain
@@ -184,6 +191,10 @@ def sign_artifact(
         signing_agent=signing_agent,
     )
     blob = envelope_format.seal(request, signer)
+    if timestamp is not None:
+        from ocisign.tsa_client import timestamp_envelope
+
+        blob = timestamp_envelope(blob, envelope_format, timestamp)
     _check_envelope(envelope_format, blob, payload, chain)
 
     envelope = Descriptor(media_type=envelope_format.media_type, digest=sha256_digest(blob), size=len(blob))

@@ -209,6 +209,8 @@ class _TSTInfo:
     hashed_message: bytes
     gen_time: dt.datetime
     accuracy: dt.timedelta
+    #: the request's nonce echoed by the TSA (None when absent)
+    nonce: int | None = None
 
 
 def _parse_attributes(tlv: _TLV) -> dict[str, list[_TLV]]:
@@ -330,7 +332,11 @@ def parse_tst_info(content: bytes) -> _TSTInfo:
             raise TimestampError("malformed TSTInfo accuracy: negative")
     if accuracy == dt.timedelta() and policy == OID_BASELINE_TIMESTAMP_POLICY:
         accuracy = dt.timedelta(seconds=1)
-    return _TSTInfo(version, policy, hash_alg, hashed, gen_time, accuracy)
+    # after genTime/accuracy: ordering BOOLEAN, nonce INTEGER, tsa [0], extensions [1]
+    nonces = [_int(kid, "TSTInfo nonce") for kid in kids[5:] if kid.tag == 0x02]
+    if len(nonces) > 1:
+        raise TimestampError("malformed TSTInfo: more than one nonce")
+    return _TSTInfo(version, policy, hash_alg, hashed, gen_time, accuracy, nonces[0] if nonces else None)
 
 
 # --- certificates -------------------------------------------------------------------------------

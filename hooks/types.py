@@ -229,6 +229,9 @@ class EnvelopeFormat:
     seal: Callable[[SignRequest, Signer], bytes]
     open: Callable[[bytes], EnvelopeContent]
     description: str = ""
+    #: ``attach_timestamp(blob, token)``: the envelope with the unsigned RFC 3161 timestamp header set
+    #: (None: the format cannot carry a timestamp, so ``sign --timestamp-url`` refuses it)
+    attach_timestamp: Callable[[bytes, bytes], bytes] | None = None
 
 
 # --- verification ------------------------------------------------------------------------------

@@ -457,5 +457,6 @@ def ocisign_envelope_formats() -> Iterator[EnvelopeFormat]:
         media_type=MT_COSE,
         seal=seal,
         open=open_envelope,
+        attach_timestamp=attach_timestamp,
         description="CBOR Object Signing and Encryption (COSE_Sign1), Notary Project COSE envelope",
     )

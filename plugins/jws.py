@@ -314,5 +314,6 @@ def ocisign_envelope_formats() -> Iterator[EnvelopeFormat]:
         media_type=MT_JWS,
         seal=seal,
         open=open_envelope,
+        attach_timestamp=attach_timestamp,
         description="JSON Web Signature (flattened JSON), Notary Project JWS envelope",
     )

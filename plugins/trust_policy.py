@@ -22,8 +22,11 @@ checks in notation's order (``notation-go`` ``verifier.processSignature`` then `
    unexpired chain): every chain certificate valid now; otherwise the RFC 3161 countersignature
    is verified (:mod:`ocisign.timestamp`); ``notary.x509.signingAuthority``: the authentic
    signing time lies in every certificate's validity;
-7. ``revocation``: certificates without OCSP/CRL endpoints are not revocable (OK); ocisign does
-   not contact OCSP/CRL servers, so a certificate with endpoints fails as "not supported";
+7. ``revocation``: every non-root certificate is checked with OCSP, falling back to its CRLs
+   (:mod:`ocisign.revocation`, notation 1.3's rules and timeouts); revoked or unknown fails,
+   certificates without OCSP/CRL endpoints are not revocable (OK). With ``revocation: skip`` no
+   server is contacted; a chain that did not pass authenticity (``audit``) is not looked up
+   either (its status is unknown). A timestamp's TSA chain is checked the same way as part of 6;
 8. ``targetMismatch`` (always enforced): the payload's mediaType, digest and size equal the artifact's;
 9. ``userMetadata`` (always enforced): every ``-m k=v`` is in the payload annotations.
 
@@ -47,6 +50,7 @@ from ocisign.types import PolicyResult
 
 if TYPE_CHECKING:
     from cryptography import x509
+    from ocisign.revocation import RevocationChecker
     from ocisign.trustpolicy import TrustPolicyStatement
     from ocisign.types import EnvelopeContent, SignatureBlob, VerificationContext
 
@@ -85,9 +89,18 @@ TrustStoreLookup = Callable[[str, str], "Sequence[x509.Certificate] | None"]
 class CheckFailed(Exception):
     """A check failed with a message (``unsupported`` when ocisign cannot do the check yet)."""
 
-    def __init__(self, message: str, *, unsupported: bool = False) -> None:
+    def __init__(self, message: str, *, unsupported: bool = False, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.unsupported = unsupported
+        self.details = details
+
+
+@dataclasses.dataclass(frozen=True)
+class Passed:
+    """A passing check's message with structured details (for ``-o json``)."""
+
+    message: str
+    details: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass
@@ -100,6 +113,8 @@ class CheckResult:
     #: pass | fail | skipped | unsupported (unsupported counts as a failure)
     status: str
     message: str = ""
+    #: structured facts (the revocation check's per-certificate results)
+    details: dict[str, Any] | None = None
 
     @property
     def failed(self) -> bool:
@@ -111,6 +126,8 @@ class CheckResult:
         out: dict[str, Any] = {"check": self.check, "action": self.action, "result": self.status}
         if self.message:
             out["message"] = self.message
+        if self.details is not None:
+            out["details"] = self.details
         return out
 
 
@@ -395,9 +412,10 @@ def _chain_valid_at(chain: Sequence[x509.Certificate], t: dt.datetime, what: str
 
 
 def check_authentic_timestamp(
-    content: EnvelopeContent, statement: TrustPolicyStatement, lookup: TrustStoreLookup, now: dt.datetime
-) -> str:
-    """notation's ``verifyAuthenticTimestamp``."""
+    content: EnvelopeContent, statement: TrustPolicyStatement, lookup: TrustStoreLookup, now: dt.datetime,
+    *, revocation: RevocationChecker | None = None,
+) -> str | Passed:
+    """notation's ``verifyAuthenticTimestamp`` (the TSA chain is revocation-checked with ``revocation``)."""
     chain = content.certificate_chain
     if content.signing_scheme == SCHEME_SIGNING_AUTHORITY:
         t = content.authentic_signing_time
@@ -442,11 +460,14 @@ def check_authentic_timestamp(
                 f"timestamp can be after certificate {_q(_subject_string(cert))} validity period, "
                 f"it was expired at {_q(_rfc1123z(_not_after(cert)))}"
             )
-    problem = revocation_endpoints(stamp.tsa_chain)
-    if problem:
-        raise CheckFailed(f"timestamping certificate {problem}: revocation status is unknown "
-                          "(ocisign does not contact OCSP/CRL servers yet)", unsupported=True)
-    return f"timestamped at {stamp.describe()} by {_q(_subject_string(stamp.tsa_chain[0]))}"
+    from ocisign.revocation import RevocationChecker
+
+    checker = revocation if revocation is not None else RevocationChecker.from_env(now=now)
+    tsa_status = checker.check_chain(stamp.tsa_chain)
+    details = {"timestampRevocation": tsa_status.to_json()}
+    if not tsa_status.ok:
+        raise CheckFailed(tsa_status.message("timestamping"), details=details)
+    return Passed(f"timestamped at {stamp.describe()} by {_q(_subject_string(stamp.tsa_chain[0]))}", details)
 
 
 def revocation_endpoints(chain: Sequence[x509.Certificate]) -> str | None:
@@ -471,17 +492,29 @@ def revocation_endpoints(chain: Sequence[x509.Certificate]) -> str | None:
     return None
 
 
-def check_revocation(content: EnvelopeContent) -> str:
-    """Certificates without OCSP/CRL endpoints are not revocable; others can not be checked offline."""
-    problem = revocation_endpoints(content.certificate_chain)
-    if problem:
-        raise CheckFailed(
-            f"certificate {problem}; revocation status is unknown because ocisign does not contact "
-            "OCSP/CRL servers yet (to accept such chains, set signatureVerification.override.revocation "
-            'to "log" or "skip" in the trust policy)',
-            unsupported=True,
-        )
-    return "no certificate of the chain names OCSP or CRL endpoints (not revocable)"
+#: why an untrusted chain's OCSP/CRL servers are not contacted
+UNTRUSTED_CHAIN = ("not looked up: the certificate chain did not pass authenticity, so its OCSP/CRL "
+                   "servers were not contacted")
+
+
+def check_revocation(
+    content: EnvelopeContent, *, revocation: RevocationChecker | None = None, trusted: bool = True,
+    now: dt.datetime | None = None,
+) -> Passed:
+    """notation's ``verifyRevocation``: OCSP, falling back to CRL, for every non-root certificate.
+
+    The authentic signing time counts only for ``notary.x509.signingAuthority``. An untrusted
+    chain (``trusted=False``) is never looked up: certificates naming servers are unknown.
+    """
+    from ocisign.revocation import RevocationChecker
+
+    checker = revocation if revocation is not None else RevocationChecker.from_env(now=now)
+    signing_time = content.authentic_signing_time if content.signing_scheme == SCHEME_SIGNING_AUTHORITY else None
+    status = checker.check_chain(content.certificate_chain, signing_time=signing_time,
+                                 offline_reason=None if trusted else UNTRUSTED_CHAIN)
+    if not status.ok:
+        raise CheckFailed(status.message("signing"), details=status.to_json())
+    return Passed(status.summary(), status.to_json())
 
 
 def check_target(target: Descriptor, subject: Descriptor) -> str:
@@ -524,22 +557,30 @@ def evaluate_signature(
     now: dt.datetime,
     trust_store: TrustStoreLookup,
     open_envelope: Callable[[str, bytes], EnvelopeContent],
+    revocation: RevocationChecker | None = None,
 ) -> SignatureVerdict:
-    """Run every check on one signature, in notation's order, applying the statement's actions."""
+    """Run every check on one signature, in notation's order, applying the statement's actions.
+
+    ``revocation`` checks certificates against OCSP/CRL servers (a fresh one from the environment
+    when omitted); it is only used when a chain names servers and the check is not skipped.
+    """
     v = SignatureVerdict(index=index, manifest=blob.manifest, media_type=blob.media_type)
 
-    def run(check: str, fn: Callable[[], str | None], *, action: str = "enforce") -> bool:
+    def run(check: str, fn: Callable[[], str | Passed | None], *, action: str = "enforce") -> bool:
         """Record one check; False when verification of this signature must stop."""
         if action == "skip":
             v.results.append(CheckResult(check, action, "skipped", "skipped by the trust policy"))
             return True
         try:
-            message = fn() or ""
-            v.results.append(CheckResult(check, action, "pass", message))
+            outcome = fn() or ""
+            if isinstance(outcome, Passed):
+                v.results.append(CheckResult(check, action, "pass", outcome.message, outcome.details))
+            else:
+                v.results.append(CheckResult(check, action, "pass", outcome))
             return True
         except CheckFailed as exc:
             status = "unsupported" if exc.unsupported else "fail"
-            v.results.append(CheckResult(check, action, status, str(exc)))
+            v.results.append(CheckResult(check, action, status, str(exc), exc.details))
         except Exception as exc:  # a bug must never look like a pass: enforce it
             v.results.append(CheckResult(check, "enforce", "fail", f"internal error: {type(exc).__name__}: {exc}"))
             action = "enforce"
@@ -569,12 +610,22 @@ def evaluate_signature(
     if not run("verificationPlugin", plugin):
         return v
     act = statement.action
-    steps: list[tuple[str, Callable[[], str | None]]] = [
+    if revocation is None:
+        from ocisign.revocation import RevocationChecker
+
+        revocation = RevocationChecker.from_env(now=now)
+    checker = revocation
+
+    def authentic() -> bool:
+        return any(r.check == "authenticity" and r.status == "pass" for r in v.results)
+
+    steps: list[tuple[str, Callable[[], str | Passed | None]]] = [
         ("authenticity", lambda: check_authenticity(content, statement, trust_store)),
         ("trustedIdentity", lambda: check_trusted_identity(content, statement)),
         ("expiry", lambda: check_expiry(content, now)),
-        ("authenticTimestamp", lambda: check_authentic_timestamp(content, statement, trust_store, now)),
-        ("revocation", lambda: check_revocation(content)),
+        ("authenticTimestamp",
+         lambda: check_authentic_timestamp(content, statement, trust_store, now, revocation=checker)),
+        ("revocation", lambda: check_revocation(content, revocation=checker, trusted=authentic())),
     ]
     for check, fn in steps:
         if not run(check, fn, action=act(_ACTION_OF[check])):
@@ -610,11 +661,15 @@ def evaluate(context: VerificationContext) -> tuple[PolicyResult, list[Signature
                             reason="verification context lacks trust store or envelope access",
                             details={**base, "failedCheck": "policy"}), []
     now = context.verification_time or dt.datetime.now(dt.timezone.utc)
+    from ocisign.revocation import RevocationChecker
+
+    # one checker for every signature: OCSP/CRL answers and CRLs are reused, cache problems are warnings
+    checker = RevocationChecker.from_env(now=context.verification_time)
     verdicts: list[SignatureVerdict] = []
     for i, blob in enumerate(context.envelopes[: context.max_signatures]):
         verdict = evaluate_signature(
             i, blob, statement=statement, subject=context.subject, user_metadata=context.user_metadata,
-            now=now, trust_store=context.trust_store, open_envelope=context.open_envelope,
+            now=now, trust_store=context.trust_store, open_envelope=context.open_envelope, revocation=checker,
         )
         verdicts.append(verdict)
         if verdict.passed:
@@ -624,7 +679,7 @@ def evaluate(context: VerificationContext) -> tuple[PolicyResult, list[Signature
                 source=SOURCE, outcome="pass",
                 reason=f"{what} verified under trust policy {_q(statement.name)} ({statement.level_label})",
                 details={**base, "failedCheck": None, "signatures": [x.to_json() for x in verdicts],
-                         "warnings": verdict.warnings(), "userMetadata": verdict.user_metadata,
+                         "warnings": [*checker.warnings, *verdict.warnings()], "userMetadata": verdict.user_metadata,
                          "verifiedSignature": sig},
             ), verdicts
         if verdict.abort:
@@ -642,7 +697,8 @@ def evaluate(context: VerificationContext) -> tuple[PolicyResult, list[Signature
         failed = first.failing_check
     return PolicyResult(
         source=SOURCE, outcome="fail", reason=reason,
-        details={**base, "failedCheck": failed, "signatures": [x.to_json() for x in verdicts]},
+        details={**base, "failedCheck": failed, "signatures": [x.to_json() for x in verdicts],
+                 "warnings": list(checker.warnings)},
     ), verdicts
 
 

@@ -5,9 +5,12 @@ case's policy and trust store copied into the test's config dir; the layouts are
 (read-only). Detached-envelope cases have no CLI form in notation 1.x and run through
 :func:`ocisign.verification.verify_envelope`. Encoding vectors are compared by the envelope tests.
 
-A few cases need online revocation checks of the TSA chain that ocisign cannot do offline (the
-timestamp itself verifies); they are listed in :data:`NOT_YET_SUPPORTED` with the reason, and
-the test checks that they fail exactly there, as "unsupported", before marking them xfail.
+Four cases (``network`` in cases.json) need online revocation checks of the GlobalSign TSA chain
+(the timestamp itself verifies). Tests never leave loopback, so every non-loopback OCSP/CRL host
+is refused (:data:`ocisign.revocation_http.network_guard`) and these cases must reach notation's
+*offline* verdict exactly: authenticTimestamp fails with "timestamping certificate with subject
+… revocation status is unknown" after OCSP and then the CRL were tried for the TSA certificates
+(:data:`OFFLINE_RESULT`), as the conformance README allows.
 """
 
 from __future__ import annotations
@@ -24,15 +27,32 @@ import pytest
 CONFORMANCE = Path(os.environ.get("OCISIGN_SHARED_DIR", Path(__file__).resolve().parent.parent.parent / "shared")) \
     / "conformance"
 
-_REVOCATION = ("the TSA certificate chain names OCSP/CRL endpoints; notation checks them online and ocisign does "
-               "not contact OCSP/CRL servers yet (offline, notation fails the same way)")
-#: case id -> why ocisign cannot reach notation's (online) verdict yet
-NOT_YET_SUPPORTED = {
-    "ng-ts-jws-valid": _REVOCATION,
-    "ng-ts-cose-valid": _REVOCATION,
-    "ng-ts-jws-expired-signing-cert-timestamped": _REVOCATION,
-    "ng-ts-cose-expired-signing-cert-timestamped": _REVOCATION,
+_GLOBALSIGN_TSA = "CN=Globalsign TSA for Advanced - G4 - 202311,O=GlobalSign nv-sa,C=BE"
+#: case id -> notation's verdict without network access (the TSA chain's OCSP/CRL servers are unreachable)
+OFFLINE_RESULT = {
+    case_id: f'timestamping certificate with subject "{_GLOBALSIGN_TSA}" revocation status is unknown'
+    for case_id in ("ng-ts-jws-valid", "ng-ts-cose-valid", "ng-ts-jws-expired-signing-cert-timestamped",
+                    "ng-ts-cose-expired-signing-cert-timestamped")
 }
+#: the TSA chain's servers: OCSP first, then the CRL, for the TSA certificate and its CA
+GLOBALSIGN_HOSTS = {"ocsp.globalsign.com", "crl.globalsign.com", "ocsp2.globalsign.com"}
+
+
+@pytest.fixture(autouse=True)
+def refused_hosts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Keep revocation checks on loopback: record and refuse every other host."""
+    import ocisign.revocation_http
+
+    seen: list[str] = []
+
+    def guard(host: str) -> str | None:
+        if host in ("127.0.0.1", "::1", "localhost"):
+            return None
+        seen.append(host)
+        return f"network access to {host} is disabled in tests"
+
+    monkeypatch.setattr(ocisign.revocation_http, "network_guard", guard)
+    return seen
 
 
 def _cases() -> list[Any]:
@@ -58,16 +78,33 @@ def _install(case: dict[str, Any], conformance: Path, config_dir: Path) -> None:
             shutil.copyfile(conformance / f, d / Path(f).name)
 
 
-def _check_expected(case: dict[str, Any], verified: bool, failed: str | None, sigs: list[dict[str, Any]]) -> None:
+def _check_offline(case: dict[str, Any], verified: bool, failed: str | None, sigs: list[dict[str, Any]],
+                   refused: list[str]) -> None:
+    """A ``network`` case: notation's offline verdict, reached after really trying OCSP then CRL."""
+    assert case.get("network"), case["id"]
+    assert not verified and failed == "authenticTimestamp", (case["id"], failed)
+    check = next(c for c in sigs[-1]["checks"] if c["check"] == "authenticTimestamp")
+    assert check["result"] == "fail" and check["action"] == "enforce"
+    assert check["message"].startswith(OFFLINE_RESULT[case["id"]] + " ("), check["message"]
+    certs = check["details"]["timestampRevocation"]["certificates"]
+    assert [(c["result"], c["method"]) for c in certs] == [
+        ("unknown", "OCSPFallbackCRL"), ("unknown", "OCSPFallbackCRL"), ("nonRevocable", "root")]
+    assert [s["method"] for s in certs[0]["servers"]] == ["OCSP", "CRL"]
+    assert set(refused) == GLOBALSIGN_HOSTS
+    # the checks after authenticTimestamp never ran
+    assert [c["check"] for c in sigs[-1]["checks"]][-1] == "authenticTimestamp"
+
+
+def _check_expected(case: dict[str, Any], verified: bool, failed: str | None, sigs: list[dict[str, Any]],
+                    refused: list[str]) -> None:
     exp = case["expected"]
     if exp.get("skipped"):
         assert verified, case["id"]
         return
-    if case["id"] in NOT_YET_SUPPORTED:
-        assert not verified and failed == "authenticTimestamp", (case["id"], failed)
-        check = next(c for c in sigs[-1]["checks"] if c["check"] == "authenticTimestamp")
-        assert check["result"] == "unsupported" and "revocation status is unknown" in check["message"]
-        pytest.xfail(f"{case['id']}: {NOT_YET_SUPPORTED[case['id']]}")
+    if case["id"] in OFFLINE_RESULT:
+        _check_offline(case, verified, failed, sigs, refused)
+        return
+    assert not refused, (case["id"], refused)
     assert ("pass" if verified else "fail") == exp["outcome"], (case["id"], failed, sigs)
     if exp["outcome"] == "fail":
         assert failed == exp["failing_check"], (case["id"], failed, sigs)
@@ -80,7 +117,8 @@ def _check_expected(case: dict[str, Any], verified: bool, failed: str | None, si
 
 
 @pytest.mark.parametrize("case", _cases())
-def test_case(case: dict[str, Any], conformance: Path, config_dir: Path, run_cli: Callable[..., Any], pm: Any) -> None:
+def test_case(case: dict[str, Any], conformance: Path, config_dir: Path, run_cli: Callable[..., Any], pm: Any,
+              refused_hosts: list[str]) -> None:
     if case["kind"] == "encoding-vector":
         pytest.skip("encoding vectors compare signer output byte for byte (envelope tests), no verification")
     _install(case, conformance, config_dir)
@@ -99,7 +137,7 @@ def test_case(case: dict[str, Any], conformance: Path, config_dir: Path, run_cli
         if out["artifact"] is not None:
             assert out["artifact"] == art["resolved_descriptor"]
             assert [s["digest"] for s in out["signatures"]] == art["signature_manifests"][: len(out["signatures"])]
-        _check_expected(case, out["verified"], out["failedCheck"], out["signatures"])
+        _check_expected(case, out["verified"], out["failedCheck"], out["signatures"], refused_hosts)
         return
     # detached envelope
     from ocisign.configdir import ConfigDir
@@ -121,7 +159,7 @@ def test_case(case: dict[str, Any], conformance: Path, config_dir: Path, run_cli
         assert policy_error, case["id"]
         return
     assert not policy_error, case["id"]
-    _check_expected(case, report.verified, report.failed_check, report.signatures)
+    _check_expected(case, report.verified, report.failed_check, report.signatures, refused_hosts)
 
 
 def test_every_case_is_covered() -> None:
@@ -129,4 +167,4 @@ def test_every_case_is_covered() -> None:
     if not cases:
         pytest.skip("conformance set not found")
     assert len(cases) == 111
-    assert set(NOT_YET_SUPPORTED) <= {p.id for p in cases}
+    assert set(OFFLINE_RESULT) == {p.id for p in cases if p.values[0].get("network")}

@@ -150,7 +150,7 @@ def test_login_then_cp_then_logout(
     r = run_cli("cp", "--from-oci-layout", f"{layout}:v1", f"{host}/{repo_name}:v2")
     assert r.rc == 1 and "authentication required" in r.err
     r = run_cli("logout", host)
-    assert r.rc == 0 and "Not logged in" in r.out
+    assert r.rc == 0 and r.out.strip() == "Logout Succeeded" and "not logged in" in r.err
 
 
 @pytest.mark.registry

@@ -179,7 +179,9 @@ def test_key_add_list_update_delete(run_cli, config_dir: Path, make_keypair) -> 
     assert run_cli("key", "update", "r", "--default").out == "r: marked as default\n"
     assert load_signing_keys(ConfigDir(config_dir)).default == "r"
     res = run_cli("key", "delete", "r", "e")
-    assert res.rc == 0 and res.out == "r: unmarked as default\ne\n"
+    assert res.rc == 0 and res.out == (
+        "Removed the following keys from Notation signing key list. The source keys still exist.\nr (default)\ne\n"
+    )
     doc = json.loads((config_dir / "signingkeys.json").read_text())
     assert doc == {"keys": []}
 

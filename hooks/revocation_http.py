@@ -1,0 +1,172 @@
+"""The HTTP client for OCSP responders and CRL distribution points (:mod:`ocisign.revocation`).
+
+:class:`HTTPFetcher` sends one request at a time on ``urllib3`` (imported on first use only):
+plain ``http`` or ``https`` URLs (the checker itself only starts from ``http``, like notation),
+redirects for GET only (at most :data:`MAX_REDIRECTS`, only to http/https), no proxies from the
+environment, no credentials (URLs with user information are refused), only HTTP 200 accepted
+(notation-core-go #239), bodies bounded by a limit and a hard wall-clock deadline per request
+(the exchange runs in a daemon thread that is abandoned when the deadline passes, so neither a
+silent nor a dribbling server can stall verification).
+
+:data:`network_guard` is a test seam: tests set it to keep every request on loopback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ocisign.errors import OcisignError
+
+if TYPE_CHECKING:
+    import urllib3
+
+MAX_REDIRECTS = 5
+USER_AGENT = "ocisign"
+
+#: test seam: called with each host before it is contacted; a returned string refuses the
+#: request with that reason (tests keep the network on loopback with it)
+network_guard: Callable[[str], str | None] | None = None
+
+
+class RevocationError(OcisignError):
+    """The revocation status of a certificate could not be established (one server's problem)."""
+
+
+class HTTPFetcher:
+    """A minimal urllib3 client for OCSP responders and CRL distribution points.
+
+    Every request has a hard wall-clock deadline (the exchange runs in a daemon thread that is
+    abandoned when the deadline passes), reads at most ``limit`` bytes, accepts only HTTP 200,
+    follows at most :data:`MAX_REDIRECTS` redirects for GET only and only to http/https URLs,
+    never sends credentials and never uses proxies. Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._pool: urllib3.PoolManager | None = None
+        self._lock = threading.Lock()
+
+    def _manager(self) -> urllib3.PoolManager:
+        with self._lock:
+            if self._pool is None:
+                import urllib3
+
+                self._pool = urllib3.PoolManager(num_pools=8, maxsize=4, block=False, retries=False)
+            return self._pool
+
+    def close(self) -> None:
+        """Drop pooled connections."""
+        with self._lock:
+            if self._pool is not None:
+                self._pool.clear()
+                self._pool = None
+
+    def request(self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str] | None = None,
+                timeout: float, limit: int) -> bytes:
+        """The body of a 200 answer to ``method url``; RevocationError for anything else."""
+        box: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                box["data"] = self._exchange(method, url, body, headers or {}, timeout, limit)
+            except BaseException as exc:  # handed to the caller below
+                box["error"] = exc
+
+        worker = threading.Thread(target=run, name="ocisign-revocation-http", daemon=True)
+        worker.start()
+        worker.join(timeout + 0.25)
+        if worker.is_alive():
+            raise RevocationError(f"request timed out after {timeout:g} s")
+        if "error" in box:
+            exc = box["error"]
+            if isinstance(exc, RevocationError):
+                raise exc
+            raise RevocationError(_describe(exc)) from None
+        data: bytes = box["data"]
+        return data
+
+    def _exchange(self, method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float,
+                  limit: int) -> bytes:
+        import urllib3
+
+        deadline = time.monotonic() + timeout
+        pool = self._manager()
+        for _hop in range(MAX_REDIRECTS + 1):
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme.lower() not in ("http", "https"):
+                raise RevocationError(f"refusing to fetch a {parts.scheme or 'relative'} URL")
+            if parts.username is not None or parts.password is not None:
+                raise RevocationError("refusing a URL with user information (credentials are never sent)")
+            host = parts.hostname
+            if not host:
+                raise RevocationError("URL has no host")
+            guard = network_guard
+            if guard is not None:
+                refusal = guard(host)
+                if refusal:
+                    raise RevocationError(refusal)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RevocationError(f"request timed out after {timeout:g} s")
+            hdrs = {"User-Agent": USER_AGENT, **headers}
+            resp = pool.urlopen(method, url, body=body, headers=hdrs, redirect=False, retries=False,
+                                preload_content=False, timeout=urllib3.Timeout(connect=remaining, read=remaining))
+            try:
+                if resp.status in (301, 302, 303, 307, 308) and method == "GET":
+                    location = resp.headers.get("Location")
+                    if not location:
+                        raise RevocationError(f"HTTP {resp.status} redirect without a Location")
+                    url = urllib.parse.urljoin(url, location)
+                    continue
+                if resp.status != 200:
+                    raise RevocationError(f"HTTP status {resp.status} (only 200 is accepted)")
+                declared = resp.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > limit:
+                    raise RevocationError(f"response of {declared} bytes exceeds the {limit}-byte limit")
+                buf = bytearray()
+                while True:
+                    chunk = resp.read1(min(65536, limit + 1 - len(buf)))
+                    if not chunk:
+                        break
+                    buf += chunk
+                    if len(buf) > limit:
+                        raise RevocationError(f"response exceeds the {limit}-byte limit")
+                    if time.monotonic() > deadline:
+                        raise RevocationError(f"request timed out after {timeout:g} s")
+                return bytes(buf)
+            finally:
+                with contextlib.suppress(Exception):
+                    resp.close()
+                    resp.release_conn()
+        raise RevocationError(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for a network exception."""
+    try:
+        import urllib3.exceptions as ue
+    except ImportError:  # pragma: no cover - urllib3 is a dependency
+        return f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ue.MaxRetryError) and exc.reason is not None:
+        return _describe(exc.reason)
+    if isinstance(exc, ue.NameResolutionError):
+        return "host name could not be resolved"
+    if isinstance(exc, ue.ConnectTimeoutError):
+        return "connection timed out"
+    if isinstance(exc, ue.NewConnectionError):
+        return "connection refused or host unreachable"
+    if isinstance(exc, (ue.ReadTimeoutError, TimeoutError)):
+        return "timed out waiting for the server"
+    if isinstance(exc, ue.SSLError):
+        return "TLS error"
+    if isinstance(exc, (ue.ProtocolError, ConnectionError)):
+        return "connection reset or closed by the server"
+    if isinstance(exc, ue.LocationParseError):
+        return "malformed URL"
+    if isinstance(exc, ue.HTTPError):
+        return f"HTTP error ({type(exc).__name__})"
+    return f"{type(exc).__name__}: {exc}"
