@@ -33,6 +33,7 @@ from contextlib import AbstractContextManager
 from typing import IO, TYPE_CHECKING, Any
 
 from ocisign.errors import AuthError, ContentError, NotFoundError, RegistryError
+from ocisign.http_errors import describe_network_error
 from ocisign.oci import (
     ALL_MANIFEST_TYPES,
     MAX_MANIFEST_SIZE,
@@ -951,23 +952,8 @@ def _transient(exc: BaseException) -> bool:
 
 
 def _describe(exc: BaseException) -> str:
-    """One line for a network exception (no URLs with query strings)."""
-    import urllib3.exceptions as ue
-
-    if isinstance(exc, ue.MaxRetryError) and exc.reason is not None:
-        return _describe(exc.reason)
-    if isinstance(exc, ue.SSLError):
-        inner = exc.args[0] if exc.args else exc
-        text = getattr(inner, "verify_message", None) or getattr(inner, "reason", None) or str(inner)
-        return f"TLS error ({text}); use --ca-file to trust its CA, or --insecure"
-    if isinstance(exc, ue.NewConnectionError):
-        return "connection refused or host unreachable"
-    if isinstance(exc, ue.ConnectTimeoutError):
-        return "connection timed out"
-    if isinstance(exc, (ue.ReadTimeoutError, TimeoutError)):
-        return "timed out waiting for the registry"
-    if isinstance(exc, (ue.ProtocolError, ConnectionError)):
-        return "connection reset or closed by the registry"
-    if isinstance(exc, ue.HTTPError):
-        return f"HTTP error ({type(exc).__name__})"
-    return f"{type(exc).__name__}: {exc}"
+    """One line for a network failure talking to a registry."""
+    text = describe_network_error(exc, peer="registry")
+    if text.startswith("TLS error"):
+        text += "; use --ca-file to trust its CA, or --insecure"
+    return text

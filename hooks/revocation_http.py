@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ocisign.errors import OcisignError
+from ocisign.http_errors import describe_network_error, read_bounded
 
 if TYPE_CHECKING:
     import urllib3
@@ -124,20 +125,7 @@ class HTTPFetcher:
                     continue
                 if resp.status != 200:
                     raise RevocationError(f"HTTP status {resp.status} (only 200 is accepted)")
-                declared = resp.headers.get("Content-Length")
-                if declared and declared.isdigit() and int(declared) > limit:
-                    raise RevocationError(f"response of {declared} bytes exceeds the {limit}-byte limit")
-                buf = bytearray()
-                while True:
-                    chunk = resp.read1(min(65536, limit + 1 - len(buf)))
-                    if not chunk:
-                        break
-                    buf += chunk
-                    if len(buf) > limit:
-                        raise RevocationError(f"response exceeds the {limit}-byte limit")
-                    if time.monotonic() > deadline:
-                        raise RevocationError(f"request timed out after {timeout:g} s")
-                return bytes(buf)
+                return read_bounded(resp, limit=limit, deadline=deadline, fail=RevocationError)
             finally:
                 with contextlib.suppress(Exception):
                     resp.close()
@@ -147,26 +135,4 @@ class HTTPFetcher:
 
 def _describe(exc: BaseException) -> str:
     """One line for a network exception."""
-    try:
-        import urllib3.exceptions as ue
-    except ImportError:  # pragma: no cover - urllib3 is a dependency
-        return f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, ue.MaxRetryError) and exc.reason is not None:
-        return _describe(exc.reason)
-    if isinstance(exc, ue.NameResolutionError):
-        return "host name could not be resolved"
-    if isinstance(exc, ue.ConnectTimeoutError):
-        return "connection timed out"
-    if isinstance(exc, ue.NewConnectionError):
-        return "connection refused or host unreachable"
-    if isinstance(exc, (ue.ReadTimeoutError, TimeoutError)):
-        return "timed out waiting for the server"
-    if isinstance(exc, ue.SSLError):
-        return "TLS error"
-    if isinstance(exc, (ue.ProtocolError, ConnectionError)):
-        return "connection reset or closed by the server"
-    if isinstance(exc, ue.LocationParseError):
-        return "malformed URL"
-    if isinstance(exc, ue.HTTPError):
-        return f"HTTP error ({type(exc).__name__})"
-    return f"{type(exc).__name__}: {exc}"
+    return describe_network_error(exc, peer="server")

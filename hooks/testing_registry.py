@@ -140,7 +140,9 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-class _QuietServer(http.server.ThreadingHTTPServer):
+class QuietHTTPServer(http.server.ThreadingHTTPServer):
+    """A threaded loopback HTTP server that does not print handler errors (test peers share it)."""
+
     daemon_threads = True
     allow_reuse_address = True
 
@@ -199,7 +201,7 @@ class TokenServer:
         self.cert_path.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
         self._x5c = base64.b64encode(self._cert.public_bytes(serialization.Encoding.DER)).decode()
         server = self
-        self._server = _QuietServer((host, 0), self._handler_class(server))
+        self._server = QuietHTTPServer((host, 0), self._handler_class(server))
         self.port = int(self._server.server_address[1])
         self.realm = f"http://{host}:{self.port}/token"
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -473,7 +475,7 @@ class FaultProxy:
 
             do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_GET
 
-        self._server = _QuietServer((host, 0), Handler)
+        self._server = QuietHTTPServer((host, 0), Handler)
         self.port = int(self._server.server_address[1])
         self.host = f"{host}:{self.port}"
         self.origin = f"http://{self.host}"

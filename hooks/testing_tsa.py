@@ -35,6 +35,7 @@ from typing import Any
 
 from ocisign import der_writer as w
 from ocisign.der import TLV, DERError, expect, parse_single
+from ocisign.testing_registry import QuietHTTPServer
 
 OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
 OID_TST_INFO = "1.2.840.113549.1.9.16.1.4"
@@ -333,14 +334,6 @@ class RecordedRequest:
     body: bytes
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
-
-
 class TestTSA:
     """A loopback RFC 3161 TSA (see the module docstring). Use as a context manager or call :meth:`close`."""
 
@@ -369,7 +362,7 @@ class TestTSA:
         self._other: TSAPki | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), self._handler())
+        self._server = QuietHTTPServer(("127.0.0.1", 0), self._handler())
         self.port = int(self._server.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}/tsa"
         self.pki = pki or make_tsa_pki(crl_url=f"http://127.0.0.1:{self.port}/crl" if crl else None)

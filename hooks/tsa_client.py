@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from ocisign import der_writer as w
 from ocisign.der import DERError, expect, parse_single
 from ocisign.errors import OcisignError, SigningError, UsageError
+from ocisign.http_errors import describe_network_error, is_timeout, read_bounded
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -211,50 +212,20 @@ def post_request(url: str, body: bytes, *, timeout: float = DEFAULT_TIMEOUT) -> 
             if ctype != REPLY_MEDIA_TYPE:
                 raise SigningError(f"timestamping: TSA {host!r} answered with content type {_printable(ctype)!r}, "
                                    f"not {REPLY_MEDIA_TYPE}")
-            declared = resp.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > MAX_RESPONSE_SIZE:
-                raise SigningError(f"timestamping: TSA {host!r} reply of {declared} bytes exceeds the "
-                                   f"{MAX_RESPONSE_SIZE}-byte limit")
-            buf = bytearray()
-            while True:
-                chunk = resp.read(min(64 * 1024, MAX_RESPONSE_SIZE + 1 - len(buf)) or 1)
-                if not chunk:
-                    break
-                buf += chunk
-                if len(buf) > MAX_RESPONSE_SIZE:
-                    raise SigningError(f"timestamping: TSA {host!r} reply exceeds the {MAX_RESPONSE_SIZE}-byte limit")
-                if time.monotonic() > deadline:
-                    raise SigningError(f"timestamping: TSA {host!r} did not answer within {timeout:g} s")
-            return bytes(buf)
+            return read_bounded(resp, limit=MAX_RESPONSE_SIZE, deadline=deadline,
+                                fail=lambda why: SigningError(f"timestamping: TSA {host!r}: {why}"))
         finally:
             resp.release_conn()
             resp.close()
     except SigningError:
         raise
     except (urllib3.exceptions.HTTPError, OSError) as exc:
-        reason = _describe(exc)
-        if reason is None:
+        if is_timeout(exc):
             raise SigningError(f"timestamping: TSA {host!r} did not answer within {timeout:g} s") from None
-        raise SigningError(f"timestamping: cannot reach TSA {host!r}: {reason}") from None
+        reason = describe_network_error(exc, peer="TSA")
+        raise SigningError(f"timestamping: cannot reach TSA {host!r}: {_printable(reason)}") from None
     finally:
         pool.clear()
-
-
-def _describe(exc: BaseException) -> str | None:
-    """One line for a network failure; None for a timeout."""
-    import urllib3.exceptions as ue
-
-    if isinstance(exc, ue.MaxRetryError) and exc.reason is not None:
-        return _describe(exc.reason)
-    if isinstance(exc, ue.NewConnectionError):  # (a ConnectTimeoutError subclass in urllib3 2)
-        return "connection refused or host unreachable"
-    if isinstance(exc, (ue.TimeoutError, TimeoutError)):
-        return None
-    if isinstance(exc, ue.SSLError):
-        return "TLS error (the TSA's certificate is not trusted)"
-    if isinstance(exc, (ue.ProtocolError, ConnectionError)):
-        return "connection reset or closed"
-    return _printable(type(exc).__name__)
 
 
 # --- the whole exchange ----------------------------------------------------------------------------
