@@ -11,6 +11,7 @@ inside their ``run`` functions. Each command module provides::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -112,9 +113,21 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     return parser
 
 
+def _tolerate_undecodable_names() -> None:
+    """Paths that are not UTF-8 reach us surrogate-escaped: print them back as the original bytes
+    (stdout) or escaped (stderr) instead of failing with UnicodeEncodeError under a strict UTF-8 locale."""
+    for stream, real, errors in ((sys.stdout, sys.__stdout__, "surrogateescape"),
+                                 (sys.stderr, sys.__stderr__, "backslashreplace")):
+        reconfigure = getattr(stream, "reconfigure", None)  # only the process's own streams, never a capture
+        if stream is real and reconfigure is not None and getattr(stream, "errors", None) == "strict":
+            with contextlib.suppress(ValueError, OSError, AttributeError):  # exotic stream replacements
+                reconfigure(errors=errors)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    _tolerate_undecodable_names()
     command = _find_command(args_list)
     if command not in COMMANDS:
         command = None

@@ -168,7 +168,12 @@ def read_signature(ctx: CliContext, target: Target, desc: Descriptor, manifest: 
     from ocisign.signatures import envelope_layer
 
     layer = envelope_layer(manifest, where=f"{target.location}@{desc.digest}")
-    fmt = ctx.pm.envelope_format(layer.media_type)
+    formats = ctx.pm.envelope_formats()
+    if layer.media_type not in formats:
+        known = ", ".join(sorted(formats)) or "none"
+        raise OcisignError(f"{target.location}@{desc.digest}: unsupported signature envelope media type "
+                           f"{layer.media_type!r} (supported: {known})")
+    fmt = formats[layer.media_type]
     blob = target.fetch(layer, max_size=MAX_ENVELOPE_SIZE)
     return fmt.open(blob)
 

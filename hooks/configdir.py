@@ -1,6 +1,8 @@
 """The configuration directory, in notation's on-disk format.
 
-``$OCISIGN_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/ocisign``, else ``~/.config/ocisign``.
+``$OCISIGN_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/ocisign``, else ``~/.config/ocisign``; with no home
+directory at all (``HOME`` unset and no passwd entry) ``./.ocisign`` in the working directory, as
+notation-go falls back to ``.notation`` (notation-go #449).
 Inside, the files notation uses, so a notation config directory works when pointed at::
 
     config.json  signingkeys.json  localkeys/NAME.key  localkeys/NAME.crt
@@ -16,14 +18,26 @@ from pathlib import Path
 TRUST_STORE_TYPES = ("ca", "signingAuthority", "tsa")
 
 
+def home_dir() -> Path | None:
+    """The user's home directory, or None when there is none (``HOME`` unset, no passwd entry)."""
+    try:
+        return Path.home()
+    except (RuntimeError, KeyError, OSError):
+        return None
+
+
 def default_config_dir() -> Path:
     """The config dir chosen by the environment."""
     env = os.environ.get("OCISIGN_CONFIG_DIR")
     if env:
         return Path(env)
     xdg = os.environ.get("XDG_CONFIG_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".config"
-    return base / "ocisign"
+    if xdg:
+        return Path(xdg) / "ocisign"
+    home = home_dir()
+    if home is None:
+        return Path.cwd() / ".ocisign"
+    return home / ".config" / "ocisign"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -243,8 +243,10 @@ class LoginStore:
 # --- docker's config ---------------------------------------------------------------------------
 def docker_config_path() -> Path:
     """``$DOCKER_CONFIG/config.json`` or ``~/.docker/config.json``."""
+    from ocisign.configdir import home_dir
+
     base = os.environ.get("DOCKER_CONFIG")
-    return (Path(base) if base else Path.home() / ".docker") / "config.json"
+    return (Path(base) if base else (home_dir() or Path.cwd()) / ".docker") / "config.json"
 
 
 def docker_credentials(host: str, path: Path | None = None) -> Credentials | None:

@@ -50,8 +50,10 @@ class CRLFileCache:
         explicit = env.get(CACHE_DIR_ENV)
         if explicit:
             return cls(Path(explicit))
+        from ocisign.configdir import home_dir
+
         xdg = env.get("XDG_CACHE_HOME")
-        return cls((Path(xdg) if xdg else Path.home() / ".cache") / "ocisign")
+        return cls((Path(xdg) if xdg else (home_dir() or Path.cwd()) / ".cache") / "ocisign")
 
     def path_for(self, url: str) -> Path:
         """Where the CRL of ``url`` is cached."""

@@ -69,7 +69,7 @@ class LayoutReader(abc.ABC):
 
     def check_layout_file(self) -> None:
         """Validate ``oci-layout`` (``{"imageLayoutVersion": "1.0.0"}``)."""
-        where = f"{self._location}: oci-layout"
+        where = f"{self._location}: invalid OCI layout: oci-layout"
         try:
             data = self._read_small("oci-layout", 4096)
         except NotFoundError:
@@ -77,7 +77,7 @@ class LayoutReader(abc.ABC):
         try:
             obj = parse_json_object(data, where=where)
         except ContentError as exc:
-            raise LayoutError(f"invalid OCI layout: {exc}") from None
+            raise LayoutError(str(exc)) from None
         version = obj.get("imageLayoutVersion")
         if version != LAYOUT_VERSION:
             raise LayoutError(f"{where}: unsupported imageLayoutVersion {version!r} (want {LAYOUT_VERSION!r})")

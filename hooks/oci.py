@@ -176,6 +176,27 @@ def _opt_str_map(value: object, where: str) -> dict[str, str] | None:
     return value
 
 
+def _check_embedded_data(data: object, digest: str, size: int, where: str) -> None:
+    """A descriptor's ``data`` must be strict base64 of exactly the content it describes (image-spec MUST).
+
+    ocisign never reads content from ``data``; an inconsistent descriptor is refused instead of being
+    signed, listed or copied as if it were fine.
+    """
+    import base64
+    import binascii
+
+    if not isinstance(data, str):
+        raise ContentError(f"{where}: data must be a base64 string")
+    try:
+        raw = base64.b64decode(data.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error, ValueError):
+        raise ContentError(f"{where}.data: not valid base64") from None
+    h = hasher_for(digest)
+    h.update(raw)
+    if len(raw) != size or h.hexdigest() != digest_hex(digest):
+        raise ContentError(f"{where}.data: embedded data does not match the descriptor's digest {digest} and size")
+
+
 def descriptor_from_json(obj: object, *, where: str) -> Descriptor:
     """Validate a descriptor JSON object and build a :class:`Descriptor`."""
     if not isinstance(obj, dict):
@@ -192,8 +213,8 @@ def descriptor_from_json(obj: object, *, where: str) -> Descriptor:
     if urls is not None and (not isinstance(urls, list) or not all(isinstance(u, str) for u in urls)):
         raise ContentError(f"{where}: urls must be a list of strings")
     data = obj.get("data")
-    if data is not None and not isinstance(data, str):
-        raise ContentError(f"{where}: data must be a base64 string")
+    if data is not None:
+        _check_embedded_data(data, digest, size, where)
     platform = obj.get("platform")
     if platform is not None and not isinstance(platform, dict):
         raise ContentError(f"{where}: platform must be an object")

@@ -67,6 +67,8 @@ UPLOAD_ATTEMPTS = 3
 #: chunk size for the chunked-upload fallback
 CHUNK_SIZE = 8 << 20
 READ_CHUNK = 1 << 20
+#: how long a short leftover body may take to drain before its connection is closed instead
+DRAIN_DEADLINE = 5.0
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 USER_AGENT = "ocisign"
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "[::1]", "::1"}
@@ -390,9 +392,12 @@ class RegistryClient:
             return b""
         buf = bytearray()
         deadline = time.monotonic() + self._deadline
+        # read1: at most one socket read per call, so a trickling body (slowloris) meets the
+        # deadline check below instead of blocking until a whole 1 MiB piece has arrived
+        read = getattr(resp, "read1", None) or resp.read
         try:
             while True:
-                chunk = resp.read(min(READ_CHUNK, limit + 1 - len(buf)) or 1)
+                chunk = read(min(READ_CHUNK, limit + 1 - len(buf)) or 1)
                 if not chunk:
                     break
                 buf += chunk
@@ -796,6 +801,9 @@ class RegistryClient:
             finally:
                 resp.release_conn()
             obj = parse_json_object(data, where=f"referrers of {digest}")
+            if obj.get("mediaType", MT_INDEX) != MT_INDEX:
+                raise ContentError(f"referrers of {digest}: response mediaType {obj.get('mediaType')!r} is not "
+                                   "an image index")
             manifests = obj.get("manifests")
             if not isinstance(manifests, list):
                 raise ContentError(f"referrers of {digest}: manifests must be a list")
@@ -930,7 +938,13 @@ def _drain(resp: Any, *, close: bool = False) -> None:
     try:
         remaining = getattr(resp, "length_remaining", None)
         if not close and remaining is not None and remaining <= MAX_ERROR_BODY:
-            resp.drain_conn()
+            # one socket read per call and a deadline: a trickled body is cut, not waited for
+            read = getattr(resp, "read1", None) or resp.read
+            deadline = time.monotonic() + DRAIN_DEADLINE
+            while read(READ_CHUNK):
+                if time.monotonic() > deadline:
+                    resp.close()
+                    break
             resp.release_conn()
             return
         resp.close()

@@ -52,6 +52,16 @@ from ocisign.types import Credentials, RemoteOptions
 #: how often a referrers-index update is re-read and re-applied when another writer raced it
 REFERRERS_UPDATE_ATTEMPTS = 3
 _CACHE_LIMIT = 256
+#: one lock per (registry origin, repository, referrers tag): writers in this process never race
+#: each other's GET-merge-PUT of a ``sha256-<hex>`` index (docker-registry 2.8.2 ignores If-Match,
+#: so across processes only the re-read check below narrows the race the distribution spec admits)
+_INDEX_LOCKS: dict[tuple[str, str, str], threading.Lock] = {}
+_INDEX_LOCKS_GUARD = threading.Lock()
+
+
+def _index_lock(key: tuple[str, str, str]) -> threading.Lock:
+    with _INDEX_LOCKS_GUARD:
+        return _INDEX_LOCKS.setdefault(key, threading.Lock())
 
 
 def _warn(text: str) -> None:
@@ -300,6 +310,10 @@ class RegistryWriter:
 
     def _update_tag_index(self, subject: Descriptor, add: list[Descriptor]) -> None:
         tag = referrers_tag(subject.digest)
+        with _index_lock((self.client.base, self.repo, tag)):
+            self._update_tag_index_locked(subject, add, tag)
+
+    def _update_tag_index_locked(self, subject: Descriptor, add: list[Descriptor], tag: str) -> None:
         where = f"referrers index {self.target.location}:{tag}"
         try:
             for _attempt in range(REFERRERS_UPDATE_ATTEMPTS):

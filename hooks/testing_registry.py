@@ -505,7 +505,8 @@ class FaultProxy:
             for k, v in action.headers.items():
                 h.send_header(k, v)
             if action.endless:
-                h.send_header("Content-Type", action.headers.get("Content-Type", "application/json"))
+                if not any(k.lower() == "content-type" for k in action.headers):  # never send it twice
+                    h.send_header("Content-Type", "application/json")
                 h.end_headers()
                 with contextlib.suppress(OSError):
                     chunk = b" " * 65536
