@@ -122,16 +122,11 @@ class LayoutReader(abc.ABC):
             for desc in self._walk():
                 if desc.digest == reference and desc.media_type in ALL_MANIFEST_TYPES:
                     return desc
-            size = self._file_size(blob_relpath(reference))
-            if size is None:
-                raise NotFoundError(f"{self._location}@{reference}: not found in the layout")
-            # present as a blob but not listed: learn the media type from the manifest itself
-            probe = Descriptor(media_type="application/octet-stream", digest=reference, size=size)
-            data = self.fetch(probe)
-            media_type = parse_json_object(data, where=f"{self._location}@{reference}").get("mediaType")
-            if not isinstance(media_type, str) or media_type not in ALL_MANIFEST_TYPES:
-                raise ContentError(f"{self._location}@{reference}: not a manifest or index")
-            return Descriptor(media_type=media_type, digest=reference, size=size)
+            # like a tag, a digest must be part of the layout's graph: a blob that index.json does not
+            # reach is not an artifact of this layout (reliability B1.9)
+            hint = " (a blob with this digest exists but index.json does not list it)" if self._file_size(
+                blob_relpath(reference)) is not None else ""
+            raise NotFoundError(f"{self._location}@{reference}: not found in the layout{hint}")
         found = [d for d in entries if d.ref_name == reference]
         if not found:
             raise NotFoundError(f"{self._location}:{reference}: tag not found in index.json")

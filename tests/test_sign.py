@@ -329,11 +329,14 @@ def test_layout_whose_tag_points_to_a_different_manifest(run_cli, make_layout, a
     a = make_layout("a")
     b = make_layout("b", layer_sizes=[10])
     b_desc = index_entries(b)[0]
-    # copy b's manifest blobs into a without listing them: a@<b digest> is then present but unlisted
+    # copy b's blobs into a and list b's manifest untagged: a:v1 still names a's own image
     for p in (b / "blobs" / "sha256").iterdir():
         target = a / "blobs" / "sha256" / p.name
         if not target.exists():
             target.write_bytes(p.read_bytes())
+    ix = json.loads((a / "index.json").read_text())
+    ix["manifests"].append({k: b_desc[k] for k in ("mediaType", "digest", "size")})
+    (a / "index.json").write_text(json.dumps(ix))
     before = index_entries(a)
     _, digest, _ = sign_ok(run_cli, "--oci-layout", f"{a}@{b_desc['digest']}")
     assert digest == b_desc["digest"]
