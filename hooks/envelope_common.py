@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from ocisign.errors import ContentError, OcisignError, SigningError, UsageError, VerificationError
-from ocisign.oci import MT_COSE, MT_JWS, Descriptor, parse_json
+from ocisign.oci import MAX_ENVELOPE_SIZE, MT_COSE, MT_JWS, Descriptor, parse_json
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives import hashes
@@ -323,7 +323,15 @@ def go_json(obj: Any, *, sort_keys: bool) -> bytes:
 
 
 def open_guarded(format_name: str, parse: Callable[[bytes], Any], blob: bytes) -> Any:
-    """Run an envelope parser so hostile input only ever raises EnvelopeError (check ``integrity``)."""
+    """Run an envelope parser so hostile input only ever raises EnvelopeError (check ``integrity``).
+
+    ``parse`` receives ``bytes`` no larger than MAX_ENVELOPE_SIZE.
+    """
+    if not isinstance(blob, (bytes, bytearray, memoryview)):
+        raise EnvelopeError(f"{format_name} envelope must be bytes")
+    blob = bytes(blob)
+    if len(blob) > MAX_ENVELOPE_SIZE:
+        raise EnvelopeError(f"{format_name} envelope of {len(blob)} bytes exceeds the {MAX_ENVELOPE_SIZE} limit")
     try:
         return parse(blob)
     except EnvelopeError:

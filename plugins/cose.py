@@ -50,7 +50,7 @@ from ocisign.envelope_common import (
     verify_raw_signature,
 )
 from ocisign.errors import SigningError
-from ocisign.oci import MAX_ENVELOPE_SIZE, MT_COSE
+from ocisign.oci import MT_COSE
 from ocisign.types import EnvelopeContent, EnvelopeFormat
 
 if TYPE_CHECKING:
@@ -277,11 +277,6 @@ def open_envelope(blob: bytes) -> EnvelopeContent:
 
 
 def _open(blob: bytes) -> EnvelopeContent:
-    if not isinstance(blob, (bytes, bytearray, memoryview)):
-        raise EnvelopeError("COSE envelope must be bytes")
-    blob = bytes(blob)
-    if len(blob) > MAX_ENVELOPE_SIZE:
-        raise EnvelopeError(f"COSE envelope of {len(blob)} bytes exceeds the {MAX_ENVELOPE_SIZE} limit")
     if not blob.startswith(b"\xd2\x84"):
         raise EnvelopeError("not a COSE_Sign1_Tagged message (must start with tag 18 and a 4-element array)")
     message = _decode(blob[1:], where="COSE envelope")

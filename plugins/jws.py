@@ -53,7 +53,7 @@ from ocisign.envelope_common import (
     verify_raw_signature,
 )
 from ocisign.errors import SigningError
-from ocisign.oci import MAX_ENVELOPE_SIZE, MT_JWS
+from ocisign.oci import MT_JWS
 from ocisign.types import EnvelopeContent, EnvelopeFormat
 
 if TYPE_CHECKING:
@@ -142,11 +142,6 @@ def open_envelope(blob: bytes) -> EnvelopeContent:
 
 
 def _open(blob: bytes) -> EnvelopeContent:
-    if not isinstance(blob, (bytes, bytearray, memoryview)):
-        raise EnvelopeError("JWS envelope must be bytes")
-    blob = bytes(blob)
-    if len(blob) > MAX_ENVELOPE_SIZE:
-        raise EnvelopeError(f"JWS envelope of {len(blob)} bytes exceeds the {MAX_ENVELOPE_SIZE} limit")
     top = parse_json_strict(blob, where="JWS envelope")
     if not isinstance(top, dict):
         raise EnvelopeError("JWS envelope must be a JSON object")

@@ -295,3 +295,37 @@ def repo_name(request: pytest.FixtureRequest) -> str:
 
     base = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40] or "t"
     return f"test/{base}-{secrets.token_hex(3)}"
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record registry retry waits instead of sleeping."""
+    from ocisign import registry_client
+
+    waits: list[float] = []
+    monkeypatch.setattr(registry_client, "_sleep", waits.append)
+    return waits
+
+
+@pytest.fixture
+def proxy(registry_plain: object) -> Iterator[object]:
+    """A fault proxy (ocisign.testing_registry.FaultProxy) in front of the plain registry."""
+    from ocisign.testing_registry import FaultProxy
+
+    with FaultProxy(registry_plain.url) as p:  # type: ignore[attr-defined]
+        yield p
+
+
+@pytest.fixture
+def signed_layout(make_layout: Callable[..., Path], pm: OcisignPluginManager) -> tuple[Path, object, object]:
+    """A layout with a 2 MB layer and a signature-like referrer: (path, image, signature)."""
+    from ocisign.testing_registry import add_signature_like
+
+    layout = make_layout(layer_sizes=(2_000_000, 1000))
+    target = pm.open_layout(layout)
+    try:
+        subject = target.resolve("v1")
+        sig = add_signature_like(target, subject)
+    finally:
+        target.close()
+    return layout, subject, sig

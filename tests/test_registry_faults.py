@@ -17,12 +17,11 @@ from typing import Any
 import pytest
 from ocisign import registry_client
 from ocisign.errors import ContentError, RegistryError
-from ocisign.manager import OcisignPluginManager
 from ocisign.oci import MT_INDEX, MT_MANIFEST, MT_NOTARY_SIGNATURE, Descriptor, canonical_json, sha256_digest
 from ocisign.referrers_tag import referrers_tag
 from ocisign.registry_target import RegistryTarget
 from ocisign.sample_image import write_image_layout
-from ocisign.testing_registry import Action, FaultProxy, ProxyRequest, add_signature_like
+from ocisign.testing_registry import Action, FaultProxy, ProxyRequest
 from ocisign.types import RemoteOptions
 
 pytestmark = pytest.mark.registry
@@ -31,32 +30,10 @@ USER, PASSWORD = "alice", "wonderland-Pa55"
 BASIC = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 
 
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record retry waits instead of sleeping."""
-    waits: list[float] = []
-    monkeypatch.setattr(registry_client, "_sleep", waits.append)
-    return waits
 
 
-@pytest.fixture
-def proxy(registry_plain: Any) -> Iterator[FaultProxy]:
-    """A fault proxy in front of the plain registry."""
-    with FaultProxy(registry_plain.url) as p:
-        yield p
 
 
-@pytest.fixture
-def signed_layout(make_layout: Callable[..., Path], pm: OcisignPluginManager) -> tuple[Path, Descriptor, Descriptor]:
-    """A layout with a 2 MB layer and a signature-like referrer: (path, image, signature)."""
-    layout = make_layout(layer_sizes=(2_000_000, 1000))
-    target = pm.open_layout(layout)
-    try:
-        subject = target.resolve("v1")
-        sig = add_signature_like(target, subject)
-    finally:
-        target.close()
-    return layout, subject, sig
 
 
 def _manifest_puts(p: FaultProxy) -> list[ProxyRequest]:
