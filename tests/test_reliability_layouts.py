@@ -476,9 +476,13 @@ def test_b3_3_and_b3_4_type_confusion(signed: Signed, case: str) -> None:
 
 def test_b3_5_unknown_media_types_are_signable(signed: Signed) -> None:
     root = signed.copy()
-    signed.remanifest(root, lambda m: (m["config"].__setitem__("mediaType", "application/x-weird"),
-                                       m["layers"][0].__setitem__("mediaType", "application/x-layer"),
-                                       m.__setitem__("artifactType", "application/x-art")))
+
+    def weird_types(m: dict[str, Any]) -> None:
+        m["config"]["mediaType"] = "application/x-weird"
+        m["layers"][0]["mediaType"] = "application/x-layer"
+        m["artifactType"] = "application/x-art"
+
+    signed.remanifest(root, weird_types)
     signed.works(root, ("sign", "verify", "list", "inspect"))
 
 
