@@ -27,14 +27,9 @@ SEPARATOR = "-" * 80
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Subcommands and their flags."""
-    from ocisign.cli import add_common_options
+    from ocisign.cmd_common import subcommand_adder
 
-    sub = parser.add_subparsers(dest="cert_command", metavar="SUBCOMMAND", required=True)
-
-    def new(name: str, help_text: str, aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
-        add_common_options(p, top=False)
-        return p
+    new = subcommand_adder(parser, dest="cert_command")
 
     add = new("add", "Add certificates to the trust store")
     add.add_argument("-t", "--type", dest="store_type", required=True,

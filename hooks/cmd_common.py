@@ -135,3 +135,32 @@ def remote_options_from_args(
         progress=bool(getattr(args, "progress", False)),
         credential_lookup=credential_lookup,
     )
+
+
+def parse_key_values(items: list[str], *, flag: str) -> dict[str, str]:
+    """``k=v`` strings to a dict; keys must be non-empty and unique."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{flag} {item!r}: expected KEY=VALUE")
+        if key in out:
+            raise UsageError(f"{flag}: key {key!r} given more than once")
+        out[key] = value
+    return out
+
+
+def subcommand_adder(
+    parser: argparse.ArgumentParser, *, dest: str
+) -> Callable[..., argparse.ArgumentParser]:
+    """``new(name, help_text, aliases=())`` adding a required subcommand that takes the common options."""
+    from ocisign.cli import add_common_options
+
+    sub = parser.add_subparsers(dest=dest, metavar="SUBCOMMAND", required=True)
+
+    def new(name: str, help_text: str, aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
+        add_common_options(p, top=False)
+        return p
+
+    return new

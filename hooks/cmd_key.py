@@ -19,14 +19,9 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Subcommands and their flags."""
-    from ocisign.cli import add_common_options
+    from ocisign.cmd_common import subcommand_adder
 
-    sub = parser.add_subparsers(dest="key_command", metavar="SUBCOMMAND", required=True)
-
-    def new(name: str, help_text: str, aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text, aliases=list(aliases))
-        add_common_options(p, top=False)
-        return p
+    new = subcommand_adder(parser, dest="key_command")
 
     add = new("add", "Add a signing key")
     add.add_argument("name", metavar="NAME", help="key name")
@@ -46,19 +41,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     rm = new("delete", "Delete signing keys from the list (key files are left alone)", ("rm", "remove"))
     rm.add_argument("names", nargs="+", metavar="NAME", help="key name")
-
-
-def parse_key_values(items: list[str], *, flag: str) -> dict[str, str]:
-    """``k=v`` strings to a dict; keys must be non-empty and unique."""
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"{flag} {item!r}: expected KEY=VALUE")
-        if key in out:
-            raise UsageError(f"{flag}: key {key!r} given more than once")
-        out[key] = value
-    return out
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -96,6 +78,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _add(args: argparse.Namespace, ctx: CliContext) -> int:
+    from ocisign.cmd_common import parse_key_values
     from ocisign.signingkeys import KeyRecord, absolute, edit_signing_keys
 
     name = args.name

@@ -113,19 +113,14 @@ def _existing_policy_is_valid(ctx: CliContext) -> bool:
 
 
 def _read_source(path: str) -> bytes:
-    import os
-    import stat
+    from pathlib import Path
 
-    try:
-        st = os.stat(path)
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise UsageError(f"{path} is not a regular file")
-    if st.st_size > MAX_IMPORT_SIZE:
-        raise UsageError(f"{path} is larger than {MAX_IMPORT_SIZE} bytes")
-    with open(path, "rb") as fh:
-        return fh.read(MAX_IMPORT_SIZE + 1)
+    from ocisign.configfiles import read_regular_file
+
+    data = read_regular_file(Path(path), max_size=MAX_IMPORT_SIZE)
+    if data is None:  # only with missing_ok; kept so a missing file can never read as empty
+        raise UsageError(f"{path}: no such file")
+    return data
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:

@@ -70,7 +70,7 @@ def choose_format(args: argparse.Namespace, ctx: CliContext) -> str:
 
 def make_signer(args: argparse.Namespace, ctx: CliContext) -> Signer:
     """The Signer of the chosen key (file key or plugin key with ``--plugin-config`` merged in)."""
-    from ocisign.cmd_key import parse_key_values
+    from ocisign.cmd_common import parse_key_values
     from ocisign.signingkeys import KeyRecord, load_signing_keys
 
     if args.plugin or args.id:

@@ -121,7 +121,7 @@ def _policy_error_json(exc: Exception, reference: str, scope: str | None) -> dic
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     """Verify the artifact; see the module docstring for output and exit codes."""
-    from ocisign.cmd_key import parse_key_values
+    from ocisign.cmd_common import parse_key_values
     from ocisign.compat_flags import check_referrers_flags
     from ocisign.errors import ConfigError, OcisignError
     from ocisign.signatures import check_max_signatures

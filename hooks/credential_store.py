@@ -24,7 +24,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -50,19 +49,14 @@ def normalize_server(server: str) -> str:
 
 
 def _read_json(path: Path, *, what: str) -> dict[str, Any] | None:
-    try:
-        st = path.stat()
-    except FileNotFoundError:
+    from ocisign.configfiles import read_regular_file
+
+    data = read_regular_file(path, max_size=MAX_CONFIG_SIZE, missing_ok=True)
+    if data is None:
         return None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read {what}: {exc.strerror}") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise ConfigError(f"{path}: {what} is not a regular file")
-    if st.st_size > MAX_CONFIG_SIZE:
-        raise ConfigError(f"{path}: {what} is larger than {MAX_CONFIG_SIZE} bytes")
     try:
-        obj = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(f"{path}: invalid {what} ({str(exc).splitlines()[0]})") from None
     if not isinstance(obj, dict):
         raise ConfigError(f"{path}: {what} must be a JSON object")

@@ -106,16 +106,10 @@ def parse_duration(text: str) -> dt.timedelta:
 
 def parse_user_metadata(items: list[str]) -> dict[str, str]:
     """``-m k=v`` pairs (keys non-empty and unique; reserved ``io.cncf.notary`` keys refused)."""
+    from ocisign.cmd_common import parse_key_values
     from ocisign.envelope_common import check_user_metadata
 
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--user-metadata {item!r}: expected KEY=VALUE")
-        if key in out:
-            raise UsageError(f"--user-metadata: key {key!r} given more than once")
-        out[key] = value
+    out = parse_key_values(items, flag="--user-metadata")
     check_user_metadata(out)
     return out
 
