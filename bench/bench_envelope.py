@@ -17,10 +17,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
-from ocisign.envelope_common import BY_KEY_SPEC, build_payload, der_ecdsa
-from ocisign.oci import MT_COSE, MT_JWS, Descriptor
 from ocisign.plugins import cose, jws
 from ocisign.plugins.file_key import FileSigner
+
+from ocisign.envelope.common import BY_KEY_SPEC, build_payload, der_ecdsa
+from ocisign.oci.model import MT_COSE, MT_JWS, Descriptor
 from ocisign.types import SignRequest
 
 TARGET = Descriptor(media_type="application/vnd.oci.image.manifest.v1+json",

@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ocisign.testing_registry import RegistryProcess
+from ocisign.testing.registry import RegistryProcess
 
 MIB = 1 << 20
 
@@ -52,7 +52,7 @@ def write_gzip_layout(root: Path, sizes: tuple[int, ...]) -> None:
     import hashlib
     import json
 
-    from ocisign.oci import MT_IMAGE_CONFIG, MT_INDEX, MT_MANIFEST, canonical_json, sha256_digest
+    from ocisign.oci.model import MT_IMAGE_CONFIG, MT_INDEX, MT_MANIFEST, canonical_json, sha256_digest
 
     blobs = root / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
@@ -93,8 +93,8 @@ def write_gzip_layout(root: Path, sizes: tuple[int, ...]) -> None:
 
 def in_process_repush(layout: Path, host: str) -> float:
     """Seconds of a re-push done inside this process (imports already warm)."""
-    from ocisign.copying import copy
     from ocisign.manager import get_plugin_manager
+    from ocisign.registry.copy import copy
     from ocisign.types import RemoteOptions
 
     pm = get_plugin_manager(load_entrypoints=False)

@@ -53,7 +53,7 @@ def heavy_imports(args: list[str], env: dict[str, str]) -> str:
 
 def make_layouts(work: Path, env: dict[str, str]) -> tuple[Path, Path]:
     """An unsigned and a twice-signed hello-world layout."""
-    from ocisign.sample_image import write_image_layout
+    from ocisign.testing.sample_image import write_image_layout
 
     plain, signed = work / "plain", work / "signed"
     write_image_layout(plain)

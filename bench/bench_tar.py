@@ -63,8 +63,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--dir", default=None, help="scratch directory (default: a temp dir)")
     args = ap.parse_args(argv)
 
-    from ocisign.layout_tools import pack_layout
-    from ocisign.sample_image import write_image_layout
+    from ocisign.oci.layout_tools import pack_layout
+    from ocisign.testing.sample_image import write_image_layout
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-tar-", dir=args.dir))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the scratch dir is removed

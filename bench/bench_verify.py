@@ -2,7 +2,7 @@
 
 A pre-commit hook verifies many layouts in one process; this measures that: ``N`` layouts, each
 signed by a key whose root is in the trust store, verified with the core API
-(:func:`ocisign.verification.verify_artifact`, one plugin manager, policy loaded once) and with
+(:func:`ocisign.verify.verification.verify_artifact`, one plugin manager, policy loaded once) and with
 the in-process CLI (``ocisign verify --oci-layout … -o json``: argument parsing, policy loading
 and layout opening each time). The floor is ``cryptography`` verifying the same kind of
 signature in a tight loop (RSASSA-PSS / ECDSA only — no parsing, no chain, no trust store).
@@ -74,7 +74,7 @@ def make_chain(kind: str, out: Path) -> tuple[Path, Path, Path]:
 
 def cli(*args: str) -> tuple[int, str]:
     """Run ``ocisign ARGS`` in-process, capturing stdout and stderr."""
-    from ocisign.cli import main
+    from ocisign.cli.app import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -124,11 +124,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds; the median is reported (default 3)")
     args = parser.parse_args()
 
-    from ocisign.configdir import ConfigDir
+    from ocisign.config.configdir import ConfigDir
+    from ocisign.config.trustpolicy import load_policy
     from ocisign.manager import get_plugin_manager
-    from ocisign.sample_image import write_image_layout
-    from ocisign.trustpolicy import load_policy
-    from ocisign.verification import verify_artifact
+    from ocisign.testing.sample_image import write_image_layout
+    from ocisign.verify.verification import verify_artifact
 
     work = Path(tempfile.mkdtemp(prefix="ocisign-bench-"))
     config = work / "config"

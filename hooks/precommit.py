@@ -21,7 +21,7 @@ Hook ids (see ``.pre-commit-hooks.yaml``):
 ``ocisign-push``
     copy every signed layout with its signatures to its push target (``ocisign cp -r``).
 
-Other commands run in-process through :func:`ocisign.cli.main`, with this run's config dir,
+Other commands run in-process through :func:`ocisign.cli.app.main`, with this run's config dir,
 project config and ``-p`` plugins; their output is shown with ``-v`` or when they fail.
 """
 
@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from ocisign.context import CliContext
+    from ocisign.cli.context import CliContext
     from ocisign.types import Target
 
 HOOK_IDS: dict[str, str] = {
@@ -155,7 +155,7 @@ def _common_args(ctx: CliContext) -> list[str]:
 
 def invoke(ctx: CliContext, argv: Sequence[str]) -> tuple[int, str, str]:
     """Run ``ocisign ARGV`` in-process with this run's settings; returns (exit code, stdout, stderr)."""
-    from ocisign.cli import main
+    from ocisign.cli.app import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -184,7 +184,7 @@ def layout_references(target: Target, configured: Sequence[str]) -> list[str]:
         tags = [str(t) for t, _ in tags_fn()]
         if tags:
             return list(dict.fromkeys(tags))
-    from ocisign.oci import ALL_MANIFEST_TYPES, is_signature_manifest, parse_manifest
+    from ocisign.oci.model import ALL_MANIFEST_TYPES, is_signature_manifest, parse_manifest
 
     entries_fn = getattr(target, "index_entries", None)
     out: list[str] = []
@@ -205,7 +205,7 @@ def layout_ref(root: str, reference: str) -> str:
 
 def signature_count(target: Target, reference: str) -> int:
     """Number of Notary signatures stored for ``reference`` in ``target``."""
-    from ocisign.oci import MT_NOTARY_SIGNATURE
+    from ocisign.oci.model import MT_NOTARY_SIGNATURE
 
     subject = target.resolve(reference)
     return len(target.referrers(subject.plain(), artifact_type=MT_NOTARY_SIGNATURE))
@@ -332,7 +332,7 @@ class HookRun:
 
     def push(self, root: str) -> None:
         """``ocisign-push``: verify (when a scope is known) or require a signature, then ``cp -r``."""
-        from ocisign.refs import parse_registry_ref
+        from ocisign.oci.refs import parse_registry_ref
 
         dest = self.args.push_to or self.ctx.project.push_target_for(root)
         if not dest and self.from_files and any(r.push for r in self.ctx.project.layouts):
@@ -367,8 +367,8 @@ class HookRun:
 
     def lint_policy(self, path: str) -> None:
         """``ocisign-lint-policy``: validate one trust policy file with notation's rules."""
+        from ocisign.config.trustpolicy import missing_trust_stores, parse_policy, read_policy_file
         from ocisign.errors import OcisignError
-        from ocisign.trustpolicy import missing_trust_stores, parse_policy, read_policy_file
 
         kind: Literal["oci", "blob"] = "blob" if Path(path).name == "trustpolicy.blob.json" else "oci"
         try:
@@ -395,7 +395,7 @@ def _default_roots(ctx: CliContext) -> list[str]:
 def _default_policy_files(ctx: CliContext) -> list[str]:
     if ctx.project.trust_policy is not None:
         return [str(ctx.project.trust_policy)]
-    from ocisign.trustpolicy import effective_policy_path
+    from ocisign.config.trustpolicy import effective_policy_path
 
     path = effective_policy_path(ctx.config_dir)
     return [str(path)] if path else []

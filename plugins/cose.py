@@ -14,7 +14,7 @@ signature bstr]``, byte-compatible with notation-core-go / go-cose:
 Envelopes are written with ``cbor2`` and read with a small strict decoder that refuses
 indefinite lengths, non-minimal heads, duplicate map keys, tags outside the protected header
 (only tag 1 inside it), simple values other than false/true/null, trailing bytes and deep
-nesting. :func:`open_envelope` raises only :class:`~ocisign.envelope_common.EnvelopeError`.
+nesting. :func:`open_envelope` raises only :class:`~ocisign.envelope.common.EnvelopeError`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import ocisign
-from ocisign.envelope_common import (
+from ocisign.envelope.common import (
     BY_COSE_ALG,
     H_AUTHENTIC_SIGNING_TIME,
     H_EXPIRY,
@@ -50,7 +50,7 @@ from ocisign.envelope_common import (
     verify_raw_signature,
 )
 from ocisign.errors import SigningError
-from ocisign.oci import MT_COSE
+from ocisign.oci.model import MT_COSE
 from ocisign.types import EnvelopeContent, EnvelopeFormat
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Built-in registry credentials: env vars, credential helpers, ``ocisign login``'s store, docker's config.
 
 ``trylast``, so site plugins implementing ``ocisign_registry_credentials`` are asked first.
-The lookup order is documented in :mod:`ocisign.credential_store`.
+The lookup order is documented in :mod:`ocisign.registry.credentials`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 @ocisign.hookimpl(trylast=True)
 def ocisign_registry_credentials(host: str, config_dir: str | None) -> Credentials | None:
     """Credentials for ``host`` from the places ``ocisign login`` and docker keep them."""
-    from ocisign.configdir import ConfigDir
-    from ocisign.credential_store import lookup
+    from ocisign.config.configdir import ConfigDir
+    from ocisign.registry.credentials import lookup
 
     root = Path(config_dir) if config_dir else ConfigDir.from_env().root
     return lookup(host, config_dir=root)

@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ocisign
-from ocisign.envelope_common import Algorithm, UnsupportedKeyError, algorithm_for, key_spec_of, raw_ecdsa
+from ocisign.envelope.common import Algorithm, UnsupportedKeyError, algorithm_for, key_spec_of, raw_ecdsa
 from ocisign.errors import ConfigError, SigningError
 from ocisign.types import SignerFactory
 
 if TYPE_CHECKING:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
     from ocisign.types import KeySpec
 
 _PEM_RE = re.compile(

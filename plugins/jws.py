@@ -12,7 +12,7 @@ Flattened JWS JSON serialization with exactly ``payload``, ``protected``, ``head
   ASCII bytes of ``protected + "." + payload``.
 
 :func:`open_envelope` is strict and fails closed: every problem raises
-:class:`~ocisign.envelope_common.EnvelopeError`, never another exception type.
+:class:`~ocisign.envelope.common.EnvelopeError`, never another exception type.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import ocisign
-from ocisign.envelope_common import (
+from ocisign.envelope.common import (
     BY_JWS_ALG,
     H_AUTHENTIC_SIGNING_TIME,
     H_EXPIRY,
@@ -53,7 +53,7 @@ from ocisign.envelope_common import (
     verify_raw_signature,
 )
 from ocisign.errors import SigningError
-from ocisign.oci import MT_JWS
+from ocisign.oci.model import MT_JWS
 from ocisign.types import EnvelopeContent, EnvelopeFormat
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """Built-in plugin ``oci-archive``: OCI image layouts stored as tar files.
 
-Opening a tar indexes its members once with the strict walker in :mod:`ocisign.tar_index`
+Opening a tar indexes its members once with the strict walker in :mod:`ocisign.oci.tar_index`
 (regular files and directories only) and serves every read in place by offset; nothing is
 extracted. A write session holds an exclusive ``flock`` on the tar for its whole length, spools
 new blobs (already in tar form) to a temp file beside the archive, and at commit writes a NEW
@@ -28,16 +28,16 @@ from typing import IO, Any
 import ocisign
 from ocisign.errors import ContentError, LayoutError, NotFoundError
 from ocisign.fsutil import fsync_dir
-from ocisign.layout_base import (
+from ocisign.oci.layout_reader import (
     LAYOUT_VERSION,
     MAX_INDEX_JSON_SIZE,
     LayoutReader,
     blob_relpath,
     merge_index,
 )
-from ocisign.oci import MT_INDEX, Descriptor, canonical_json, hasher_for, parse_json_object, validate_digest
-from ocisign.tar_index import TarIndex, TarMember, index_tar, sniff
-from ocisign.tar_write import BLOCK, end_of_archive, member_header, padding
+from ocisign.oci.model import MT_INDEX, Descriptor, canonical_json, hasher_for, parse_json_object, validate_digest
+from ocisign.oci.tar_index import TarIndex, TarMember, index_tar, sniff
+from ocisign.oci.tar_write import BLOCK, end_of_archive, member_header, padding
 from ocisign.types import LayoutHandler
 
 _CHUNK = 1 << 20
@@ -468,7 +468,7 @@ class ArchiveWriter:
         """Write the new archive beside the old one and rename it over it (nothing to do if unchanged)."""
         if not self._added and not self._segments and not self._exclude:
             return
-        from ocisign.tar_write import copy_range
+        from ocisign.oci.tar_write import copy_range
 
         layout = self._layout
         index_json = self._new_index()

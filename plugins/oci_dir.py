@@ -23,8 +23,8 @@ from typing import IO
 import ocisign
 from ocisign.errors import ContentError, LayoutError, NotFoundError
 from ocisign.fsutil import fsync_dir, write_atomic
-from ocisign.layout_base import LAYOUT_VERSION, LayoutReader, blob_relpath, merge_index
-from ocisign.oci import MT_INDEX, Descriptor, canonical_json, hasher_for, parse_json_object, validate_digest
+from ocisign.oci.layout_reader import LAYOUT_VERSION, LayoutReader, blob_relpath, merge_index
+from ocisign.oci.model import MT_INDEX, Descriptor, canonical_json, hasher_for, parse_json_object, validate_digest
 from ocisign.types import LayoutHandler
 
 _CHUNK = 1 << 20

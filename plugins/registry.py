@@ -1,7 +1,7 @@
 """Built-in ``registry`` transport: OCI distribution registries (docker-registry, zot, GHCR, …).
 
 ``Transport.open(host, repository, options)`` returns a
-:class:`ocisign.registry_target.RegistryTarget`; urllib3 is imported only then.
+:class:`ocisign.registry.target.RegistryTarget`; urllib3 is imported only then.
 Credentials come from ``options.credential_lookup`` (the CLI passes the
 ``ocisign_registry_credentials`` hook) unless ``options.username`` is set.
 """
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def open_registry(host: str, repository: str, options: RemoteOptions) -> Target:
     """A Target for ``host/repository``."""
-    from ocisign.registry_target import RegistryTarget
+    from ocisign.registry.target import RegistryTarget
 
     lookup = options.credential_lookup
 

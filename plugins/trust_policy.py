@@ -20,10 +20,10 @@ checks in notation's order (``notation-go`` ``verifier.processSignature`` then `
 5. ``expiry``: fails when ``now >= io.cncf.notary.expiry``;
 6. ``authenticTimestamp``: ``notary.x509`` without a ``tsa`` store (or ``afterCertExpiry`` with an
    unexpired chain): every chain certificate valid now; otherwise the RFC 3161 countersignature
-   is verified (:mod:`ocisign.timestamp`); ``notary.x509.signingAuthority``: the authentic
+   is verified (:mod:`ocisign.verify.timestamp`); ``notary.x509.signingAuthority``: the authentic
    signing time lies in every certificate's validity;
 7. ``revocation``: every non-root certificate is checked with OCSP, falling back to its CRLs
-   (:mod:`ocisign.revocation`, notation 1.3's rules and timeouts); revoked or unknown fails,
+   (:mod:`ocisign.verify.revocation`, notation 1.3's rules and timeouts); revoked or unknown fails,
    certificates without OCSP/CRL endpoints are not revocable (OK). With ``revocation: skip`` no
    server is contacted; a chain that did not pass authenticity (``audit``) is not looked up
    either (its status is unknown). A timestamp's TSA chain is checked the same way as part of 6;
@@ -45,14 +45,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import ocisign
 from ocisign.errors import OcisignError
 from ocisign.goformat import go_quote as _q
-from ocisign.oci import Descriptor, descriptor_from_json, parse_json_object
+from ocisign.oci.model import Descriptor, descriptor_from_json, parse_json_object
 from ocisign.types import PolicyResult
 
 if TYPE_CHECKING:
     from cryptography import x509
-    from ocisign.revocation import RevocationChecker
-    from ocisign.trustpolicy import TrustPolicyStatement
+
+    from ocisign.config.trustpolicy import TrustPolicyStatement
     from ocisign.types import EnvelopeContent, SignatureBlob, VerificationContext
+    from ocisign.verify.revocation import RevocationChecker
 
 T = TypeVar("T", bound="x509.ExtensionType")
 SOURCE = "trust_policy"
@@ -193,7 +194,7 @@ class SignatureVerdict:
         }
         c = self.content
         if c is not None:
-            from ocisign.envelope_common import format_time
+            from ocisign.envelope.common import format_time
 
             out["signingScheme"] = c.signing_scheme
             out["signatureAlgorithm"] = c.signature_algorithm
@@ -211,14 +212,14 @@ class SignatureVerdict:
 
 # --- helpers ------------------------------------------------------------------------------------
 def _fingerprint(cert: x509.Certificate) -> str:
-    from ocisign.x509rules import cert_fingerprint_sha256
+    from ocisign.x509.chain import cert_fingerprint_sha256
 
     return cert_fingerprint_sha256(cert)
 
 
 def _subject_string(cert: x509.Certificate) -> str:
     """The subject as Go's ``pkix.Name.String()`` renders it (notation's messages and identity matching)."""
-    from ocisign.x509rules import go_dn_string
+    from ocisign.x509.chain import go_dn_string
 
     return go_dn_string(cert.subject)
 
@@ -263,7 +264,7 @@ def check_integrity(
     blob: SignatureBlob, open_envelope: Callable[[str, bytes], EnvelopeContent]
 ) -> tuple[EnvelopeContent, Descriptor]:
     """Parse and verify the envelope, validate the chain and decode the payload target."""
-    from ocisign.envelope_common import PAYLOAD_CONTENT_TYPE
+    from ocisign.envelope.common import PAYLOAD_CONTENT_TYPE
 
     if blob.envelope is None:
         raise CheckFailed(blob.error or "the signature envelope could not be fetched")
@@ -275,14 +276,14 @@ def check_integrity(
         raise CheckFailed(f"payload content type {_q(content.payload_content_type)} is not supported")
     if not content.certificate_chain:
         raise CheckFailed("the signature has no certificate chain")
-    from ocisign.der import certificate_encoding_problem
+    from ocisign.x509.der import certificate_encoding_problem
 
     for i, cert in enumerate(content.certificate_chain):
         problem = certificate_encoding_problem(_der(cert))
         if problem:
             raise CheckFailed(f"certificate #{i} of the chain is malformed: {problem}")
     try:
-        from ocisign.x509rules import validate_signing_chain
+        from ocisign.x509.chain import validate_signing_chain
 
         validate_signing_chain(list(content.certificate_chain), at=None, scheme=content.signing_scheme)
     except OcisignError as exc:
@@ -366,7 +367,7 @@ def check_authenticity(content: EnvelopeContent, statement: TrustPolicyStatement
 
 def check_trusted_identity(content: EnvelopeContent, statement: TrustPolicyStatement) -> str:
     """The leaf subject must contain every attribute of one ``x509.subject`` identity (or ``*``)."""
-    from ocisign.dn import DNError, is_subset_dn, parse_identity_dn
+    from ocisign.x509.dn import DNError, is_subset_dn, parse_identity_dn
 
     if statement.trusts_any_identity:
         return "any identity is trusted ('*')"
@@ -438,7 +439,7 @@ def check_authentic_timestamp(
         return "every certificate is valid now (no timestamp verification)"
     if not content.timestamp_token:
         raise CheckFailed("no timestamp countersignature was found in the signature envelope")
-    from ocisign.timestamp import verify_countersignature
+    from ocisign.verify.timestamp import verify_countersignature
 
     tsa_roots = load_trust_certs(statement, "tsa", lookup)
     if not tsa_roots:
@@ -460,7 +461,7 @@ def check_authentic_timestamp(
                 f"timestamp can be after certificate {_q(_subject_string(cert))} validity period, "
                 f"it was expired at {_q(_rfc1123z(_not_after(cert)))}"
             )
-    from ocisign.revocation import RevocationChecker
+    from ocisign.verify.revocation import RevocationChecker
 
     checker = revocation if revocation is not None else RevocationChecker.from_env(now=now)
     tsa_status = checker.check_chain(stamp.tsa_chain)
@@ -506,7 +507,7 @@ def check_revocation(
     The authentic signing time counts only for ``notary.x509.signingAuthority``. An untrusted
     chain (``trusted=False``) is never looked up: certificates naming servers are unknown.
     """
-    from ocisign.revocation import RevocationChecker
+    from ocisign.verify.revocation import RevocationChecker
 
     checker = revocation if revocation is not None else RevocationChecker.from_env(now=now)
     signing_time = content.authentic_signing_time if content.signing_scheme == SCHEME_SIGNING_AUTHORITY else None
@@ -611,7 +612,7 @@ def evaluate_signature(
         return v
     act = statement.action
     if revocation is None:
-        from ocisign.revocation import RevocationChecker
+        from ocisign.verify.revocation import RevocationChecker
 
         revocation = RevocationChecker.from_env(now=now)
     checker = revocation
@@ -661,7 +662,7 @@ def evaluate(context: VerificationContext) -> tuple[PolicyResult, list[Signature
                             reason="verification context lacks trust store or envelope access",
                             details={**base, "failedCheck": "policy"}), []
     now = context.verification_time or dt.datetime.now(dt.timezone.utc)
-    from ocisign.revocation import RevocationChecker
+    from ocisign.verify.revocation import RevocationChecker
 
     # one checker for every signature: OCSP/CRL answers and CRLs are reused, cache problems are warnings
     checker = RevocationChecker.from_env(now=context.verification_time)

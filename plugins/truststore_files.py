@@ -14,7 +14,7 @@
 * a store without certificates is an error.
 
 Errors are :class:`TrustStoreError` naming the store and file. The config directory is
-the one the hook is called with, else ``$OCISIGN_CONFIG_DIR`` (see :mod:`ocisign.configdir`).
+the one the hook is called with, else ``$OCISIGN_CONFIG_DIR`` (see :mod:`ocisign.config.configdir`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import ocisign
-from ocisign.configdir import TRUST_STORE_TYPES, ConfigDir
+from ocisign.config.configdir import TRUST_STORE_TYPES, ConfigDir
 from ocisign.errors import ConfigError
 from ocisign.goformat import go_quote as _q
 
@@ -192,7 +192,7 @@ def _parse_pem(data: bytes, *, where: str) -> list[x509.Certificate]:
 
 def _split_der(data: bytes, *, where: str) -> list[bytes]:
     """Split concatenated DER SEQUENCEs (Go's x509.ParseCertificates accepts several)."""
-    from ocisign.der import DERError, parse_all
+    from ocisign.x509.der import DERError, parse_all
 
     try:
         items = parse_all(data)
@@ -220,7 +220,7 @@ def _subject(cert: x509.Certificate) -> str:
 
 def ca_or_self_signed_problem(cert: x509.Certificate) -> str | None:
     """Why ``cert`` may not be in a trust store (None: it is a CA or verifies with its own key)."""
-    from ocisign.x509rules import self_signature_problem
+    from ocisign.x509.chain import self_signature_problem
 
     if _is_ca(cert) or self_signature_problem(cert) is None:
         return None
@@ -229,7 +229,7 @@ def ca_or_self_signed_problem(cert: x509.Certificate) -> str | None:
 
 def root_ca_problem(cert: x509.Certificate) -> str | None:
     """Why ``cert`` is not a root CA: Go ``cert.CheckSignatureFrom(cert)`` and issuer == subject."""
-    from ocisign.x509rules import check_signature_from
+    from ocisign.x509.chain import check_signature_from
 
     subject = _subject(cert)
     if not _is_ca(cert):

@@ -10,9 +10,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from ocisign.cli import main
+
+from ocisign.cli.app import main
 from ocisign.manager import OcisignPluginManager, get_plugin_manager
-from ocisign.sample_image import write_image_layout
+from ocisign.testing.sample_image import write_image_layout
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("OCISIGN_SHARED_DIR", REPO_ROOT.parent / "shared"))
@@ -225,12 +226,12 @@ def skopeo() -> Iterator[str]:
     yield path
 
 
-# --- registries (docker-registry 2.8.2 on loopback; see ocisign.testing_registry) -------------
+# --- registries (docker-registry 2.8.2 on loopback; see ocisign.testing.registry) -------------
 REGISTRY_USER = ("alice", "wonderland-Pa55")
 
 
 def _need_registry() -> None:
-    from ocisign.testing_registry import registry_available
+    from ocisign.testing.registry import registry_available
 
     if not registry_available():
         if os.environ.get("CI"):
@@ -241,7 +242,7 @@ def _need_registry() -> None:
 @pytest.fixture(scope="session")
 def registry_plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A plain-HTTP docker-registry without auth (deletes enabled), shared by the session."""
-    from ocisign.testing_registry import RegistryProcess
+    from ocisign.testing.registry import RegistryProcess
 
     _need_registry()
     reg = RegistryProcess(tmp_path_factory.mktemp("reg-plain"))
@@ -252,7 +253,7 @@ def registry_plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]
 @pytest.fixture(scope="session")
 def registry_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """An HTTPS docker-registry with a generated CA (``reg.tls.ca_cert``)."""
-    from ocisign.testing_registry import RegistryProcess, make_tls
+    from ocisign.testing.registry import RegistryProcess, make_tls
 
     _need_registry()
     d = tmp_path_factory.mktemp("reg-tls")
@@ -264,7 +265,7 @@ def registry_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 @pytest.fixture(scope="session")
 def registry_basic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """A plain-HTTP docker-registry with htpasswd Basic auth for REGISTRY_USER."""
-    from ocisign.testing_registry import RegistryProcess, write_htpasswd
+    from ocisign.testing.registry import RegistryProcess, write_htpasswd
 
     _need_registry()
     d = tmp_path_factory.mktemp("reg-basic")
@@ -276,7 +277,7 @@ def registry_basic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]
 @pytest.fixture(scope="session")
 def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, object]]:
     """(registry, token server): docker-registry with Bearer token auth for REGISTRY_USER."""
-    from ocisign.testing_registry import RegistryProcess, TokenServer
+    from ocisign.testing.registry import RegistryProcess, TokenServer
 
     _need_registry()
     d = tmp_path_factory.mktemp("reg-token")
@@ -300,7 +301,7 @@ def repo_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record registry retry waits instead of sleeping."""
-    from ocisign import registry_client
+    from ocisign.registry import client as registry_client
 
     waits: list[float] = []
     monkeypatch.setattr(registry_client, "_sleep", waits.append)
@@ -309,8 +310,8 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 @pytest.fixture
 def proxy(registry_plain: object) -> Iterator[object]:
-    """A fault proxy (ocisign.testing_registry.FaultProxy) in front of the plain registry."""
-    from ocisign.testing_registry import FaultProxy
+    """A fault proxy (ocisign.testing.registry.FaultProxy) in front of the plain registry."""
+    from ocisign.testing.registry import FaultProxy
 
     with FaultProxy(registry_plain.url) as p:  # type: ignore[attr-defined]
         yield p
@@ -319,7 +320,7 @@ def proxy(registry_plain: object) -> Iterator[object]:
 @pytest.fixture
 def signed_layout(make_layout: Callable[..., Path], pm: OcisignPluginManager) -> tuple[Path, object, object]:
     """A layout with a 2 MB layer and a signature-like referrer: (path, image, signature)."""
-    from ocisign.testing_registry import add_signature_like
+    from ocisign.testing.registry import add_signature_like
 
     layout = make_layout(layer_sizes=(2_000_000, 1000))
     target = pm.open_layout(layout)

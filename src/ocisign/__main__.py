@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from ocisign.cli import main
+from ocisign.cli.app import main
 
 raise SystemExit(main())

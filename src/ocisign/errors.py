@@ -9,6 +9,22 @@ from __future__ import annotations
 
 import enum
 
+__all__ = [
+    "AuthError",
+    "BadReferenceError",
+    "ConfigError",
+    "ContentError",
+    "ExitCode",
+    "LayoutError",
+    "NotFoundError",
+    "OcisignError",
+    "PluginError",
+    "RegistryError",
+    "SigningError",
+    "UsageError",
+    "VerificationError",
+]
+
 
 class ExitCode(enum.IntEnum):
     """Documented process exit codes."""

@@ -21,9 +21,23 @@ from typing import TYPE_CHECKING
 
 import pluggy
 
+__all__ = [
+    "hookspec",
+    "ocisign_envelope_formats",
+    "ocisign_evaluate_policy",
+    "ocisign_layout_handlers",
+    "ocisign_push_finished",
+    "ocisign_registry_credentials",
+    "ocisign_signature_created",
+    "ocisign_signers",
+    "ocisign_transports",
+    "ocisign_trust_store",
+]
+
 if TYPE_CHECKING:
     from cryptography import x509
-    from ocisign.oci import Descriptor
+
+    from ocisign.oci.model import Descriptor
     from ocisign.types import (
         Credentials,
         EnvelopeFormat,

@@ -19,12 +19,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
+
 from ocisign import hookspecs
 from ocisign.errors import LayoutError, PluginError, UsageError
 
+__all__ = [
+    "BUILTIN_PREFIX",
+    "ENTRY_POINT_GROUP",
+    "OcisignPluginManager",
+    "PluginInfo",
+    "R",
+    "get_plugin_manager",
+]
+
 if TYPE_CHECKING:
     from cryptography import x509
-    from ocisign.oci import Descriptor
+
+    from ocisign.oci.model import Descriptor
     from ocisign.types import (
         Credentials,
         EnvelopeFormat,

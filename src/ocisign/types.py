@@ -14,11 +14,31 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
-from ocisign.oci import MAX_MANIFEST_SIZE, Descriptor
+from ocisign.oci.model import MAX_MANIFEST_SIZE, Descriptor
+
+__all__ = [
+    "Credentials",
+    "EnvelopeContent",
+    "EnvelopeFormat",
+    "KeySpec",
+    "LayoutHandler",
+    "Outcome",
+    "PolicyResult",
+    "RemoteOptions",
+    "SignRequest",
+    "SignatureBlob",
+    "Signer",
+    "SignerFactory",
+    "Target",
+    "TargetWriter",
+    "Transport",
+    "VerificationContext",
+]
 
 if TYPE_CHECKING:
     from cryptography import x509
-    from ocisign.trustpolicy import TrustPolicyStatement
+
+    from ocisign.config.trustpolicy import TrustPolicyStatement
 
 
 # --- content stores ----------------------------------------------------------------------------
@@ -74,7 +94,7 @@ class TargetWriter(Protocol):
 
     ``push_blob`` must be thread-safe: ``ocisign cp`` calls it from up to ``--concurrency``
     threads at once (manifests are pushed from one thread). Optional extras the copy engine
-    uses when present are listed in :mod:`ocisign.copying`.
+    uses when present are listed in :mod:`ocisign.registry.copy`.
     """
 
     def push_blob(self, desc: Descriptor, source: bytes | IO[bytes]) -> None:
@@ -252,7 +272,7 @@ class VerificationContext:
     max_signatures: int = 100
     #: extra options a policy plugin may read (``--plugin-config k=v``)
     plugin_config: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    #: the fetched envelopes of ``signatures``, same order (filled by :mod:`ocisign.verification`)
+    #: the fetched envelopes of ``signatures``, same order (filled by :mod:`ocisign.verify.verification`)
     envelopes: Sequence[SignatureBlob] = ()
     #: the trust policy statement selected for ``scope`` (None only for ad-hoc contexts)
     policy: TrustPolicyStatement | None = None

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from ocisign.demo import find_registry_binary, free_port
+
+from ocisign.cli.demo import find_registry_binary, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.registry]
 
@@ -111,8 +112,8 @@ def test_demo_without_docker_registry_says_how_to_get_it(tmp_path: Path) -> None
     env = {"PATH": str(tmp_path / "empty-bin")}
     (tmp_path / "empty-bin").mkdir()
     code = (
-        "import ocisign.demo as d, sys; d.find_registry_binary = lambda: None; "
-        "from ocisign.cli import main; sys.exit(main(['demo']))"
+        "import ocisign.cli.demo as d, sys; d.find_registry_binary = lambda: None; "
+        "from ocisign.cli.app import main; sys.exit(main(['demo']))"
     )
     res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=dict(os.environ, **env),
                          capture_output=True, text=True, timeout=300)

@@ -19,10 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ocisign.oci import canonical_json, sha256_digest
-from ocisign.sample_image import write_image_layout
 
-REPO = Path(__file__).resolve().parent.parent
+from ocisign.oci.model import canonical_json, sha256_digest
+from ocisign.testing.sample_image import write_image_layout
+
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_PLUGIN = REPO / "examples" / "ocisign-acme"
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]

@@ -9,9 +9,10 @@ import re
 from pathlib import Path
 
 import yaml  # type: ignore[import-untyped,unused-ignore]
-from ocisign.cli import COMMANDS, build_parser
 
-REPO = Path(__file__).resolve().parent.parent
+from ocisign.cli.app import COMMANDS, build_parser
+
+REPO = Path(__file__).resolve().parents[2]
 README = (REPO / "README.md").read_text()
 
 
@@ -31,7 +32,7 @@ def test_every_hook_id_is_documented() -> None:
 
 
 def test_every_hook_entry_is_a_real_command() -> None:
-    from ocisign.cmd_hook import HOOK_IDS
+    from ocisign.hooks.precommit import HOOK_IDS
 
     for hook in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text()):
         assert hook["entry"] == f"ocisign hook {hook['id']}"
@@ -53,7 +54,7 @@ def test_every_command_and_subcommand_is_documented() -> None:
 
 
 def test_every_hookspec_is_documented_with_its_exact_signature() -> None:
-    tree = ast.parse((REPO / "hooks" / "hookspecs.py").read_text())
+    tree = ast.parse((REPO / "src" / "ocisign" / "hookspecs.py").read_text())
     specs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("ocisign_")]
     assert len(specs) >= 9
     for fn in specs:

@@ -7,8 +7,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ocisign.configdir import ConfigDir
-from ocisign.signingkeys import KeyRecord, edit_signing_keys
+
+from ocisign.config.configdir import ConfigDir
+from ocisign.config.signingkeys import KeyRecord, edit_signing_keys
 
 pytestmark = pytest.mark.skopeo
 

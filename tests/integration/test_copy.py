@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ocisign.manager import OcisignPluginManager
-from ocisign.oci import MT_INDEX, MT_MANIFEST, MT_NOTARY_SIGNATURE, Descriptor, canonical_json, sha256_digest
-from ocisign.referrers_tag import referrers_tag
-from ocisign.registry_client import RegistryClient
-from ocisign.sample_image import write_image_layout
-from ocisign.testing_registry import add_signature_like
+from ocisign.oci.model import MT_INDEX, MT_MANIFEST, MT_NOTARY_SIGNATURE, Descriptor, canonical_json, sha256_digest
+from ocisign.oci.referrers_tag import referrers_tag
+from ocisign.registry.client import RegistryClient
+from ocisign.testing.registry import add_signature_like
+from ocisign.testing.sample_image import write_image_layout
 from ocisign.types import RemoteOptions
 
 pytestmark = pytest.mark.registry

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocisign.credential_store import LoginStore, docker_credentials, lookup, normalize_server
+
 from ocisign.errors import ConfigError
+from ocisign.registry.credentials import LoginStore, docker_credentials, lookup, normalize_server
 from ocisign.types import Credentials
 
 USER, PASSWORD = "alice", "wonderland-Pa55"

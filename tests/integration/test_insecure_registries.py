@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import ocisign
 import pytest
-from ocisign.context import CliContext
+
+import ocisign
+from ocisign.cli.context import CliContext
 from ocisign.errors import ConfigError
 from ocisign.manager import get_plugin_manager
 from ocisign.types import RemoteOptions, Transport

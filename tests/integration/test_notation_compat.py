@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocisign.oci import MT_INDEX, MT_MANIFEST
-from ocisign.referrers_tag import referrers_tag
-from ocisign.testing_registry import Action, FaultProxy, ProxyRequest
+
+from ocisign.oci.model import MT_INDEX, MT_MANIFEST
+from ocisign.oci.referrers_tag import referrers_tag
+from ocisign.testing.registry import Action, FaultProxy, ProxyRequest
 
 Run = Callable[..., Any]
 DIGEST_RE = r"sha256:[0-9a-f]{64}"
@@ -167,7 +168,7 @@ def subject_proxy(registry_plain: Any) -> Iterator[FaultProxy]:
 
 def _tag_index(host: str, repo: str, digest: str) -> list[str] | None:
     from ocisign.errors import NotFoundError
-    from ocisign.registry_client import RegistryClient
+    from ocisign.registry.client import RegistryClient
     from ocisign.types import RemoteOptions
 
     client = RegistryClient(host, RemoteOptions())

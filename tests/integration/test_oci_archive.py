@@ -18,9 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ocisign.plugins.oci_archive import ArchiveLayout, create_archive
+from ocisign.plugins.oci_dir import DirLayout
+
 from ocisign.errors import ContentError, LayoutError
-from ocisign.layout_tools import check_layout
-from ocisign.oci import (
+from ocisign.oci.layout_tools import check_layout
+from ocisign.oci.model import (
     EMPTY_JSON_DIGEST,
     MT_EMPTY,
     MT_MANIFEST,
@@ -29,9 +32,7 @@ from ocisign.oci import (
     canonical_json,
     sha256_digest,
 )
-from ocisign.plugins.oci_archive import ArchiveLayout, create_archive
-from ocisign.plugins.oci_dir import DirLayout
-from ocisign.sample_image import write_image_layout
+from ocisign.testing.sample_image import write_image_layout
 
 PRODUCERS = ("python", "gnu", "gnu-posix", "skopeo", "ocisign-pack")
 EMPTY = Descriptor(media_type=MT_EMPTY, digest=EMPTY_JSON_DIGEST, size=2)
@@ -54,7 +55,7 @@ def produce(kind: str, root: Path, out: Path) -> Path:
         subprocess.run(["skopeo", "copy", "-q", "--preserve-digests", f"oci:{root}:v1", f"oci-archive:{out}:v1"],
                        check=True)
     elif kind == "ocisign-pack":
-        from ocisign.layout_tools import pack_layout
+        from ocisign.oci.layout_tools import pack_layout
 
         pack_layout(root, out)
     else:  # pragma: no cover
@@ -321,7 +322,7 @@ def test_failed_rename_or_write_leaves_original(source_dir: Path, tmp_path: Path
 
 def test_ctrl_c_during_commit_leaves_original(source_dir: Path, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    import ocisign.tar_write
+    import ocisign.oci.tar_write
 
     path = produce("python", source_dir, tmp_path / "x.tar")
     before = path.read_bytes()
@@ -331,7 +332,7 @@ def test_ctrl_c_during_commit_leaves_original(source_dir: Path, tmp_path: Path,
     def interrupted(*a: Any, **k: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ocisign.tar_write, "copy_range", interrupted)
+    monkeypatch.setattr(ocisign.oci.tar_write, "copy_range", interrupted)
     with pytest.raises(KeyboardInterrupt):
         add_signature(layout, subject)
     assert path.read_bytes() == before and temps(tmp_path) == []
@@ -441,7 +442,7 @@ _KILL_SCRIPT = textwrap.dedent("""
 
 _HELPER = textwrap.dedent("""
     import json
-    from ocisign.oci import *
+    from ocisign.oci.model import *
     EMPTY = Descriptor(media_type=MT_EMPTY, digest=EMPTY_JSON_DIGEST, size=2)
     def add_signature(layout, subject, salt=""):
         envelope = json.dumps({"payload": "x", "salt": salt}).encode()
@@ -569,10 +570,10 @@ def _verify(run_cli, ref: str) -> Any:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("producer", ["python", "gnu", "skopeo"])
 def test_cli_sign_list_verify_extract_verify(producer: str, source_dir: Path, tmp_path: Path,
                                              run_cli) -> None:  # type: ignore[no-untyped-def]
-    for mod in ("ocisign.cmd_sign", "ocisign.cmd_list", "ocisign.cmd_cert"):
+    for mod in ("ocisign.cli.commands.sign", "ocisign.cli.commands.list", "ocisign.cli.commands.cert"):
         if not _have(mod):
             pytest.skip(f"{mod} not available yet")
-    can_verify = _have("ocisign.cmd_verify") and _have("ocisign.cmd_policy")
+    can_verify = _have("ocisign.cli.commands.verify") and _have("ocisign.cli.commands.policy")
     path = produce(producer, source_dir, tmp_path / "hello-world.tar")
     digest = ArchiveLayout(path).resolve("v1").digest
     assert run_cli("cert", "generate-test", "--default", "e2e").rc == 0
@@ -589,7 +590,7 @@ def test_cli_sign_list_verify_extract_verify(producer: str, source_dir: Path, tm
     assert res.rc == 0 and all(s.digest in res.out for s in sigs)
     res = run_cli("list", "--layout-type", "oci", "--oci-layout", f"{path}:v1")
     assert res.rc == 1  # forced to the directory handler, the tar is not a layout directory
-    if _have("ocisign.cmd_inspect"):
+    if _have("ocisign.cli.commands.inspect"):
         res = run_cli("inspect", "--oci-layout", f"{path}@{digest}")
         assert res.rc == 0, res.err
         assert "application/jose+json" in res.out and "application/cose" in res.out
@@ -628,7 +629,7 @@ def test_cli_sign_list_verify_extract_verify(producer: str, source_dir: Path, tm
 @pytest.mark.registry
 def test_cli_cp_from_archive_to_registry(source_dir: Path, tmp_path: Path, run_cli, registry_plain,  # type: ignore[no-untyped-def]
                                          repo_name: str) -> None:
-    for mod in ("ocisign.cmd_sign", "ocisign.cmd_cp", "ocisign.cmd_cert"):
+    for mod in ("ocisign.cli.commands.sign", "ocisign.cli.commands.cp", "ocisign.cli.commands.cert"):
         if not _have(mod):
             pytest.skip(f"{mod} not available yet")
     path = produce("gnu", source_dir, tmp_path / "hello-world.tar")

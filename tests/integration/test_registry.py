@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ocisign.errors import AuthError, ContentError, NotFoundError, RegistryError
-from ocisign.oci import MT_INDEX, MT_NOTARY_SIGNATURE, Descriptor, sha256_digest
-from ocisign.referrers_tag import build_index, merge, referrers_tag
-from ocisign.registry_auth import Origin, check_realm, parse_challenges
-from ocisign.registry_client import RegistryClient, is_loopback_host, retry_after, use_plain_http
-from ocisign.registry_target import RegistryTarget
-from ocisign.testing_registry import add_signature_like
+from ocisign.oci.model import MT_INDEX, MT_NOTARY_SIGNATURE, Descriptor, sha256_digest
+from ocisign.oci.referrers_tag import build_index, merge, referrers_tag
+from ocisign.registry.auth import Origin, check_realm, parse_challenges
+from ocisign.registry.client import RegistryClient, is_loopback_host, retry_after, use_plain_http
+from ocisign.registry.target import RegistryTarget
+from ocisign.testing.registry import add_signature_like
 from ocisign.types import Credentials, RemoteOptions
 
 REG_USER = ("alice", "wonderland-Pa55")
@@ -87,7 +88,7 @@ pytest_registry = pytest.mark.registry
 
 
 def _push_image(target: RegistryTarget, pm: Any, make_layout: Callable[..., Path]) -> Descriptor:
-    from ocisign.copying import copy
+    from ocisign.registry.copy import copy
 
     layout = pm.open_layout(make_layout())
     try:
@@ -169,7 +170,7 @@ def test_referrers_tag_index_update_prune_and_gc(
 def test_failed_old_index_delete_is_only_a_warning(
     tmp_path: Path, pm: Any, make_layout: Callable[..., Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ocisign.testing_registry import RegistryProcess
+    from ocisign.testing.registry import RegistryProcess
 
     with RegistryProcess(tmp_path / "nodelete", delete=False) as reg:
         target = RegistryTarget(reg.host, "r/x", RemoteOptions())
@@ -204,7 +205,7 @@ def test_tls_verified_by_default_and_ca_file(
 
 @pytest_registry
 def test_tls_without_trusted_ca_fails(registry_tls: Any, tmp_path: Path) -> None:
-    from ocisign.testing_registry import make_tls
+    from ocisign.testing.registry import make_tls
 
     other_ca = make_tls(tmp_path / "other").ca_cert
     client = RegistryClient(registry_tls.host, RemoteOptions(ca_file=str(other_ca)))
@@ -271,7 +272,7 @@ def test_identity_token_uses_the_oauth2_refresh_grant(token_registry: Any, repo_
 
 
 def test_progress_lines_on_a_terminal() -> None:
-    from ocisign.copying import Progress
+    from ocisign.registry.copy import Progress
 
     out = io.StringIO()
     p = Progress(out, enabled=True)

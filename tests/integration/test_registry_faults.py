@@ -3,7 +3,7 @@ docker-registry cuts uploads, answers 429/5xx, expires tokens, redirects to anot
 
 Every failure must be a clear one-line error with exit 1, no manifest may be pushed before its
 blobs, a re-run must complete, and credentials must never reach another origin. Retries sleep
-through ``ocisign.registry_client._sleep``, which the tests record instead of waiting.
+through ``ocisign.registry.client._sleep``, which the tests record instead of waiting.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocisign import registry_client
+
 from ocisign.errors import ContentError, RegistryError
-from ocisign.oci import MT_INDEX, MT_MANIFEST, MT_NOTARY_SIGNATURE, Descriptor, canonical_json, sha256_digest
-from ocisign.referrers_tag import referrers_tag
-from ocisign.registry_target import RegistryTarget
-from ocisign.sample_image import write_image_layout
-from ocisign.testing_registry import Action, FaultProxy, ProxyRequest
+from ocisign.oci.model import MT_INDEX, MT_MANIFEST, MT_NOTARY_SIGNATURE, Descriptor, canonical_json, sha256_digest
+from ocisign.oci.referrers_tag import referrers_tag
+from ocisign.registry import client as registry_client
+from ocisign.registry.target import RegistryTarget
+from ocisign.testing.registry import Action, FaultProxy, ProxyRequest
+from ocisign.testing.sample_image import write_image_layout
 from ocisign.types import RemoteOptions
 
 pytestmark = pytest.mark.registry

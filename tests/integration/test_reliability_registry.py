@@ -23,22 +23,23 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-from ocisign import registry_client
-from ocisign.configdir import ConfigDir
+
+from ocisign.config.configdir import ConfigDir
+from ocisign.config.signingkeys import KeyRecord, edit_signing_keys
 from ocisign.errors import ContentError, RegistryError
-from ocisign.oci import MT_INDEX, MT_MANIFEST, MT_NOTARY_SIGNATURE, Descriptor, canonical_json, sha256_digest
-from ocisign.referrers_tag import referrers_tag
-from ocisign.registry_auth import Origin, RegistryAuth
-from ocisign.registry_target import RegistryTarget
-from ocisign.signingkeys import KeyRecord, edit_signing_keys
-from ocisign.testing_registry import Action, FaultProxy, ProxyRequest, add_signature_like
+from ocisign.oci.model import MT_INDEX, MT_MANIFEST, MT_NOTARY_SIGNATURE, Descriptor, canonical_json, sha256_digest
+from ocisign.oci.referrers_tag import referrers_tag
+from ocisign.registry import client as registry_client
+from ocisign.registry.auth import Origin, RegistryAuth
+from ocisign.registry.target import RegistryTarget
+from ocisign.testing.registry import Action, FaultProxy, ProxyRequest, add_signature_like
 from ocisign.types import Credentials, RemoteOptions
 
 pytestmark = pytest.mark.registry
 
 USER, PASSWORD = "alice", "wonderland-Pa55"
 BASIC = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 
@@ -482,7 +483,7 @@ def test_b9_5_no_home_directory_gives_a_deterministic_config_dir(
     assert r.rc == 2 and str(tmp_path / ".ocisign") in r.err and "internal error" not in r.err
     r = run_cli("list", "127.0.0.1:1/x:v1")  # credential lookup (docker config) must not crash either
     assert r.rc == 1 and "internal error" not in r.err
-    from ocisign.configdir import default_config_dir
+    from ocisign.config.configdir import default_config_dir
 
     assert default_config_dir() == tmp_path / ".ocisign"
 
@@ -548,7 +549,7 @@ def test_fault_13_insecure_does_not_leak_to_later_calls(
     run_cli: Callable[..., Any], registry_tls: Any, make_layout: Callable[..., Path], repo_name: str,
     tmp_path: Path,
 ) -> None:
-    from ocisign.testing_registry import make_tls
+    from ocisign.testing.registry import make_tls
 
     layout = make_layout()
     ref = f"{registry_tls.host}/{repo_name}:v1"
@@ -587,7 +588,7 @@ def test_fault_14_hanging_registry_times_out(
 
 _SIGINT_SCRIPT = """
 import sys
-from ocisign.cli import main
+from ocisign.cli.app import main
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -308,12 +308,12 @@ def server_module() -> Iterator[Server]:
 @pytest.fixture
 def server(server_module: Server, monkeypatch: pytest.MonkeyPatch) -> Server:
     """The shared server, reset to all-good; non-loopback hosts are refused."""
-    import ocisign.revocation_http
+    import ocisign.verify.revocation_http
 
     def loopback_only(host: str) -> str | None:
         return None if host in ("127.0.0.1", "localhost", "::1") else f"test refuses network access to {host}"
 
-    monkeypatch.setattr(ocisign.revocation_http, "network_guard", loopback_only)
+    monkeypatch.setattr(ocisign.verify.revocation_http, "network_guard", loopback_only)
     monkeypatch.delenv("OCISIGN_CRL_CACHE", raising=False)
     server_module.state.reset()
     return server_module
@@ -444,7 +444,7 @@ def test_a_revoked_certificate_outranks_an_unknown_one(signed: Signed) -> None:
 
 def test_an_internal_error_fails_even_when_revocation_is_only_logged(
         signed: Signed, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ocisign.revocation import RevocationChecker
+    from ocisign.verify.revocation import RevocationChecker
 
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("injected fault")
@@ -584,7 +584,7 @@ def test_hanging_ocsp_responder_times_out_in_two_seconds(signed: Signed) -> None
 
 
 def test_hanging_and_dribbling_servers_hit_the_hard_deadline(server: Server) -> None:
-    from ocisign.revocation import RevocationChecker
+    from ocisign.verify.revocation import RevocationChecker
 
     state = server.state
     for mode in ("hang", "drip"):
@@ -599,15 +599,15 @@ def test_hanging_and_dribbling_servers_hit_the_hard_deadline(server: Server) -> 
 
 
 def test_post_is_used_for_long_requests(signed: Signed, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ocisign.revocation
+    import ocisign.verify.revocation
 
-    monkeypatch.setattr(ocisign.revocation, "OCSP_GET_LIMIT", 0)
+    monkeypatch.setattr(ocisign.verify.revocation, "OCSP_GET_LIMIT", 0)
     assert signed.verify().rc == 0
     assert {m for m, _ in signed.server.state.seen("ocsp")} == {"POST"}
 
 
 def test_crl_redirect_within_http_is_followed(server: Server) -> None:
-    from ocisign.revocation import RevocationChecker
+    from ocisign.verify.revocation import RevocationChecker
 
     pki = server.pki
     leaf = make_cert("Moved CRL Leaf", pki.intermediate, ca=False, crl_url=f"{server.base}/crl/moved-leaf.crl")
@@ -618,7 +618,7 @@ def test_crl_redirect_within_http_is_followed(server: Server) -> None:
 
 
 def test_only_http_urls_are_used_and_other_hosts_are_refused(server: Server) -> None:
-    from ocisign.revocation import RevocationChecker
+    from ocisign.verify.revocation import RevocationChecker
 
     pki = server.pki
     https_leaf = make_cert("HTTPS OCSP Leaf", pki.intermediate, ca=False,
@@ -636,7 +636,7 @@ def test_only_http_urls_are_used_and_other_hosts_are_refused(server: Server) -> 
 
 def test_signing_authority_time_vs_invalidity_date(server: Server) -> None:
     """An entry whose invalidity date is after the authentic signing time does not count (SA scheme)."""
-    from ocisign.revocation import RevocationChecker
+    from ocisign.verify.revocation import RevocationChecker
 
     state, chain = server.state, server.pki.chain
     state.ocsp["leaf"] = "down"
@@ -651,7 +651,7 @@ def test_signing_authority_time_vs_invalidity_date(server: Server) -> None:
 
 
 def test_checker_memoises_within_one_verification(server: Server) -> None:
-    from ocisign.revocation import RevocationChecker
+    from ocisign.verify.revocation import RevocationChecker
 
     checker = RevocationChecker()
     assert checker.check_chain(server.pki.chain).ok
@@ -752,7 +752,7 @@ def test_chain_without_urls_never_imports_urllib3(run_cli: Callable[..., Any], m
         assert res.rc == 0, res.err
     code = textwrap.dedent(f"""
         import json, sys
-        from ocisign.cli import main
+        from ocisign.cli.app import main
         rc = main(["verify", "--oci-layout", {str(layout) + ':v1'!r}, "--scope", {SCOPE!r}, "-o", "json"])
         print(json.dumps([rc, "urllib3" in sys.modules]), file=sys.stderr)
     """)

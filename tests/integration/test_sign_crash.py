@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocisign.configdir import ConfigDir
-from ocisign.oci import sha256_digest
 from ocisign.plugins.oci_dir import DirLayout
-from ocisign.signatures import find_signatures
-from ocisign.signingkeys import KeyRecord, edit_signing_keys
+
+from ocisign.config.configdir import ConfigDir
+from ocisign.config.signingkeys import KeyRecord, edit_signing_keys
+from ocisign.oci.model import sha256_digest
+from ocisign.oci.signatures import find_signatures
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +45,7 @@ KILLER = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGKILL)
         return result
     setattr(os, func, patched)
-    from ocisign.cli import main
+    from ocisign.cli.app import main
     sys.exit(main(sys.argv[4:]))
 """)
 
@@ -54,7 +55,7 @@ BARRIER = textwrap.dedent("""
     go = sys.argv[1]
     while not os.path.exists(go):
         time.sleep(0.002)
-    from ocisign.cli import main
+    from ocisign.cli.app import main
     sys.exit(main(sys.argv[2:]))
 """)
 

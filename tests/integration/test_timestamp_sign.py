@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocisign.oci import MT_COSE, MT_JWS
-from ocisign.testing_tsa import TestTSA, make_tsa_pki, parse_request
+
+from ocisign.oci.model import MT_COSE, MT_JWS
+from ocisign.testing.tsa import TestTSA, make_tsa_pki, parse_request
 
 SCOPE = "local/test"
 TS_HEADER = "io.cncf.notary.timestampSignature"
@@ -137,7 +138,7 @@ def _token_and_signature(media_type: str, blob: bytes) -> tuple[bytes, bytes]:
     ("cose", "ec521", "sha512"),
 ])
 def test_sign_attaches_a_verified_timestamp(env: Env, fmt: str, kind: str, hash_name: str) -> None:
-    from ocisign.timestamp import parse_token, parse_tst_info, verify_countersignature
+    from ocisign.verify.timestamp import parse_token, parse_tst_info, verify_countersignature
 
     env.add_key(kind)
     res = env.sign("--signature-format", fmt)
@@ -168,7 +169,7 @@ def test_sign_attaches_a_verified_timestamp(env: Env, fmt: str, kind: str, hash_
 
 
 def test_inspect_shows_the_timestamp(env: Env) -> None:
-    from ocisign.x509rules import cert_fingerprint_sha256
+    from ocisign.x509.chain import cert_fingerprint_sha256
 
     env.add_key()
     assert env.sign().rc == 0
@@ -209,8 +210,8 @@ def test_timestamp_from_an_untrusted_tsa_fails_verification(env: Env, tmp_path: 
 
 
 def _verify_at(pm: Any, env: Env, when: dt.datetime) -> Any:
-    from ocisign.configdir import ConfigDir
-    from ocisign.verification import verify_artifact
+    from ocisign.config.configdir import ConfigDir
+    from ocisign.verify.verification import verify_artifact
 
     target = pm.open_layout(env.layout)
     try:
@@ -273,9 +274,9 @@ def test_der_root_cert_file_is_accepted(env: Env, tmp_path: Path) -> None:
                                   "bad-signature", "garbage", "slow", "http-error", "wrong-content-type",
                                   "oversized", "no-token"])
 def test_misbehaving_tsa_fails_the_sign(env: Env, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import ocisign.tsa_client
+    import ocisign.sign.timestamping
 
-    monkeypatch.setattr(ocisign.tsa_client, "DEFAULT_TIMEOUT", 0.5)
+    monkeypatch.setattr(ocisign.sign.timestamping, "DEFAULT_TIMEOUT", 0.5)
     env.add_key()
     env.tsa.mode = mode
     env.tsa.delay = 3.0
@@ -291,7 +292,7 @@ def test_misbehaving_tsa_fails_the_sign(env: Env, mode: str, monkeypatch: pytest
 
 
 def test_unreachable_tsa_fails_the_sign(env: Env) -> None:
-    from ocisign.testing_registry import free_port
+    from ocisign.testing.registry import free_port
 
     env.add_key()
     before = _snapshot(env.layout)
@@ -417,7 +418,7 @@ def test_other_root_than_the_tsa_chain_fails(env: Env, tmp_path: Path) -> None:
 
 # --- units ---------------------------------------------------------------------------------------------
 def test_request_encoding_is_exact() -> None:
-    from ocisign.tsa_client import build_request
+    from ocisign.sign.timestamping import build_request
 
     req = build_request(b"signature", "sha256", nonce=0x80)
     digest = hashlib.sha256(b"signature").digest()
@@ -429,8 +430,8 @@ def test_request_encoding_is_exact() -> None:
 
 def test_rejection_reply_names_status_and_failure() -> None:
     from ocisign.errors import SigningError
-    from ocisign.testing_tsa import make_response
-    from ocisign.tsa_client import parse_response
+    from ocisign.sign.timestamping import parse_response
+    from ocisign.testing.tsa import make_response
 
     with pytest.raises(SigningError, match=r"status rejection \(badAlg; nope\)"):
         parse_response(make_response(2, text="nope", failure_bit=0))

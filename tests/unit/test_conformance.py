@@ -3,11 +3,11 @@
 Layout cases run through the CLI (``ocisign verify --oci-layout … --scope … -o json``) with the
 case's policy and trust store copied into the test's config dir; the layouts are read in place
 (read-only). Detached-envelope cases have no CLI form in notation 1.x and run through
-:func:`ocisign.verification.verify_envelope`. Encoding vectors are compared by the envelope tests.
+:func:`ocisign.verify.verification.verify_envelope`. Encoding vectors are compared by the envelope tests.
 
 Four cases (``network`` in cases.json) need online revocation checks of the GlobalSign TSA chain
 (the timestamp itself verifies). Tests never leave loopback, so every non-loopback OCSP/CRL host
-is refused (:data:`ocisign.revocation_http.network_guard`) and these cases must reach notation's
+is refused (:data:`ocisign.verify.revocation_http.network_guard`) and these cases must reach notation's
 *offline* verdict exactly: authenticTimestamp fails with "timestamping certificate with subject
 … revocation status is unknown" after OCSP and then the CRL were tried for the TSA certificates
 (:data:`OFFLINE_RESULT`), as the conformance README allows.
@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-CONFORMANCE = Path(os.environ.get("OCISIGN_SHARED_DIR", Path(__file__).resolve().parent.parent.parent / "shared")) \
+CONFORMANCE = Path(os.environ.get("OCISIGN_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared")) \
     / "conformance"
 
 _GLOBALSIGN_TSA = "CN=Globalsign TSA for Advanced - G4 - 202311,O=GlobalSign nv-sa,C=BE"
@@ -41,7 +41,7 @@ GLOBALSIGN_HOSTS = {"ocsp.globalsign.com", "crl.globalsign.com", "ocsp2.globalsi
 @pytest.fixture(autouse=True)
 def refused_hosts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Keep revocation checks on loopback: record and refuse every other host."""
-    import ocisign.revocation_http
+    import ocisign.verify.revocation_http
 
     seen: list[str] = []
 
@@ -51,7 +51,7 @@ def refused_hosts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         seen.append(host)
         return f"network access to {host} is disabled in tests"
 
-    monkeypatch.setattr(ocisign.revocation_http, "network_guard", guard)
+    monkeypatch.setattr(ocisign.verify.revocation_http, "network_guard", guard)
     return seen
 
 
@@ -140,10 +140,10 @@ def test_case(case: dict[str, Any], conformance: Path, config_dir: Path, run_cli
         _check_expected(case, out["verified"], out["failedCheck"], out["signatures"], refused_hosts)
         return
     # detached envelope
-    from ocisign.configdir import ConfigDir
-    from ocisign.oci import Descriptor
-    from ocisign.trustpolicy import PolicyError
-    from ocisign.verification import verify_envelope
+    from ocisign.config.configdir import ConfigDir
+    from ocisign.config.trustpolicy import PolicyError
+    from ocisign.oci.model import Descriptor
+    from ocisign.verify.verification import verify_envelope
 
     env, target = case["envelope"], case["target"]
     if "file" in target:

@@ -1,4 +1,4 @@
-"""The RFC 4514 DN parser and notation's identity rules (ocisign.dn)."""
+"""The RFC 4514 DN parser and notation's identity rules (ocisign.x509.dn)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import contextlib
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ocisign.dn import DNError, format_dn, is_subset_dn, parse_dn, parse_identity_dn
+
+from ocisign.x509.dn import DNError, format_dn, is_subset_dn, parse_dn, parse_identity_dn
 
 # --- go-ldap ParseDN -----------------------------------------------------------------------------
 
@@ -129,7 +130,7 @@ def _leaf_dn(*attrs: tuple[str, str]) -> dict[str, str]:
     oids = {"C": NameOID.COUNTRY_NAME, "ST": NameOID.STATE_OR_PROVINCE_NAME, "O": NameOID.ORGANIZATION_NAME,
             "CN": NameOID.COMMON_NAME, "OU": NameOID.ORGANIZATIONAL_UNIT_NAME, "L": NameOID.LOCALITY_NAME,
             "E": NameOID.EMAIL_ADDRESS}
-    from ocisign.x509rules import go_dn_string
+    from ocisign.x509.chain import go_dn_string
 
     name = x509.Name([x509.NameAttribute(oids[k], v) for k, v in attrs])
     return parse_identity_dn(go_dn_string(name))

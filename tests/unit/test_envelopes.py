@@ -16,7 +16,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ocisign.envelope_common import (
+from ocisign.plugins import cose, jws
+from ocisign.plugins.file_key import FileSigner, load_file_signer
+
+from ocisign.envelope.common import (
     BY_KEY_SPEC,
     PAYLOAD_CONTENT_TYPE,
     EnvelopeError,
@@ -29,11 +32,9 @@ from ocisign.envelope_common import (
     parse_time,
 )
 from ocisign.errors import SigningError, UsageError, VerificationError
-from ocisign.oci import MT_COSE, MT_JWS, Descriptor
-from ocisign.plugins import cose, jws
-from ocisign.plugins.file_key import FileSigner, load_file_signer
+from ocisign.oci.model import MT_COSE, MT_JWS, Descriptor
 from ocisign.types import EnvelopeContent, SignRequest
-from ocisign.x509rules import CertificateChainError, cert_fingerprint_sha256, validate_signing_chain
+from ocisign.x509.chain import CertificateChainError, cert_fingerprint_sha256, validate_signing_chain
 
 FORMATS = {"jws": jws, "cose": cose}
 MT = {"jws": MT_JWS, "cose": MT_COSE}
@@ -1009,7 +1010,7 @@ def test_fuzz_cose_structures(value: Any) -> None:
 
 
 def test_raw_signature_helpers() -> None:
-    from ocisign.envelope_common import der_ecdsa, raw_ecdsa, resolve_algorithm, verify_raw_signature
+    from ocisign.envelope.common import der_ecdsa, raw_ecdsa, resolve_algorithm, verify_raw_signature
 
     key = ec.generate_private_key(ec.SECP521R1())
     der = key.sign(b"data", ec.ECDSA(hashes.SHA512()))

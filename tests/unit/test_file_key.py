@@ -14,8 +14,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import NameOID
-from ocisign.errors import ConfigError, SigningError
 from ocisign.plugins.file_key import FileSigner, load_file_signer
+
+from ocisign.errors import ConfigError, SigningError
 
 PEM, PKCS8, TRAD = serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, \
     serialization.PrivateFormat.TraditionalOpenSSL
@@ -183,7 +184,7 @@ def test_plugin_module_import_is_cheap() -> None:
     import sys
 
     code = ("import sys, ocisign.plugins.file_key, ocisign.plugins.jws, ocisign.plugins.cose, "
-            "ocisign.envelope_common, ocisign.x509rules; "
+            "ocisign.envelope.common, ocisign.x509.chain; "
             "bad = [m for m in ('cryptography', 'cbor2', 'urllib3') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

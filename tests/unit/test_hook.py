@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ocisign.cmd_hook import group_layout_roots, layout_root_of
-from ocisign.sample_image import write_image_layout
+from ocisign.hooks.precommit import group_layout_roots, layout_root_of
+
+from ocisign.testing.sample_image import write_image_layout
 
 
 def policy(scopes: list[str], store: str = "hook-test") -> dict[str, object]:

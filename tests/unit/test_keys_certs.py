@@ -13,9 +13,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from ocisign.configdir import ConfigDir
+
+from ocisign.config.configdir import ConfigDir
+from ocisign.config.signingkeys import KeyRecord, edit_signing_keys, load_signing_keys, parse_signing_keys
 from ocisign.errors import ConfigError
-from ocisign.signingkeys import KeyRecord, edit_signing_keys, load_signing_keys, parse_signing_keys
 
 
 def _mode(p: Path) -> int:
@@ -96,7 +97,8 @@ def test_generate_test_output_files_and_certificate(run_cli, config_dir: Path) -
 
 def test_generated_certificate_passes_signing_chain_rules(run_cli, config_dir: Path) -> None:  # type: ignore[no-untyped-def]
     from ocisign.plugins.file_key import load_file_signer
-    from ocisign.x509rules import validate_signing_chain
+
+    from ocisign.x509.chain import validate_signing_chain
 
     assert run_cli("cert", "generate-test", "-b", "3072", "t3072").rc == 0
     signer = load_file_signer(config_dir / "localkeys/t3072.key", config_dir / "localkeys/t3072.crt")
@@ -276,8 +278,8 @@ def test_parallel_key_adds_are_all_kept(config_dir: Path) -> None:
     n = 8
     code = textwrap.dedent("""
         import sys
-        from ocisign.configdir import ConfigDir
-        from ocisign.signingkeys import KeyRecord, edit_signing_keys
+        from ocisign.config.configdir import ConfigDir
+        from ocisign.config.signingkeys import KeyRecord, edit_signing_keys
         name = sys.argv[1]
         with edit_signing_keys(ConfigDir.from_env()) as keys:
             keys.add(KeyRecord(name=name, id=name, plugin_name="p"))
@@ -329,7 +331,7 @@ def test_cert_add_list_show_delete(run_cli, config_dir: Path, make_keypair, tmp_
     assert lines[3] == "Subject: CN=acme root,O=Notary,L=Seattle,ST=WA,C=US"
     assert lines[4].startswith("Valid from: ") and lines[4].endswith(" +0000 UTC")
     assert lines[6] == "IsCA: true"
-    from ocisign.x509rules import cert_fingerprint_sha256
+    from ocisign.x509.chain import cert_fingerprint_sha256
 
     assert lines[7] == f"SHA256 Thumbprint: {cert_fingerprint_sha256(chain[1])}"  # type: ignore[arg-type]
 

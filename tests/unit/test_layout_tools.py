@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocisign.layout_tools import check_layout, pack_layout
-from ocisign.oci import MT_INDEX, MT_MANIFEST, canonical_json, sha256_digest
 from ocisign.plugins.oci_archive import ArchiveLayout
 from ocisign.plugins.oci_dir import DirLayout
-from ocisign.sample_image import write_image_layout
+
+from ocisign.oci.layout_tools import check_layout, pack_layout
+from ocisign.oci.model import MT_INDEX, MT_MANIFEST, canonical_json, sha256_digest
+from ocisign.testing.sample_image import write_image_layout
 
 
 @pytest.fixture
@@ -215,7 +216,7 @@ def test_extract_corrupt_blob_writes_nothing(layout: Path, tmp_path: Path, run_c
 
 def test_extract_failure_midway_leaves_nothing(layout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from ocisign.errors import LayoutError
-    from ocisign.layout_tools import extract_archive
+    from ocisign.oci.layout_tools import extract_archive
 
     tar = tmp_path / "x.tar"
     pack_layout(layout, tar)

@@ -8,14 +8,15 @@ import sys
 import textwrap
 
 import pytest
-from ocisign.cli import COMMANDS
+
+from ocisign.cli.app import COMMANDS
 
 HEAVY = ("cryptography", "cbor2", "urllib3")
 
 PROBE = textwrap.dedent("""
     import json, sys
-    import ocisign.cli
-    from ocisign.cli import build_parser
+    import ocisign.cli.app
+    from ocisign.cli.app import build_parser
     argv = sys.argv[1:]
     if argv:
         build_parser(argv[0]).parse_args(argv)
@@ -42,7 +43,7 @@ def test_importing_the_cli_and_building_parsers_stays_light(argv: list[str]) -> 
 def test_every_command_parser_stays_light() -> None:
     code = textwrap.dedent("""
         import json, sys
-        from ocisign.cli import COMMANDS, build_parser
+        from ocisign.cli.app import COMMANDS, build_parser
         for command in COMMANDS:
             try:
                 build_parser(command)
@@ -60,7 +61,7 @@ def test_every_command_parser_stays_light() -> None:
 def test_version_does_not_import_heavy_modules() -> None:
     code = textwrap.dedent("""
         import json, sys
-        from ocisign.cli import main
+        from ocisign.cli.app import main
         try:
             main(["--version"])
         except SystemExit:

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocisign.configdir import ConfigDir
-from ocisign.oci import (
+
+from ocisign.config.configdir import ConfigDir
+from ocisign.config.signingkeys import KeyRecord, edit_signing_keys
+from ocisign.oci.model import (
     EMPTY_JSON_DIGEST,
     MT_ARTIFACT_MANIFEST,
     MT_EMPTY,
@@ -19,7 +21,6 @@ from ocisign.oci import (
     canonical_json,
     sha256_digest,
 )
-from ocisign.signingkeys import KeyRecord, edit_signing_keys
 
 LAYOUTS = "notation/test/e2e/testdata/registry/oci_layout"
 

@@ -9,13 +9,14 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
-import ocisign
 import pytest
+from ocisign.plugins import BUILTIN_PLUGINS
+from ocisign.plugins.oci_dir import DirLayout
+
+import ocisign
 from ocisign import hookspecs
 from ocisign.errors import LayoutError, PluginError, UsageError
 from ocisign.manager import OcisignPluginManager, get_plugin_manager
-from ocisign.plugins import BUILTIN_PLUGINS
-from ocisign.plugins.oci_dir import DirLayout
 from ocisign.types import LayoutHandler, PolicyResult
 
 

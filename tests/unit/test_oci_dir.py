@@ -7,9 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from ocisign.errors import ContentError, LayoutError, NotFoundError
-from ocisign.oci import MT_MANIFEST, Descriptor, canonical_json, sha256_digest
 from ocisign.plugins.oci_dir import DirLayout, create_layout
+
+from ocisign.errors import ContentError, LayoutError, NotFoundError
+from ocisign.oci.model import MT_MANIFEST, Descriptor, canonical_json, sha256_digest
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:

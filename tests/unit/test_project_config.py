@@ -8,14 +8,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from ocisign.errors import ConfigError
-from ocisign.project_config import (
+
+from ocisign.config.project import (
     find_project_config,
     glob_to_regex,
     layout_name,
     load_project_config,
     read_project_config,
 )
+from ocisign.errors import ConfigError
 
 
 def write(path: Path, text: str) -> Path:
@@ -225,7 +226,7 @@ def test_config_dir_precedence(run_cli, tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_layout_paths_expand_globs(tmp_path: Path, make_layout) -> None:  # type: ignore[no-untyped-def]
-    from ocisign.sample_image import write_image_layout
+    from ocisign.testing.sample_image import write_image_layout
 
     write_image_layout(tmp_path / "images" / "a")
     write_image_layout(tmp_path / "images" / "b")

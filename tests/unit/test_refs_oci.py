@@ -7,8 +7,9 @@ import contextlib
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+
 from ocisign.errors import BadReferenceError, ContentError
-from ocisign.oci import (
+from ocisign.oci.model import (
     MT_INDEX,
     MT_MANIFEST,
     descriptor_from_json,
@@ -17,7 +18,7 @@ from ocisign.oci import (
     validate_digest,
     validate_size,
 )
-from ocisign.refs import looks_like_registry_ref, parse_layout_ref, parse_registry_ref
+from ocisign.oci.refs import looks_like_registry_ref, parse_layout_ref, parse_registry_ref
 
 D = "sha256:" + "a" * 64
 

@@ -535,10 +535,11 @@ def test_b3_9_manifest_over_4_mib(signed: Signed) -> None:
 @pytest.mark.parametrize("field", ["digest", "size", "mediaType"])
 def test_b4_1_signed_target_differs_from_the_artifact(signed: Signed, config_dir: Path, field: str) -> None:
     """A correctly signed envelope whose targetArtifact differs in one field: content descriptor mismatch."""
-    from ocisign.envelope_common import build_payload
-    from ocisign.oci import Descriptor
     from ocisign.plugins import jws
     from ocisign.plugins.file_key import load_file_signer
+
+    from ocisign.envelope.common import build_payload
+    from ocisign.oci.model import Descriptor
     from ocisign.types import SignRequest
 
     root = signed.copy()
@@ -652,8 +653,8 @@ def test_fault_6_temp_dir_elsewhere_does_not_matter(signed: Signed, tmp_path: Pa
 
 
 def test_fault_15_expiry_follows_the_injected_clock(signed: Signed, config_dir: Path, pm: Any) -> None:
-    from ocisign.configdir import ConfigDir
-    from ocisign.verification import verify_artifact
+    from ocisign.config.configdir import ConfigDir
+    from ocisign.verify.verification import verify_artifact
 
     root = signed.copy()
     assert signed.run("sign", "--oci-layout", f"{root}:v1", "-e", "1h").rc == 0

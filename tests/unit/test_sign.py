@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ocisign.configdir import ConfigDir
-from ocisign.oci import EMPTY_JSON_DIGEST, MT_COSE, MT_JWS, MT_MANIFEST, MT_NOTARY_SIGNATURE
-from ocisign.signingkeys import KeyRecord, edit_signing_keys
+
+from ocisign.config.configdir import ConfigDir
+from ocisign.config.signingkeys import KeyRecord, edit_signing_keys
+from ocisign.oci.model import EMPTY_JSON_DIGEST, MT_COSE, MT_JWS, MT_MANIFEST, MT_NOTARY_SIGNATURE
 
 NOTATION_LAYOUTS = "notation/test/e2e/testdata/registry/oci_layout"
 SUCCESS_RE = re.compile(r"\ASuccessfully signed (?P<ref>.+)@(?P<digest>sha256:[0-9a-f]{64})\n\Z")
@@ -397,9 +398,10 @@ def test_signature_created_hook_is_called(run_cli, make_layout, add_key, tmp_pat
 
 
 def test_sign_api_refuses_reserved_metadata_before_writing(make_layout, add_key, pm) -> None:  # type: ignore[no-untyped-def]
-    from ocisign.errors import UsageError
     from ocisign.plugins.file_key import load_file_signer
-    from ocisign.signing import sign_artifact
+
+    from ocisign.errors import UsageError
+    from ocisign.sign.signing import sign_artifact
 
     kp = add_key("k")
     root = make_layout()
@@ -413,7 +415,7 @@ def test_sign_api_refuses_reserved_metadata_before_writing(make_layout, add_key,
 
 def test_parse_duration() -> None:
     from ocisign.errors import UsageError
-    from ocisign.signing import parse_duration
+    from ocisign.sign.signing import parse_duration
 
     assert parse_duration("24h") == dt.timedelta(hours=24)
     assert parse_duration("1h30m") == dt.timedelta(minutes=90)
@@ -429,9 +431,9 @@ def test_parse_duration() -> None:
 @pytest.mark.registry
 def test_sign_registry_reference(run_cli, make_layout, add_key, registry_plain: Any, repo_name: str) -> None:  # type: ignore[no-untyped-def]
     """Signing ``host/repo:tag`` pushes envelope, config and manifest, and indexes it for referrer lookup."""
-    from ocisign.oci import MT_INDEX
-    from ocisign.referrers_tag import referrers_tag
-    from ocisign.registry_client import RegistryClient
+    from ocisign.oci.model import MT_INDEX
+    from ocisign.oci.referrers_tag import referrers_tag
+    from ocisign.registry.client import RegistryClient
     from ocisign.types import RemoteOptions
 
     kp = add_key("k", "ec256", default=True)

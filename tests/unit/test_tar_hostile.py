@@ -14,10 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ocisign.errors import LayoutError
-from ocisign.layout_tools import check_layout
 from ocisign.plugins.oci_archive import ArchiveLayout
-from ocisign.sample_image import write_image_layout
+
+from ocisign.errors import LayoutError
+from ocisign.oci.layout_tools import check_layout
+from ocisign.testing.sample_image import write_image_layout
 
 BLOCK = 512
 END = bytes(2 * BLOCK)
@@ -327,7 +328,7 @@ def test_hostile_tar_cli_exit_1_and_nothing_written(case: str, files: list[tuple
 def test_hostile_tar_refused_by_list_command(files: list[tuple[str, bytes]], tmp_path: Path,
                                              run_cli) -> None:  # type: ignore[no-untyped-def]
     try:
-        import ocisign.cmd_list  # noqa: F401
+        import ocisign.cli.commands.list  # noqa: F401
     except ImportError:
         pytest.skip("list command not available")
     path = write(tmp_path, plain(files) + header("blobs2", typeflag=b"2", linkname=b"/") + END)
@@ -381,7 +382,7 @@ def test_sign_on_hostile_tar_fails_and_writes_nothing(case: str, files: list[tup
                                                       run_cli) -> None:  # type: ignore[no-untyped-def]
     import importlib.util
 
-    if importlib.util.find_spec("ocisign.cmd_sign") is None or importlib.util.find_spec("ocisign.cmd_cert") is None:
+    if any(importlib.util.find_spec(f"ocisign.cli.commands.{name}") is None for name in ("sign", "cert")):
         pytest.skip("sign/cert commands not available")
     assert run_cli("cert", "generate-test", "--default", "hostile").rc == 0
     path, needle = _hostile_path(case, files, tmp_path)

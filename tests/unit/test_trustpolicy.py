@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ocisign.configdir import ConfigDir
-from ocisign.trustpolicy import (
+
+from ocisign.config.configdir import ConfigDir
+from ocisign.config.trustpolicy import (
     LEVELS,
     NoApplicablePolicyError,
     PolicyError,

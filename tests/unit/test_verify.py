@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ocisign.configdir import ConfigDir
-from ocisign.oci import MT_COSE, MT_JWS, Descriptor
+
+from ocisign.config.configdir import ConfigDir
+from ocisign.oci.model import MT_COSE, MT_JWS, Descriptor
 
 SCOPE = "local/test"
 
@@ -215,7 +216,7 @@ def test_verify_by_digest_has_no_tag_warning(env: Env) -> None:
 # --- tampering -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("fmt", ["jws", "cose"])
 def test_every_single_byte_tamper_of_the_envelope_fails_integrity(env: Env, fmt: str, pm: Any) -> None:
-    from ocisign.verification import verify_envelope
+    from ocisign.verify.verification import verify_envelope
 
     env.add_key("ec256")
     env.policy()
@@ -226,7 +227,7 @@ def test_every_single_byte_tamper_of_the_envelope_fails_integrity(env: Env, fmt:
     target = Descriptor(**{"media_type": manifest["subject"]["mediaType"], "digest": manifest["subject"]["digest"],
                            "size": manifest["subject"]["size"]})
     cfg = ConfigDir(env.config_dir)
-    from ocisign.trustpolicy import load_policy
+    from ocisign.config.trustpolicy import load_policy
 
     policy = load_policy(cfg)
     ok = verify_envelope(pm, cfg, envelope, media_type, target, scope=SCOPE, policy=policy)
@@ -593,7 +594,8 @@ def signed_envelopes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tupl
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-    from ocisign.envelope_common import build_payload
+
+    from ocisign.envelope.common import build_payload
     from ocisign.manager import get_plugin_manager
     from ocisign.types import SignRequest
 
@@ -615,7 +617,7 @@ def signed_envelopes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tupl
             return [cert]
 
         def sign(self, data: bytes) -> bytes:
-            from ocisign.envelope_common import raw_ecdsa
+            from ocisign.envelope.common import raw_ecdsa
 
             return raw_ecdsa(key.sign(data, ec.ECDSA(hashes.SHA256())), 32)
 
@@ -638,9 +640,10 @@ def test_mutated_envelopes_never_verify(signed_envelopes: dict[str, tuple[bytes,
                                         tmp_path_factory: pytest.TempPathFactory, mt: str, pos: int, value: int,
                                         cut: bool) -> None:
     from cryptography.hazmat.primitives.serialization import Encoding
+
+    from ocisign.config.trustpolicy import parse_policy
     from ocisign.errors import VerificationError
-    from ocisign.trustpolicy import parse_policy
-    from ocisign.verification import verify_envelope
+    from ocisign.verify.verification import verify_envelope
 
     envelope, target, cert = signed_envelopes[mt]
     cfg_root = tmp_path_factory.getbasetemp() / "fuzz-config"
@@ -718,10 +721,11 @@ def test_unknown_critical_attribute_fails_unlike_notation(mt: str, pm: Any, tmp_
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import Encoding
     from cryptography.x509.oid import NameOID
-    from ocisign.envelope_common import build_payload, raw_ecdsa
-    from ocisign.trustpolicy import parse_policy
+
+    from ocisign.config.trustpolicy import parse_policy
+    from ocisign.envelope.common import build_payload, raw_ecdsa
     from ocisign.types import SignRequest
-    from ocisign.verification import verify_envelope
+    from ocisign.verify.verification import verify_envelope
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
@@ -788,9 +792,9 @@ def test_junk_signature_flood_is_bounded(env: Env) -> None:
 
 def test_digest_reference_must_resolve_to_itself(env: Env, pm: Any) -> None:
     """CVE-2023-33959: a store answering digest A with descriptor B (validly signed) must not verify A."""
+    from ocisign.config.trustpolicy import load_policy
     from ocisign.errors import ContentError
-    from ocisign.trustpolicy import load_policy
-    from ocisign.verification import verify_artifact
+    from ocisign.verify.verification import verify_artifact
 
     env.add_key()
     env.sign()

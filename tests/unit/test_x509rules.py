@@ -15,9 +15,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
-from ocisign.envelope_common import EnvelopeError
+
+from ocisign.envelope.common import EnvelopeError
 from ocisign.errors import SigningError, VerificationError
-from ocisign.x509rules import (
+from ocisign.x509.chain import (
     CertificateChainError,
     cert_fingerprint_sha256,
     go_dn_string,

@@ -5,7 +5,7 @@ Start-up is kept fast: only the module of the command being run is imported (see
 inside their ``run`` functions. Each command module provides::
 
     def add_arguments(parser: argparse.ArgumentParser) -> None: ...
-    def run(args: argparse.Namespace, ctx: ocisign.context.CliContext) -> int: ...
+    def run(args: argparse.Namespace, ctx: ocisign.cli.context.CliContext) -> int: ...
 """
 
 from __future__ import annotations
@@ -31,21 +31,21 @@ class CommandModule(Protocol):
 
 #: command -> (module, one-line help, aliases)
 COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "sign": ("ocisign.cmd_sign", "Sign an artifact in an OCI layout or a registry", ()),
-    "verify": ("ocisign.cmd_verify", "Verify the signatures of an artifact against the trust policy", ()),
-    "list": ("ocisign.cmd_list", "List the signatures of an artifact", ("ls",)),
-    "inspect": ("ocisign.cmd_inspect", "Inspect the signatures of an artifact", ()),
-    "cert": ("ocisign.cmd_cert", "Manage certificates in the trust store", ("certificate",)),
-    "key": ("ocisign.cmd_key", "Manage signing keys", ()),
-    "policy": ("ocisign.cmd_policy", "Manage the trust policy", ()),
-    "cp": ("ocisign.cmd_cp", "Copy an artifact and its signatures between layouts and registries", ("copy",)),
-    "login": ("ocisign.cmd_login", "Log in to a registry", ()),
-    "logout": ("ocisign.cmd_login", "Log out from a registry", ()),
-    "layout": ("ocisign.cmd_layout", "Check, extract and pack OCI layouts", ()),
-    "plugin": ("ocisign.cmd_plugin", "List loaded plugins", ()),
-    "hook": ("ocisign.cmd_hook", "Run a pre-commit hook over file names", ()),
-    "demo": ("ocisign.cmd_demo", "Run the whole workflow on a hello-world image with a throw-away config", ()),
-    "version": ("ocisign.cmd_version", "Show the version", ()),
+    "sign": ("ocisign.cli.commands.sign", "Sign an artifact in an OCI layout or a registry", ()),
+    "verify": ("ocisign.cli.commands.verify", "Verify the signatures of an artifact against the trust policy", ()),
+    "list": ("ocisign.cli.commands.list", "List the signatures of an artifact", ("ls",)),
+    "inspect": ("ocisign.cli.commands.inspect", "Inspect the signatures of an artifact", ()),
+    "cert": ("ocisign.cli.commands.cert", "Manage certificates in the trust store", ("certificate",)),
+    "key": ("ocisign.cli.commands.key", "Manage signing keys", ()),
+    "policy": ("ocisign.cli.commands.policy", "Manage the trust policy", ()),
+    "cp": ("ocisign.cli.commands.cp", "Copy an artifact and its signatures between layouts and registries", ("copy",)),
+    "login": ("ocisign.cli.commands.login", "Log in to a registry", ()),
+    "logout": ("ocisign.cli.commands.login", "Log out from a registry", ()),
+    "layout": ("ocisign.cli.commands.layout", "Check, extract and pack OCI layouts", ()),
+    "plugin": ("ocisign.cli.commands.plugin", "List loaded plugins", ()),
+    "hook": ("ocisign.hooks.precommit", "Run a pre-commit hook over file names", ()),
+    "demo": ("ocisign.cli.commands.demo", "Run the whole workflow on a hello-world image with a throw-away config", ()),
+    "version": ("ocisign.cli.commands.version", "Show the version", ()),
 }
 ALIASES = {alias: name for name, (_, _, aliases) in COMMANDS.items() for alias in aliases}
 
@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "_module", None) is None:
             parser.print_help(sys.stderr if args_list else sys.stdout)
             return ExitCode.USAGE if args_list else ExitCode.OK
-        from ocisign.context import CliContext
+        from ocisign.cli.context import CliContext
 
         ctx = CliContext.from_args(args)
         module: CommandModule = importlib.import_module(args._module)

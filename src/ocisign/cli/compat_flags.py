@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from ocisign.errors import UsageError
 
 if TYPE_CHECKING:
-    from ocisign.registry_target import RegistryTarget
+    from ocisign.registry.target import RegistryTarget
     from ocisign.types import Target
 
 #: what Go's strconv.ParseBool accepts
@@ -79,7 +79,7 @@ def check_referrers_flags(args: argparse.Namespace, *, sign: bool, warn: Callabl
 
 
 def _registry_target(target: Target) -> RegistryTarget | None:
-    from ocisign.registry_target import RegistryTarget
+    from ocisign.registry.target import RegistryTarget
 
     return target if isinstance(target, RegistryTarget) else None
 

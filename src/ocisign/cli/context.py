@@ -9,7 +9,7 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ocisign.configdir import ConfigDir
+from ocisign.config.configdir import ConfigDir
 from ocisign.errors import BadReferenceError, UsageError
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class CliContext:
         self.args = args
         self.debug: bool = bool(getattr(args, "debug", False))
         self.verbose: bool = bool(getattr(args, "verbose", False))
-        from ocisign.project_config import load_project_config
+        from ocisign.config.project import load_project_config
 
         #: project config ([tool.ocisign] / ocisign.toml): defaults commands may read, see
         #: ProjectConfig.key, .signature_format, .trust_policy, .scope_for(path), .push_target_for(path)
@@ -98,7 +98,7 @@ class CliContext:
         password/password_stdin, concurrency, timeout, progress; credentials for hosts without
         ``-u`` come from ``pm.registry_credentials`` (login store, docker config, env vars).
         """
-        from ocisign.cmd_common import remote_options_from_args
+        from ocisign.cli.options import remote_options_from_args
 
         pm, root = self.pm, self.config_dir.root
         return remote_options_from_args(self.args, credential_lookup=lambda host: pm.registry_credentials(host, root))
@@ -106,13 +106,13 @@ class CliContext:
     def open_artifact(self, text: str, *, oci_layout: bool, layout_type: str | None = None) -> Artifact:
         """Open the target named by ``text`` (a layout with ``oci_layout``, else a registry)."""
         if oci_layout:
-            from ocisign.refs import parse_layout_ref
+            from ocisign.oci.refs import parse_layout_ref
 
             lref = parse_layout_ref(text)
             target = self.pm.open_layout(lref.path, layout_type=layout_type)
             self._closers.append(target)
             return Artifact(target, lref.reference, lref.path, None, True)
-        from ocisign.refs import looks_like_registry_ref, parse_registry_ref
+        from ocisign.oci.refs import looks_like_registry_ref, parse_registry_ref
 
         if not looks_like_registry_ref(text):
             raise UsageError(
@@ -134,7 +134,7 @@ class CliContext:
         Hosts listed in ``config.json`` ``insecureRegistries`` (notation's setting) use plain HTTP.
         """
         if not options.plain_http:
-            from ocisign.configfiles import config_insecure_registries
+            from ocisign.config.files import config_insecure_registries
 
             if host in config_insecure_registries(self.config_dir):
                 options = dataclasses.replace(options, plain_http=True, insecure=False, ca_file=None)

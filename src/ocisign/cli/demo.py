@@ -200,7 +200,7 @@ class Demo:
 
     def run(self, title: str, argv: Sequence[str], *, expect_rc: int = 0) -> Step:
         """Run ``ocisign ARGV`` in-process, printing the command and its output."""
-        from ocisign.cli import main
+        from ocisign.cli.app import main
 
         step = Step(title, list(argv), expect_rc)
         self.steps.append(step)
@@ -293,7 +293,7 @@ def run_demo(
 
 def _run(work: Path, *, registry: str | None, registry_port: int | None, no_registry: bool,
          json_output: bool, out: TextIO, kept: bool) -> int:
-    from ocisign.sample_image import write_image_layout
+    from ocisign.testing.sample_image import write_image_layout
 
     config_dir = work / "config"
     config_dir.mkdir(mode=0o700, exist_ok=True)

@@ -154,7 +154,7 @@ def subcommand_adder(
     parser: argparse.ArgumentParser, *, dest: str
 ) -> Callable[..., argparse.ArgumentParser]:
     """``new(name, help_text, aliases=())`` adding a required subcommand that takes the common options."""
-    from ocisign.cli import add_common_options
+    from ocisign.cli.app import add_common_options
 
     sub = parser.add_subparsers(dest=dest, metavar="SUBCOMMAND", required=True)
 

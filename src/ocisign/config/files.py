@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-from ocisign.configdir import ConfigDir
+from ocisign.config.configdir import ConfigDir
 from ocisign.errors import ConfigError, ContentError
 
 #: configuration and certificate files larger than this are refused
@@ -42,7 +42,7 @@ def read_regular_file(path: Path, *, max_size: int = MAX_CONFIG_FILE_SIZE, follo
 
 
 def _config_json(config: ConfigDir) -> dict[str, object] | None:
-    from ocisign.oci import parse_json_object
+    from ocisign.oci.model import parse_json_object
 
     path = config.config_json
     data = read_regular_file(path, follow=False, missing_ok=True)

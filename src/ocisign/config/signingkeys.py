@@ -25,11 +25,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ocisign.configdir import ConfigDir
+from ocisign.config.configdir import ConfigDir
 from ocisign.errors import ConfigError, ContentError, NotFoundError, UsageError
 from ocisign.fsutil import locked_dir, make_private_dirs, write_atomic
 from ocisign.goformat import go_json
-from ocisign.oci import parse_json_object
+from ocisign.oci.model import parse_json_object
 
 #: ``signingkeys.json`` larger than this is refused
 MAX_SIGNING_KEYS_SIZE = 4 * 1024 * 1024
@@ -214,7 +214,7 @@ def parse_signing_keys(data: bytes, *, where: str) -> SigningKeys:
 
 def load_signing_keys(config: ConfigDir) -> SigningKeys:
     """Read ``signingkeys.json`` (an absent file is an empty key list). Never writes."""
-    from ocisign.configfiles import read_regular_file
+    from ocisign.config.files import read_regular_file
 
     path = config.signing_keys
     data = read_regular_file(path, max_size=MAX_SIGNING_KEYS_SIZE, follow=False, missing_ok=True)

@@ -22,7 +22,7 @@ The whole document is validated before any verification, and every violated rule
 * level ``skip`` has no trust stores or identities; every other level needs both;
 * trust stores are ``ca|signingAuthority|tsa:NAME`` with NAME matching ``[a-zA-Z0-9_.-]+``;
 * trusted identities: ``*`` alone, or ``PREFIX:VALUE``; ``x509.subject:`` values must parse
-  as notation identity DNs (:mod:`ocisign.dn`) and must not overlap (subset of one another);
+  as notation identity DNs (:mod:`ocisign.x509.dn`) and must not overlap (subset of one another);
 * OCI registry scopes: at least one per statement, ``*`` alone in its statement, otherwise a
   fully qualified ``registry/repository`` without wildcards, and no scope in two statements.
 
@@ -43,11 +43,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from ocisign.configdir import TRUST_STORE_TYPES, ConfigDir
-from ocisign.dn import DNError, is_subset_dn, parse_identity_dn
+from ocisign.config.configdir import TRUST_STORE_TYPES, ConfigDir
 from ocisign.errors import ConfigError, ContentError, VerificationError
 from ocisign.goformat import go_quote as _q
-from ocisign.oci import parse_json
+from ocisign.oci.model import parse_json
+from ocisign.x509.dn import DNError, is_subset_dn, parse_identity_dn
 
 PolicyKind = Literal["oci", "blob"]
 

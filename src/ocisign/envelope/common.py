@@ -24,11 +24,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from ocisign.errors import ContentError, OcisignError, SigningError, UsageError, VerificationError
-from ocisign.oci import MAX_ENVELOPE_SIZE, MT_COSE, MT_JWS, Descriptor, parse_json
+from ocisign.oci.model import MAX_ENVELOPE_SIZE, MT_COSE, MT_JWS, Descriptor, parse_json
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
     from ocisign.types import KeySpec
 
 # --- header names --------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import IO
 
 from ocisign.errors import ContentError, LayoutError, NotFoundError
-from ocisign.oci import (
+from ocisign.oci.model import (
     ALL_MANIFEST_TYPES,
     ANN_REF_NAME,
     INDEX_TYPES,
@@ -28,7 +28,7 @@ from ocisign.oci import (
     parse_json_object,
     parse_manifest,
 )
-from ocisign.streams import VerifyingReader, read_verified
+from ocisign.oci.streams import VerifyingReader, read_verified
 
 #: index.json may list many entries, but not without bound
 MAX_INDEX_JSON_SIZE = 64 * 1024 * 1024
@@ -105,7 +105,7 @@ class LayoutReader(abc.ABC):
 
     @staticmethod
     def _parse_big_index(obj: dict[str, object], where: str) -> Manifest:
-        from ocisign.oci import descriptor_from_json
+        from ocisign.oci.model import descriptor_from_json
 
         if "config" in obj or "layers" in obj or obj.get("schemaVersion") != 2:
             raise ContentError(f"{where}: not an image index")

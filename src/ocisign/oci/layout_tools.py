@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ocisign.errors import ContentError, LayoutError, NotFoundError, OcisignError, UsageError
-from ocisign.layout_base import MAX_INDEX_JSON_SIZE, LayoutReader, blob_relpath
-from ocisign.oci import (
+from ocisign.oci.layout_reader import MAX_INDEX_JSON_SIZE, LayoutReader, blob_relpath
+from ocisign.oci.model import (
     ALL_MANIFEST_TYPES,
     MAX_INDEX_DEPTH,
     MAX_MANIFEST_SIZE,
@@ -302,8 +302,8 @@ def _open_dir_chain(root_fd: int, parts: list[str], created: set[str]) -> int:
 
 def extract_archive(tar_path: Path, dest: Path) -> ExtractResult:
     """Extract the layout tar ``tar_path`` into ``dest`` (new or empty), crash-safely; see module docs."""
+    from ocisign.oci.tar_write import copy_range
     from ocisign.plugins.oci_archive import ArchiveLayout
-    from ocisign.tar_write import copy_range
 
     shown = dest
     dest = Path(os.path.abspath(dest))
@@ -465,8 +465,8 @@ def _check_archive_dest(src: Path, tar_path: Path, *, force: bool) -> Path:
 
 def pack_layout(src: Path, tar_path: Path, *, force: bool = False) -> PackResult:
     """Write a reproducible tar of the layout directory ``src`` to ``tar_path``; see module docs."""
+    from ocisign.oci.tar_write import copy_range, end_of_archive, member_header, padding
     from ocisign.plugins.oci_dir import DirLayout
-    from ocisign.tar_write import copy_range, end_of_archive, member_header, padding
 
     if os.path.islink(src) or not src.is_dir():
         raise UsageError(f"{src}: not a layout directory")

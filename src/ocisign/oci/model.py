@@ -16,6 +16,45 @@ from typing import Any
 
 from ocisign.errors import ContentError
 
+__all__ = [
+    "ALL_MANIFEST_TYPES",
+    "ANN_CREATED",
+    "ANN_REF_NAME",
+    "ANN_THUMBPRINT",
+    "EMPTY_JSON",
+    "EMPTY_JSON_DIGEST",
+    "INDEX_TYPES",
+    "MANIFEST_TYPES",
+    "MAX_ENVELOPE_SIZE",
+    "MAX_INDEX_DEPTH",
+    "MAX_MANIFEST_SIZE",
+    "MT_ARTIFACT_MANIFEST",
+    "MT_COSE",
+    "MT_DOCKER_LIST",
+    "MT_DOCKER_MANIFEST",
+    "MT_EMPTY",
+    "MT_IMAGE_CONFIG",
+    "MT_INDEX",
+    "MT_JWS",
+    "MT_MANIFEST",
+    "MT_NOTARY_PAYLOAD",
+    "MT_NOTARY_SIGNATURE",
+    "Descriptor",
+    "Manifest",
+    "canonical_json",
+    "descriptor_from_json",
+    "digest_hex",
+    "hasher_for",
+    "is_digest_reference",
+    "is_signature_manifest",
+    "parse_json",
+    "parse_json_object",
+    "parse_manifest",
+    "sha256_digest",
+    "validate_digest",
+    "validate_size",
+]
+
 # --- media types -------------------------------------------------------------------------------
 MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_INDEX = "application/vnd.oci.image.index.v1+json"

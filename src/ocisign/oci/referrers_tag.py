@@ -3,7 +3,7 @@
 Referrers of ``sha256:<hex>`` are listed by an image index tagged ``sha256-<hex>``. Each entry
 is the referrer's descriptor plus ``artifactType`` (the manifest's, or its config media type)
 and all of the manifest's ``annotations``, as oras-go's ``generateIndex`` writes them. Pure
-functions; the I/O lives in :mod:`ocisign.registry_target`.
+functions; the I/O lives in :mod:`ocisign.registry.target`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from ocisign.errors import ContentError
-from ocisign.oci import (
+from ocisign.oci.model import (
     ALL_MANIFEST_TYPES,
     MT_INDEX,
     Descriptor,

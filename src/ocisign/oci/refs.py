@@ -10,7 +10,7 @@ import dataclasses
 import re
 
 from ocisign.errors import BadReferenceError, ContentError
-from ocisign.oci import validate_digest
+from ocisign.oci.model import validate_digest
 
 TAG_RE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z")
 _HOST_RE = re.compile(

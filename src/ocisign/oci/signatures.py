@@ -3,7 +3,7 @@
 Candidates come from ``target.referrers(subject)`` (a graph walk in layouts, the referrers
 API or tag schema on registries), in the order returned. Each candidate's manifest is fetched
 (≤ 4 MiB) and kept only if it is a Notary signature manifest in one of the forms notation
-writes or reads (:func:`ocisign.oci.is_signature_manifest`: legacy config media type, new
+writes or reads (:func:`ocisign.oci.model.is_signature_manifest`: legacy config media type, new
 ``artifactType`` + empty config, legacy artifact manifest) whose ``subject`` is the artifact.
 At most ``max_signatures`` are returned; ``truncated`` tells that more exist (notation's
 "exceeded configured limit of max signatures" condition).
@@ -12,7 +12,7 @@ At most ``max_signatures`` are returned; ``truncated`` tells that more exist (no
 from __future__ import annotations
 
 from ocisign.errors import ContentError, UsageError
-from ocisign.oci import (
+from ocisign.oci.model import (
     MAX_ENVELOPE_SIZE,
     MT_NOTARY_SIGNATURE,
     Descriptor,

@@ -6,7 +6,7 @@ import io
 from typing import IO, Any
 
 from ocisign.errors import ContentError
-from ocisign.oci import Descriptor, hasher_for
+from ocisign.oci.model import Descriptor, hasher_for
 
 
 class VerifyingReader(io.RawIOBase):

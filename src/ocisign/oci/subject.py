@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ocisign.errors import ContentError
-from ocisign.oci import ALL_MANIFEST_TYPES, Descriptor, is_digest_reference, parse_manifest
+from ocisign.oci.model import ALL_MANIFEST_TYPES, Descriptor, is_digest_reference, parse_manifest
 
 if TYPE_CHECKING:
     from ocisign.types import Target

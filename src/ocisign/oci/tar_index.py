@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterator, Mapping
 
 from ocisign.errors import LayoutError
-from ocisign.tar_write import BLOCK, ZERO_BLOCK, padded
+from ocisign.oci.tar_write import BLOCK, ZERO_BLOCK, padded
 
 #: cap on a PAX extended header (``x``/``g``)
 MAX_PAX_SIZE = 1 << 20

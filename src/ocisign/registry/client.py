@@ -33,8 +33,8 @@ from contextlib import AbstractContextManager
 from typing import IO, TYPE_CHECKING, Any
 
 from ocisign.errors import AuthError, ContentError, NotFoundError, RegistryError
-from ocisign.http_errors import describe_network_error
-from ocisign.oci import (
+from ocisign.net import describe_network_error
+from ocisign.oci.model import (
     ALL_MANIFEST_TYPES,
     MAX_MANIFEST_SIZE,
     MT_ARTIFACT_MANIFEST,
@@ -48,8 +48,8 @@ from ocisign.oci import (
     parse_json_object,
     validate_digest,
 )
-from ocisign.registry_auth import MAX_TOKEN_RESPONSE, Origin, RegistryAuth, repository_scope, safe_url
-from ocisign.streams import VerifyingReader
+from ocisign.oci.streams import VerifyingReader
+from ocisign.registry.auth import MAX_TOKEN_RESPONSE, Origin, RegistryAuth, repository_scope, safe_url
 from ocisign.types import Credentials, RemoteOptions
 
 if TYPE_CHECKING:

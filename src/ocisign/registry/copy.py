@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 
 from ocisign.errors import ContentError, LayoutError, RegistryError
-from ocisign.oci import ALL_MANIFEST_TYPES, MAX_INDEX_DEPTH, Descriptor, Manifest, parse_manifest
+from ocisign.oci.model import ALL_MANIFEST_TYPES, MAX_INDEX_DEPTH, Descriptor, Manifest, parse_manifest
 from ocisign.types import Target, TargetWriter
 
 #: refuse graphs with more nodes than this (hostile sources)

@@ -49,7 +49,7 @@ def normalize_server(server: str) -> str:
 
 
 def _read_json(path: Path, *, what: str) -> dict[str, Any] | None:
-    from ocisign.configfiles import read_regular_file
+    from ocisign.config.files import read_regular_file
 
     data = read_regular_file(path, max_size=MAX_CONFIG_SIZE, missing_ok=True)
     if data is None:
@@ -237,7 +237,7 @@ class LoginStore:
 # --- docker's config ---------------------------------------------------------------------------
 def docker_config_path() -> Path:
     """``$DOCKER_CONFIG/config.json`` or ``~/.docker/config.json``."""
-    from ocisign.configdir import home_dir
+    from ocisign.config.configdir import home_dir
 
     base = os.environ.get("DOCKER_CONFIG")
     return (Path(base) if base else (home_dir() or Path.cwd()) / ".docker") / "config.json"

@@ -12,7 +12,7 @@ flushed (:meth:`RegistryWriter.flush_referrers`, or on a clean exit): GET, merge
 entries (no duplicates), PUT, prune stale entries if the registry refuses them, verify by
 re-reading, and delete the superseded index (a failed delete is only a warning).
 
-Capabilities beyond the protocol (found with ``getattr`` by :mod:`ocisign.copying`):
+Capabilities beyond the protocol (found with ``getattr`` by :mod:`ocisign.registry.copy`):
 ``push_blob_from(desc, opener, source=…)`` (retryable streamed upload with cross-repo mount),
 ``index_referrer(desc, data)`` (index an existing referrer without re-pushing it),
 ``flush_referrers()``, and ``blob_exists(desc)``.
@@ -28,7 +28,7 @@ from contextlib import AbstractContextManager
 from typing import IO
 
 from ocisign.errors import ContentError, NotFoundError, RegistryError
-from ocisign.oci import (
+from ocisign.oci.model import (
     ALL_MANIFEST_TYPES,
     MAX_MANIFEST_SIZE,
     MT_INDEX,
@@ -37,7 +37,7 @@ from ocisign.oci import (
     hasher_for,
     parse_manifest,
 )
-from ocisign.referrers_tag import (
+from ocisign.oci.referrers_tag import (
     build_index,
     dedupe,
     filter_type,
@@ -46,7 +46,7 @@ from ocisign.referrers_tag import (
     referrer_entry,
     referrers_tag,
 )
-from ocisign.registry_client import ManifestBlobUnknownError, RegistryClient
+from ocisign.registry.client import ManifestBlobUnknownError, RegistryClient
 from ocisign.types import Credentials, RemoteOptions
 
 #: how often a referrers-index update is re-read and re-applied when another writer raced it

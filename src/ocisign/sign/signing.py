@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from ocisign import __version__
 from ocisign.errors import SigningError, UsageError
-from ocisign.oci import (
+from ocisign.oci.model import (
     ANN_CREATED,
     ANN_THUMBPRINT,
     EMPTY_JSON,
@@ -38,12 +38,13 @@ from ocisign.oci import (
     canonical_json,
     sha256_digest,
 )
-from ocisign.subject import resolve_subject
+from ocisign.oci.subject import resolve_subject
 
 if TYPE_CHECKING:
     from cryptography import x509
+
     from ocisign.manager import OcisignPluginManager
-    from ocisign.tsa_client import TimestampOptions
+    from ocisign.sign.timestamping import TimestampOptions
     from ocisign.types import EnvelopeFormat, Signer, Target
 
 SIGNING_AGENT = f"ocisign/{__version__}"
@@ -106,8 +107,8 @@ def parse_duration(text: str) -> dt.timedelta:
 
 def parse_user_metadata(items: list[str]) -> dict[str, str]:
     """``-m k=v`` pairs (keys non-empty and unique; reserved ``io.cncf.notary`` keys refused)."""
-    from ocisign.cmd_common import parse_key_values
-    from ocisign.envelope_common import check_user_metadata
+    from ocisign.cli.options import parse_key_values
+    from ocisign.envelope.common import check_user_metadata
 
     out = parse_key_values(items, flag="--user-metadata")
     check_user_metadata(out)
@@ -116,7 +117,7 @@ def parse_user_metadata(items: list[str]) -> dict[str, str]:
 
 def thumbprints_annotation(chain: list[x509.Certificate]) -> str:
     """``["<sha256 hex of each cert, lowercase>", …]`` compact, in chain order."""
-    from ocisign.x509rules import cert_fingerprint_sha256
+    from ocisign.x509.chain import cert_fingerprint_sha256
 
     return json.dumps([cert_fingerprint_sha256(c) for c in chain], separators=(",", ":"))
 
@@ -155,11 +156,11 @@ def sign_artifact(
     """Sign ``reference`` in ``target`` and store the signature (see the module docstring).
 
     With ``timestamp`` the envelope gets an RFC 3161 countersignature from that TSA before
-    anything is stored (:mod:`ocisign.tsa_client`); any timestamping problem fails the sign.
+    anything is stored (:mod:`ocisign.sign.timestamping`); any timestamping problem fails the sign.
     """
-    from ocisign.envelope_common import build_payload, check_user_metadata
+    from ocisign.envelope.common import build_payload, check_user_metadata
     from ocisign.types import SignRequest
-    from ocisign.x509rules import validate_signing_chain
+    from ocisign.x509.chain import validate_signing_chain
 
     metadata = dict(user_metadata or {})
     check_user_metadata(metadata)
@@ -186,7 +187,7 @@ def sign_artifact(
     )
     blob = envelope_format.seal(request, signer)
     if timestamp is not None:
-        from ocisign.tsa_client import timestamp_envelope
+        from ocisign.sign.timestamping import timestamp_envelope
 
         blob = timestamp_envelope(blob, envelope_format, timestamp)
     _check_envelope(envelope_format, blob, payload, chain)
@@ -208,6 +209,7 @@ def sign_artifact(
 def _check_envelope(fmt: EnvelopeFormat, blob: bytes, payload: bytes, chain: list[x509.Certificate]) -> None:
     """The sealed envelope must open, carry our payload and the signer's chain."""
     from cryptography.hazmat.primitives.serialization import Encoding
+
     from ocisign.errors import OcisignError
 
     try:

@@ -9,10 +9,10 @@
    application/timestamp-query``, 15 s deadline, no redirects, no credentials, bounded reply);
 3. parses the ``TimeStampResp``: status granted (or grantedWithMods), a token present;
 4. checks the token's TSTInfo echoes the request (hash algorithm, imprint, nonce) and verifies it
-   with :func:`ocisign.timestamp.verify_countersignature` against the single ``--timestamp-root-cert``
+   with :func:`ocisign.verify.timestamp.verify_countersignature` against the single ``--timestamp-root-cert``
    (CMS signature, signed attributes, signingCertificateV2, TSA chain valid at genTime ending at that
    root, TSA leaf EKU exactly timeStamping and critical, notation's timestamping chain rules);
-5. checks the TSA chain for revocation (:mod:`ocisign.revocation`; revoked or unknown fails, as in
+5. checks the TSA chain for revocation (:mod:`ocisign.verify.revocation`; revoked or unknown fails, as in
    notation) and refuses a timestamp outside the signing certificates' validity (it could never verify);
 6. returns the envelope with the token attached by the format's ``attach_timestamp``.
 
@@ -31,15 +31,16 @@ import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocisign import der_writer as w
-from ocisign.der import DERError, expect, parse_single
 from ocisign.errors import OcisignError, SigningError, UsageError
-from ocisign.http_errors import describe_network_error, is_timeout, read_bounded
+from ocisign.net import describe_network_error, is_timeout, read_bounded
+from ocisign.x509 import der_writer as w
+from ocisign.x509.der import DERError, expect, parse_single
 
 if TYPE_CHECKING:
     from cryptography import x509
-    from ocisign.timestamp import VerifiedTimestamp
+
     from ocisign.types import EnvelopeFormat
+    from ocisign.verify.timestamp import VerifiedTimestamp
 
 #: notation's HTTP timestamper deadline
 DEFAULT_TIMEOUT = 15.0
@@ -231,7 +232,7 @@ def post_request(url: str, body: bytes, *, timeout: float = DEFAULT_TIMEOUT) -> 
 # --- the whole exchange ----------------------------------------------------------------------------
 def request_timestamp(signature: bytes, hash_name: str, options: TimestampOptions) -> tuple[bytes, VerifiedTimestamp]:
     """Get a verified DER TimeStampToken over ``signature`` from ``options.url``."""
-    from ocisign.timestamp import TimestampError, parse_token, parse_tst_info, verify_countersignature
+    from ocisign.verify.timestamp import TimestampError, parse_token, parse_tst_info, verify_countersignature
 
     req = build_request(signature, hash_name)
     reply = post_request(options.url, req.der, timeout=options.timeout)
@@ -257,7 +258,7 @@ def request_timestamp(signature: bytes, hash_name: str, options: TimestampOption
 
 def _check_tsa_revocation(stamp: VerifiedTimestamp) -> None:
     """notation's check after timestamping: no TSA certificate may be revoked or of unknown status (OCSP/CRL)."""
-    from ocisign.revocation import RevocationChecker
+    from ocisign.verify.revocation import RevocationChecker
 
     try:
         result = RevocationChecker.from_env().check_chain(stamp.tsa_chain)
@@ -270,7 +271,7 @@ def _check_tsa_revocation(stamp: VerifiedTimestamp) -> None:
 
 def timestamp_envelope(blob: bytes, fmt: EnvelopeFormat, options: TimestampOptions) -> bytes:
     """``blob`` (a sealed envelope of ``fmt``) with a verified RFC 3161 timestamp attached."""
-    from ocisign.envelope_common import BY_SIGNATURE_ALGORITHM, SCHEME_X509
+    from ocisign.envelope.common import BY_SIGNATURE_ALGORITHM, SCHEME_X509
 
     if fmt.attach_timestamp is None:
         raise SigningError(f"timestamping: the {fmt.name} envelope format cannot carry a timestamp")

@@ -39,6 +39,25 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+__all__ = [
+    "REGISTRY_BINARY",
+    "Action",
+    "FaultProxy",
+    "ProxyRequest",
+    "QuietHTTPServer",
+    "RegistryProcess",
+    "Rule",
+    "TLSFiles",
+    "TokenServer",
+    "add_signature_like",
+    "bcrypt_hash",
+    "free_port",
+    "make_tls",
+    "registry",
+    "registry_available",
+    "write_htpasswd",
+]
+
 REGISTRY_BINARY = os.environ.get("OCISIGN_TEST_REGISTRY", "/usr/bin/docker-registry")
 
 
@@ -622,7 +641,7 @@ def add_signature_like(target: Any, subject: Any, *, payload: bytes = b"not-a-re
     descriptor. The copy engine does not verify signatures, so the bytes need not be real.
     Returns the manifest descriptor (with artifactType and annotations, as listed in a layout).
     """
-    from ocisign.oci import (
+    from ocisign.oci.model import (
         EMPTY_JSON,
         EMPTY_JSON_DIGEST,
         MT_EMPTY,

@@ -16,7 +16,15 @@ import tarfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from ocisign.oci import MT_IMAGE_CONFIG, MT_INDEX, MT_MANIFEST, canonical_json, sha256_digest
+from ocisign.oci.model import MT_IMAGE_CONFIG, MT_INDEX, MT_MANIFEST, canonical_json, sha256_digest
+
+__all__ = [
+    "MT_LAYER_GZIP",
+    "MT_LAYER_TAR",
+    "hello_layer",
+    "write_image_layout",
+    "write_random_layer",
+]
 
 MT_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 MT_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"

@@ -33,9 +33,33 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ocisign import der_writer as w
-from ocisign.der import TLV, DERError, expect, parse_single
-from ocisign.testing_registry import QuietHTTPServer
+from ocisign.testing.registry import QuietHTTPServer
+from ocisign.x509 import der_writer as w
+from ocisign.x509.der import TLV, DERError, expect, parse_single
+
+__all__ = [
+    "MAX_REQUEST",
+    "MODES",
+    "OID_CONTENT_TYPE",
+    "OID_ECDSA_WITH_SHA256",
+    "OID_MESSAGE_DIGEST",
+    "OID_SHA256",
+    "OID_SHA256_WITH_RSA",
+    "OID_SIGNED_DATA",
+    "OID_SIGNING_CERTIFICATE_V2",
+    "OID_TST_INFO",
+    "TEST_POLICY",
+    "ParsedRequest",
+    "RecordedRequest",
+    "TSAPki",
+    "TestTSA",
+    "make_crl",
+    "make_response",
+    "make_token",
+    "make_tsa_pki",
+    "make_tst_info",
+    "parse_request",
+]
 
 OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
 OID_TST_INFO = "1.2.840.113549.1.9.16.1.4"

@@ -1,4 +1,4 @@
-"""notation 1.3's CRL file cache, opt-in for ocisign (:mod:`ocisign.revocation`).
+"""notation 1.3's CRL file cache, opt-in for ocisign (:mod:`ocisign.verify.revocation`).
 
 Layout and format are notation's: ``{root}/crl/<sha256 hex of the CRL URL>`` holding the JSON
 ``{"baseCRL": "<base64 DER>"}``. The cache is used only when ``OCISIGN_CRL_CACHE`` is ``1``
@@ -50,7 +50,7 @@ class CRLFileCache:
         explicit = env.get(CACHE_DIR_ENV)
         if explicit:
             return cls(Path(explicit))
-        from ocisign.configdir import home_dir
+        from ocisign.config.configdir import home_dir
 
         xdg = env.get("XDG_CACHE_HOME")
         return cls((Path(xdg) if xdg else (home_dir() or Path.cwd()) / ".cache") / "ocisign")

@@ -28,11 +28,11 @@ certificate makes it revoked, else any unknown one makes it unknown, else ok.
 Network use is limited to the URLs the certificates name: plain ``http`` (notation refuses
 anything else), redirects (GET only, at most 5) only to ``http``/``https``, no proxies from the
 environment, no credentials (URLs with user info are refused), bounded bodies and a hard
-wall-clock deadline per request (:mod:`ocisign.revocation_http`). ``urllib3`` is imported only
+wall-clock deadline per request (:mod:`ocisign.verify.revocation_http`). ``urllib3`` is imported only
 when a request is made, so a chain without OCSP/CRL URLs never loads it. Certificates are
 checked concurrently, as notation does.
 
-CRL file cache (:mod:`ocisign.crl_cache`; opt-in with ``OCISIGN_CRL_CACHE=1``, notation 1.3's
+CRL file cache (:mod:`ocisign.verify.crl_cache`; opt-in with ``OCISIGN_CRL_CACHE=1``, notation 1.3's
 ``{cache}/crl/<sha256 of URL>`` layout and JSON format): a cached CRL is used only while it is
 current and still validates; cache problems are warnings, never failures. Without the variable
 nothing is read or written, so ``ocisign verify`` stays a command that writes nothing.
@@ -50,8 +50,8 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ocisign.crl_cache import CRLCacheError, CRLFileCache
-from ocisign.revocation_http import HTTPFetcher, RevocationError
+from ocisign.verify.crl_cache import CRLCacheError, CRLFileCache
+from ocisign.verify.revocation_http import HTTPFetcher, RevocationError
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -193,7 +193,7 @@ class ChainResult:
 
 # --- certificate helpers ------------------------------------------------------------------------
 def _subject(cert: x509.Certificate) -> str:
-    from ocisign.x509rules import go_dn_string
+    from ocisign.x509.chain import go_dn_string
 
     try:
         return go_dn_string(cert.subject)

@@ -1,4 +1,4 @@
-"""The HTTP client for OCSP responders and CRL distribution points (:mod:`ocisign.revocation`).
+"""The HTTP client for OCSP responders and CRL distribution points (:mod:`ocisign.verify.revocation`).
 
 :class:`HTTPFetcher` sends one request at a time on ``urllib3`` (imported on first use only):
 plain ``http`` or ``https`` URLs (the checker itself only starts from ``http``, like notation),
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ocisign.errors import OcisignError
-from ocisign.http_errors import describe_network_error, read_bounded
+from ocisign.net import describe_network_error, read_bounded
 
 if TYPE_CHECKING:
     import urllib3

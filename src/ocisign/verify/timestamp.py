@@ -30,8 +30,8 @@ import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ocisign.der import TLV, DERError, expect, parse_single
 from ocisign.errors import VerificationError
+from ocisign.x509.der import TLV, DERError, expect, parse_single
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -347,7 +347,7 @@ def _der(cert: x509.Certificate) -> bytes:
 
 
 def _subject(cert: x509.Certificate) -> str:
-    from ocisign.x509rules import go_dn_string
+    from ocisign.x509.chain import go_dn_string
 
     return go_dn_string(cert.subject)
 
@@ -363,7 +363,7 @@ def _ext(cert: x509.Certificate, cls: Any) -> Any:
 
 def _check_signature_from(cert: x509.Certificate, parent: x509.Certificate) -> str | None:
     """Go ``CheckSignatureFrom``: parent must be a CA (keyCertSign when keyUsage is present)."""
-    from ocisign.x509rules import check_signature_from
+    from ocisign.x509.chain import check_signature_from
 
     return check_signature_from(cert, parent)
 
@@ -541,7 +541,8 @@ def _verify_signed_attributes(token: _SignedToken, si: _SignerInfo, chain: Seque
 def _check_timestamping_chain(chain: Sequence[x509.Certificate]) -> None:
     """notation-core-go ``ValidateTimestampingCertChain``."""
     from cryptography import x509
-    from ocisign.envelope_common import key_spec_of
+
+    from ocisign.envelope.common import key_spec_of
     from ocisign.errors import OcisignError
 
     def leaf_rules(cert: x509.Certificate) -> None:
@@ -597,7 +598,7 @@ def _check_timestamping_chain(chain: Sequence[x509.Certificate]) -> None:
 
     if len(chain) == 1:
         cert = chain[0]
-        from ocisign.x509rules import self_signature_problem
+        from ocisign.x509.chain import self_signature_problem
 
         if cert.issuer.public_bytes() != cert.subject.public_bytes() or self_signature_problem(cert):
             raise TimestampError(f"certificate with subject {_subject(cert)!r} is not self-signed")

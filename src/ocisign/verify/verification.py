@@ -3,7 +3,7 @@
 :func:`verify_artifact` does what ``notation verify`` does for an artifact in a Target (a
 layout or a registry repository):
 
-1. load the trust policy and validate all of it (:class:`~ocisign.trustpolicy.PolicyError`,
+1. load the trust policy and validate all of it (:class:`~ocisign.config.trustpolicy.PolicyError`,
    exit 2, before the artifact is touched);
 2. choose the statement for the scope — exact match before ``*`` — (failing check ``scope``);
 3. resolve the reference; a digest must resolve to itself, a tag gets a "tags are mutable"
@@ -31,22 +31,23 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import IO, TYPE_CHECKING, Any
 
-from ocisign.errors import ContentError, NotFoundError, OcisignError, VerificationError
-from ocisign.goformat import go_quote as _q
-from ocisign.oci import MAX_ENVELOPE_SIZE, MAX_MANIFEST_SIZE, MT_NOTARY_SIGNATURE, Descriptor
-from ocisign.subject import resolve_subject
-from ocisign.trustpolicy import (
+from ocisign.config.trustpolicy import (
     NoApplicablePolicyError,
     PolicyKind,
     TrustPolicyDocument,
     TrustPolicyStatement,
     load_policy,
 )
+from ocisign.errors import ContentError, NotFoundError, OcisignError, VerificationError
+from ocisign.goformat import go_quote as _q
+from ocisign.oci.model import MAX_ENVELOPE_SIZE, MAX_MANIFEST_SIZE, MT_NOTARY_SIGNATURE, Descriptor
+from ocisign.oci.subject import resolve_subject
 from ocisign.types import PolicyResult, SignatureBlob, TargetWriter, VerificationContext
 
 if TYPE_CHECKING:
     from cryptography import x509
-    from ocisign.configdir import ConfigDir
+
+    from ocisign.config.configdir import ConfigDir
     from ocisign.manager import OcisignPluginManager
     from ocisign.types import EnvelopeContent, Target
 
@@ -115,7 +116,7 @@ def collect_signatures(
     A signature manifest that cannot be fetched or is malformed (not one layer, too large) is
     returned as a SignatureBlob with ``error`` set instead of raising.
     """
-    from ocisign.signatures import envelope_layer, load_signature_manifest
+    from ocisign.oci.signatures import envelope_layer, load_signature_manifest
 
     out: list[SignatureBlob] = []
     seen: set[str] = set()
@@ -249,7 +250,7 @@ def verify_artifact(
     policy scope. ``warn`` receives warnings as they happen (tag use). Raises ConfigError for a
     missing/invalid policy and OcisignError when the reference cannot be resolved.
     """
-    from ocisign.signatures import check_max_signatures
+    from ocisign.oci.signatures import check_max_signatures
 
     check_max_signatures(max_signatures)
     doc = policy if policy is not None else load_policy(config)

@@ -25,7 +25,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ocisign.envelope_common import (
+from ocisign.envelope.common import (
     SCHEME_SIGNING_AUTHORITY,
     SCHEME_X509,
     EnvelopeError,

@@ -1,6 +1,6 @@
 """A small, bounded DER reader (definite lengths, single-byte tags) for locating ASN.1 fields.
 
-Used to read RFC 3161 timestamp tokens (:mod:`ocisign.timestamp`) and to hold certificates to
+Used to read RFC 3161 timestamp tokens (:mod:`ocisign.verify.timestamp`) and to hold certificates to
 the strict DER that Go's parser demands (:func:`certificate_encoding_problem`). It only splits
 bytes into tag/length/value; all cryptography is done by ``cryptography``. Every problem raises
 :class:`DERError`.

@@ -1,4 +1,4 @@
-"""A minimal DER writer: the encoding counterpart of :mod:`ocisign.der` (which only reads).
+"""A minimal DER writer: the encoding counterpart of :mod:`ocisign.x509.der` (which only reads).
 
 Just what RFC 3161 requests (and the test TSA's responses) need: definite minimal lengths,
 single-byte tags, INTEGER, BOOLEAN, NULL, OBJECT IDENTIFIER, OCTET/BIT/UTF8 strings,

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocisign.configdir import ConfigDir
+from ocisign.config.configdir import ConfigDir
+from ocisign.config.signingkeys import KeyRecord, absolute, edit_signing_keys, ensure_config_root
 from ocisign.errors import ConfigError, UsageError
 from ocisign.fsutil import create_exclusive, make_private_dirs
-from ocisign.signingkeys import KeyRecord, absolute, edit_signing_keys, ensure_config_root
 
 if TYPE_CHECKING:
     from cryptography import x509

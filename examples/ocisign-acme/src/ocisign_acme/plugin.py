@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 
 import ocisign
-from ocisign.oci import Descriptor, parse_manifest
+from ocisign.oci.model import Descriptor, parse_manifest
 from ocisign.types import PolicyResult, Target, VerificationContext
 
 NAME = "acme"

@@ -18,8 +18,9 @@ from ocisign.errors import NotFoundError, OcisignError, UsageError
 
 if TYPE_CHECKING:
     from cryptography import x509
-    from ocisign.configdir import ConfigDir
-    from ocisign.context import CliContext
+
+    from ocisign.cli.context import CliContext
+    from ocisign.config.configdir import ConfigDir
 
 STORE_TYPES = ("ca", "signingAuthority", "tsa")
 SEPARATOR = "-" * 80
@@ -27,7 +28,7 @@ SEPARATOR = "-" * 80
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Subcommands and their flags."""
-    from ocisign.cmd_common import subcommand_adder
+    from ocisign.cli.options import subcommand_adder
 
     new = subcommand_adder(parser, dest="cert_command")
 
@@ -75,11 +76,11 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if cmd == "delete":
         return _delete(args, ctx)
     if cmd == "generate-test":
-        from ocisign.certgen import generate_test
+        from ocisign.x509.testcert import generate_test
 
         generate_test(ctx.config_dir, args.name, bits=args.bits, make_default=args.default, out=ctx.out)
         return 0
-    from ocisign.certgen import check_name, cleanup_test
+    from ocisign.x509.testcert import check_name, cleanup_test
 
     check_name(args.name)
     prompt = f'Are you sure you want to clean up test key "{args.name}" and its certificate?'
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 # --- helpers ------------------------------------------------------------------------------------
 def check_store(store_type: str, store: str) -> None:
     """Validate ``-t`` and ``-s`` values (store names are ``[a-zA-Z0-9_.-]+``)."""
-    from ocisign.certgen import check_name
+    from ocisign.x509.testcert import check_name
 
     if not store_type:
         raise UsageError("store type cannot be empty")
@@ -135,7 +136,7 @@ def validate_store_certificates(certs: list[x509.Certificate], store_type: str, 
 
 
 def _add(args: argparse.Namespace, ctx: CliContext) -> int:
-    from ocisign.configfiles import read_regular_file
+    from ocisign.config.files import read_regular_file
     from ocisign.fsutil import make_private_dirs, write_atomic
     from ocisign.plugins.truststore_files import parse_certificates
 
@@ -220,7 +221,7 @@ def _list(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.store_type and args.store_type not in STORE_TYPES:
         raise UsageError(f"unsupported store type: {args.store_type} (choose one of: {', '.join(STORE_TYPES)})")
     if args.store:
-        from ocisign.certgen import check_name
+        from ocisign.x509.testcert import check_name
 
         check_name(args.store, what="named store")
     paths = list_store_files(ctx.config_dir, args.store_type, args.store)
@@ -232,7 +233,7 @@ def _list(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _cert_file(config: ConfigDir, store_type: str, store: str, name: str) -> Path:
-    from ocisign.certgen import check_name
+    from ocisign.x509.testcert import check_name
 
     check_store(store_type, store)
     if not name:
@@ -244,7 +245,7 @@ def _cert_file(config: ConfigDir, store_type: str, store: str, name: str) -> Pat
 def _show(args: argparse.Namespace, ctx: CliContext) -> int:
     from ocisign.goformat import go_time_string
     from ocisign.plugins.truststore_files import read_certificate_file
-    from ocisign.x509rules import cert_fingerprint_sha256, go_dn_string
+    from ocisign.x509.chain import cert_fingerprint_sha256, go_dn_string
 
     path = _cert_file(ctx.config_dir, args.store_type, args.store, args.file)
     if not os.path.lexists(path):

@@ -12,7 +12,7 @@ A destination without a tag or digest takes the source's tag (or is pushed by di
 registries use ``--from-username/--from-password`` and ``--to-username/--to-password``. oras's
 per-side transport flags ``--from-/--to-plain-http``, ``--from-/--to-insecure``,
 ``--from-/--to-ca-file`` and ``--from-/--to-distribution-spec`` are accepted (see
-:mod:`ocisign.compat_flags`).
+:mod:`ocisign.cli.compat_flags`).
 A destination layout that does not exist yet is created (``--layout-type`` picks its kind).
 Output (stdout), as oras prints it::
 
@@ -30,12 +30,12 @@ import dataclasses
 import sys
 from typing import TYPE_CHECKING
 
-from ocisign.cmd_common import add_remote_options
+from ocisign.cli.options import add_remote_options
 from ocisign.errors import UsageError
 
 if TYPE_CHECKING:
-    from ocisign.context import CliContext
-    from ocisign.refs import RegistryRef
+    from ocisign.cli.context import CliContext
+    from ocisign.oci.refs import RegistryRef
     from ocisign.types import RemoteOptions, Target
 
 
@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="layout handler for the layout side(s) (oci, oci-archive…)")
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
     add_remote_options(parser, concurrency=True)
-    from ocisign.compat_flags import distribution_spec
+    from ocisign.cli.compat_flags import distribution_spec
 
     g = parser.add_argument_group("per-side registry options (oras's flags; they win over the shared ones)")
     for side in ("from", "to"):
@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _split_layout_dst(text: str) -> tuple[str, str | None]:
     """``PATH[:TAG|@DIGEST]`` → (path, reference or None)."""
-    from ocisign.refs import parse_layout_ref
+    from ocisign.oci.refs import parse_layout_ref
 
     if "@" not in text and ":" not in text.replace("\\", "/").rsplit("/", 1)[-1]:
         return text, None
@@ -81,7 +81,7 @@ def _split_layout_dst(text: str) -> tuple[str, str | None]:
 
 def _split_extra_tags(text: str) -> tuple[str, list[str]]:
     """oras's ``DST[:TAG][,TAG…]``: the destination with its first tag, and the extra tags."""
-    from ocisign.refs import TAG_RE
+    from ocisign.oci.refs import TAG_RE
 
     first, *extra = text.split(",")
     for tag in extra:
@@ -91,7 +91,7 @@ def _split_extra_tags(text: str) -> tuple[str, list[str]]:
 
 
 def _registry_ref(text: str, flag: str) -> RegistryRef:
-    from ocisign.refs import looks_like_registry_ref, parse_registry_ref
+    from ocisign.oci.refs import looks_like_registry_ref, parse_registry_ref
 
     if not looks_like_registry_ref(text):
         raise UsageError(f"{text!r} is not a registry reference (REGISTRY/REPO:TAG); for a local layout add {flag}")
@@ -121,8 +121,8 @@ def _side_options(args: argparse.Namespace, base: RemoteOptions, side: str) -> R
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     """Copy SRC to DST."""
-    from ocisign.compat_flags import apply_distribution_spec
-    from ocisign.copying import Progress, copy
+    from ocisign.cli.compat_flags import apply_distribution_spec
+    from ocisign.registry.copy import Progress, copy
 
     layout_type = args.layout_type
     destination, extra_tags = _split_extra_tags(args.destination)

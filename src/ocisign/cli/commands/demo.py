@@ -1,6 +1,6 @@
 """``ocisign demo``: build a hello-world image and run the whole workflow in a throw-away config dir.
 
-See :mod:`ocisign.demo` for the steps.
+See :mod:`ocisign.cli.demo` for the steps.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ocisign.context import CliContext
+    from ocisign.cli.context import CliContext
 
 
 def _port(text: str) -> int:
@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     """Run the demo."""
-    from ocisign.demo import run_demo
+    from ocisign.cli.demo import run_demo
 
     return run_demo(keep=args.keep, registry=args.registry, registry_port=args.registry_port,
                     no_registry=args.no_registry, json_output=args.output == "json")

@@ -34,9 +34,9 @@ from ocisign.errors import OcisignError
 if TYPE_CHECKING:
     import datetime as dt
 
-    from ocisign.context import CliContext
+    from ocisign.cli.context import CliContext
     from ocisign.goformat import TreeNode
-    from ocisign.oci import Descriptor, Manifest
+    from ocisign.oci.model import Descriptor, Manifest
     from ocisign.types import EnvelopeContent, Target
 
 TimeFormat = Callable[["dt.datetime"], str]
@@ -44,7 +44,7 @@ TimeFormat = Callable[["dt.datetime"], str]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``inspect [--oci-layout] REF [-o tree|json] [--max-signatures N] [--layout-type T]``."""
-    from ocisign.cmd_list import add_reference_arguments
+    from ocisign.cli.commands.list import add_reference_arguments
 
     add_reference_arguments(parser, verb="inspect signatures of")
     parser.add_argument("-o", "--output", choices=["tree", "text", "json"], default="tree",
@@ -78,7 +78,7 @@ def go_value(value: Any) -> str:
 
 def certificate_info(certs: Any, fmt_time: TimeFormat) -> list[dict[str, str]]:
     """``[{"SHA256Fingerprint", "issuedTo", "issuedBy", "expiry"}]`` for each certificate."""
-    from ocisign.x509rules import cert_fingerprint_sha256, go_dn_string
+    from ocisign.x509.chain import cert_fingerprint_sha256, go_dn_string
 
     out = []
     for cert in certs:
@@ -104,7 +104,7 @@ def timestamp_info(token: bytes, signature: bytes, fmt_time: TimeFormat) -> dict
     """
     import hashlib
 
-    from ocisign.timestamp import OID_TST_INFO, parse_token, parse_tst_info
+    from ocisign.verify.timestamp import OID_TST_INFO, parse_token, parse_tst_info
 
     try:
         token_info = parse_token(token)
@@ -128,9 +128,9 @@ def timestamp_info(token: bytes, signature: bytes, fmt_time: TimeFormat) -> dict
 
 def signature_output(desc: Descriptor, content: EnvelopeContent, fmt_time: TimeFormat) -> dict[str, Any]:
     """One signature in notation's ``signatureOutput`` shape (Go field order)."""
-    from ocisign.envelope_common import parse_json_strict
+    from ocisign.envelope.common import parse_json_strict
     from ocisign.goformat import sorted_map
-    from ocisign.oci import descriptor_from_json
+    from ocisign.oci.model import descriptor_from_json
 
     payload = parse_json_strict(content.payload, where="signature payload")
     if not isinstance(payload, dict) or "targetArtifact" not in payload:
@@ -164,8 +164,8 @@ def signature_output(desc: Descriptor, content: EnvelopeContent, fmt_time: TimeF
 
 def read_signature(ctx: CliContext, target: Target, desc: Descriptor, manifest: Manifest) -> EnvelopeContent:
     """Fetch and open the envelope of a signature manifest (verifies its cryptographic signature)."""
-    from ocisign.oci import MAX_ENVELOPE_SIZE
-    from ocisign.signatures import envelope_layer
+    from ocisign.oci.model import MAX_ENVELOPE_SIZE
+    from ocisign.oci.signatures import envelope_layer
 
     layer = envelope_layer(manifest, where=f"{target.location}@{desc.digest}")
     formats = ctx.pm.envelope_formats()
@@ -198,7 +198,7 @@ def _add_map(node: TreeNode, m: dict[str, str] | None) -> None:
 def render_tree(ref: str, signatures: list[dict[str, Any]]) -> str:
     """notation's inspect tree for ``signatures`` (already formatted with ANSIC times)."""
     from ocisign.goformat import TreeNode
-    from ocisign.oci import MT_NOTARY_SIGNATURE
+    from ocisign.oci.model import MT_NOTARY_SIGNATURE
 
     root = TreeNode(ref)
     sig_root = root.add(MT_NOTARY_SIGNATURE)
@@ -229,10 +229,10 @@ def render_tree(ref: str, signatures: list[dict[str, Any]]) -> str:
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     """Inspect and print; exit 1 when a signature had to be skipped."""
-    from ocisign.cmd_list import resolve_with_warning
-    from ocisign.compat_flags import check_referrers_flags
+    from ocisign.cli.commands.list import resolve_with_warning
+    from ocisign.cli.compat_flags import check_referrers_flags
     from ocisign.goformat import go_ansic, go_json, go_rfc3339
-    from ocisign.signatures import check_max_signatures, find_signatures
+    from ocisign.oci.signatures import check_max_signatures, find_signatures
 
     check_max_signatures(args.max_signatures)
     check_referrers_flags(args, sign=False, warn=ctx.warn)

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 from ocisign.errors import PluginError, UsageError
 
 if TYPE_CHECKING:
-    from ocisign.context import CliContext
+    from ocisign.cli.context import CliContext
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Subcommands and their flags."""
-    from ocisign.cmd_common import subcommand_adder
+    from ocisign.cli.options import subcommand_adder
 
     new = subcommand_adder(parser, dest="key_command")
 
@@ -45,14 +45,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     """Dispatch to the subcommand."""
-    from ocisign.signingkeys import edit_signing_keys
+    from ocisign.config.signingkeys import edit_signing_keys
 
     cmd = args.key_command
     if cmd in ("list", "ls"):
         return _list(ctx)
     if cmd in ("update", "set"):
         if not args.default:
-            from ocisign.signingkeys import load_signing_keys
+            from ocisign.config.signingkeys import load_signing_keys
 
             load_signing_keys(ctx.config_dir).get(args.name)
             print("Nothing to update: use --default to mark the key as the default signing key", file=sys.stderr)
@@ -78,8 +78,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _add(args: argparse.Namespace, ctx: CliContext) -> int:
-    from ocisign.cmd_common import parse_key_values
-    from ocisign.signingkeys import KeyRecord, absolute, edit_signing_keys
+    from ocisign.cli.options import parse_key_values
+    from ocisign.config.signingkeys import KeyRecord, absolute, edit_signing_keys
 
     name = args.name
     if not name:
@@ -113,8 +113,8 @@ def _add(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _list(ctx: CliContext) -> int:
+    from ocisign.config.signingkeys import load_signing_keys
     from ocisign.goformat import tab_table
-    from ocisign.signingkeys import load_signing_keys
 
     keys = load_signing_keys(ctx.config_dir)
     rows = [["NAME", "KEY PATH", "CERTIFICATE PATH", "ID", "PLUGIN NAME"]]

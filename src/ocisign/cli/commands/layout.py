@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ocisign.errors import LayoutError, OcisignError, UsageError
 
 if TYPE_CHECKING:
-    from ocisign.context import CliContext
+    from ocisign.cli.context import CliContext
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,8 +50,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _check(args: argparse.Namespace, ctx: CliContext) -> int:
-    from ocisign.layout_base import LayoutReader
-    from ocisign.layout_tools import check_layout
+    from ocisign.oci.layout_reader import LayoutReader
+    from ocisign.oci.layout_tools import check_layout
 
     as_json = args.output == "json"
     try:
@@ -89,7 +89,7 @@ def _check(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _extract(args: argparse.Namespace, ctx: CliContext) -> int:
-    from ocisign.layout_tools import extract_archive
+    from ocisign.oci.layout_tools import extract_archive
 
     res = extract_archive(Path(args.tar), Path(args.directory))
     ctx.out(f"Extracted {args.tar} to {res.directory} ({res.files} files, {res.bytes} bytes)")
@@ -97,7 +97,7 @@ def _extract(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _pack(args: argparse.Namespace, ctx: CliContext) -> int:
-    from ocisign.layout_tools import pack_layout
+    from ocisign.oci.layout_tools import pack_layout
 
     res = pack_layout(Path(args.directory), Path(args.tar), force=args.force)
     ctx.out(f"Packed {args.directory} into {res.archive} ({res.files} files, {res.directories} directories, "

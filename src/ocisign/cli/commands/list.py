@@ -16,8 +16,8 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ocisign.context import Artifact, CliContext
-    from ocisign.oci import Descriptor
+    from ocisign.cli.context import Artifact, CliContext
+    from ocisign.oci.model import Descriptor
 
 
 def add_reference_arguments(parser: argparse.ArgumentParser, *, verb: str) -> None:
@@ -29,8 +29,8 @@ def add_reference_arguments(parser: argparse.ArgumentParser, *, verb: str) -> No
                         help="layout type (oci, oci-archive, …); detected when omitted")
     parser.add_argument("--max-signatures", type=int, default=100, metavar="N",
                         help="maximum number of signatures to examine (default 100)")
-    from ocisign.cmd_common import add_remote_options
-    from ocisign.compat_flags import add_referrers_flags
+    from ocisign.cli.compat_flags import add_referrers_flags
+    from ocisign.cli.options import add_remote_options
 
     add_remote_options(parser)
     add_referrers_flags(parser, sign=False)
@@ -60,10 +60,10 @@ def resolve_with_warning(ctx: CliContext, artifact: Artifact, verb: str) -> Desc
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     """Print the signature tree (or JSON)."""
-    from ocisign.compat_flags import check_referrers_flags
+    from ocisign.cli.compat_flags import check_referrers_flags
     from ocisign.goformat import TreeNode
-    from ocisign.oci import MT_NOTARY_SIGNATURE
-    from ocisign.signatures import check_max_signatures, find_signatures
+    from ocisign.oci.model import MT_NOTARY_SIGNATURE
+    from ocisign.oci.signatures import check_max_signatures, find_signatures
 
     check_max_signatures(args.max_signatures)
     check_referrers_flags(args, sign=False, warn=ctx.warn)

@@ -17,14 +17,14 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from ocisign.cmd_common import add_credential_options, add_transport_options, read_password
+from ocisign.cli.options import add_credential_options, add_transport_options, read_password
 from ocisign.errors import UsageError
 
 if TYPE_CHECKING:
-    from ocisign.context import CliContext
+    from ocisign.cli.context import CliContext
 
 
-#: ``-p`` is the password here, as in ``notation login -u USER -p PASSWORD`` (see ocisign.cli)
+#: ``-p`` is the password here, as in ``notation login -u USER -p PASSWORD`` (see ocisign.cli.app)
 PLUGIN_SHORT_FLAG = False
 
 
@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _registry_host(text: str) -> str:
-    from ocisign.credential_store import normalize_server
-    from ocisign.refs import parse_registry_ref
+    from ocisign.oci.refs import parse_registry_ref
+    from ocisign.registry.credentials import normalize_server
 
     host = normalize_server(text)
     if not host:
@@ -58,8 +58,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _login(host: str, args: argparse.Namespace, ctx: CliContext) -> int:
-    from ocisign.credential_store import LoginStore, helper_store, ocisign_helper
-    from ocisign.registry_client import RegistryClient
+    from ocisign.registry.client import RegistryClient
+    from ocisign.registry.credentials import LoginStore, helper_store, ocisign_helper
     from ocisign.types import Credentials, RemoteOptions
 
     username = args.username
@@ -98,7 +98,7 @@ def _login(host: str, args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _logout(host: str, ctx: CliContext) -> int:
-    from ocisign.credential_store import LoginStore, helper_erase, ocisign_helper
+    from ocisign.registry.credentials import LoginStore, helper_erase, ocisign_helper
 
     helper = ocisign_helper(ctx.config_dir.config_json, host)
     removed = helper_erase(helper, host) if helper else False

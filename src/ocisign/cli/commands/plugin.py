@@ -7,7 +7,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ocisign.context import CliContext
+    from ocisign.cli.context import CliContext
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

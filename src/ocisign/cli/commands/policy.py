@@ -7,7 +7,7 @@
     ocisign policy init --name N --trust-store TYPE:NAME --trusted-identity ID [--scope S]… [--level L] [--force]
 
 The policy in effect is ``trustpolicy.oci.json`` when it exists, else ``trustpolicy.json``
-(see :mod:`ocisign.trustpolicy`). ``import`` and ``init`` write that same file — so what they
+(see :mod:`ocisign.config.trustpolicy`). ``import`` and ``init`` write that same file — so what they
 write is always what ``verify`` reads — creating ``trustpolicy.json`` (readable by notation 1.x
 and 2.x) when neither exists. The document is validated in full before anything is written
 (every problem is listed, exit 2). As in notation, a valid policy in place is replaced with
@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 from ocisign.errors import ConfigError, ExitCode, UsageError
 
 if TYPE_CHECKING:
-    from ocisign.context import CliContext
-    from ocisign.trustpolicy import TrustPolicyDocument
+    from ocisign.cli.context import CliContext
+    from ocisign.config.trustpolicy import TrustPolicyDocument
 
 MAX_IMPORT_SIZE = 4 * 1024 * 1024
 
@@ -71,7 +71,7 @@ def print_policy_problems(command: str, exc: ConfigError) -> int:
 
 
 def _destination(ctx: CliContext) -> Path:
-    from ocisign.trustpolicy import effective_policy_path
+    from ocisign.config.trustpolicy import effective_policy_path
 
     return effective_policy_path(ctx.config_dir) or ctx.config_dir.trust_policy
 
@@ -80,8 +80,8 @@ def _install(ctx: CliContext, data: bytes, doc: TrustPolicyDocument, *, force: b
     """Atomically write ``data`` to the effective policy file; refuse to overwrite without force."""
     import os
 
+    from ocisign.config.trustpolicy import missing_trust_stores
     from ocisign.fsutil import write_atomic
-    from ocisign.trustpolicy import missing_trust_stores
 
     dest = _destination(ctx)
     if os.path.lexists(dest) and not force:
@@ -100,7 +100,7 @@ def _install(ctx: CliContext, data: bytes, doc: TrustPolicyDocument, *, force: b
 
 def _existing_policy_is_valid(ctx: CliContext) -> bool:
     """True when the policy in effect exists and validates (notation only asks before replacing one)."""
-    from ocisign.trustpolicy import effective_policy_path, parse_policy, read_policy_file
+    from ocisign.config.trustpolicy import effective_policy_path, parse_policy, read_policy_file
 
     path = effective_policy_path(ctx.config_dir)
     if path is None:
@@ -115,7 +115,7 @@ def _existing_policy_is_valid(ctx: CliContext) -> bool:
 def _read_source(path: str) -> bytes:
     from pathlib import Path
 
-    from ocisign.configfiles import read_regular_file
+    from ocisign.config.files import read_regular_file
 
     data = read_regular_file(Path(path), max_size=MAX_IMPORT_SIZE)
     if data is None:  # only with missing_ok; kept so a missing file can never read as empty
@@ -125,7 +125,7 @@ def _read_source(path: str) -> bytes:
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     """Run the sub-command."""
-    from ocisign.trustpolicy import PolicyNotFoundError, parse_policy, read_policy_file, validate_policy
+    from ocisign.config.trustpolicy import PolicyNotFoundError, parse_policy, read_policy_file, validate_policy
 
     command = args.policy_command
     if command == "import":
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             # notation asks; without a terminal to ask on, ocisign refuses (use --force)
             if not sys.stdin.isatty():
                 raise UsageError(f"trust policy {_destination(ctx)} already exists; use --force to replace it")
-            from ocisign.cmd_cert import ask_confirmation
+            from ocisign.cli.commands.cert import ask_confirmation
 
             if not ask_confirmation("Existing trust policy configuration found, do you want to overwrite it?", False):
                 return 0
@@ -152,7 +152,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.out("Trust policy configuration imported successfully.")
         return 0
     if command == "show":
-        from ocisign.trustpolicy import effective_policy_path
+        from ocisign.config.trustpolicy import effective_policy_path
 
         path = effective_policy_path(ctx.config_dir)
         if path is None:
@@ -187,7 +187,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     obj = {"version": "1.0", "trustPolicies": [statement]}
     doc_or_none, problems = validate_policy(obj)
     if doc_or_none is None:
-        from ocisign.trustpolicy import PolicyError
+        from ocisign.config.trustpolicy import PolicyError
 
         return print_policy_problems("policy", PolicyError("from the command line", problems))
     data = (json.dumps(obj, indent=4) + "\n").encode("utf-8")

@@ -8,7 +8,7 @@ The key is ``--key``, else the project config's ``key``, else the default key of
 ``signingkeys.json``; the format is ``--signature-format``, else the project config's, else
 ``config.json``'s ``signatureFormat``, else ``jws``. ``--timestamp-url`` and ``--timestamp-root-cert``
 (together) countersign the signature with an RFC 3161 timestamp whose TSA chain must end at that
-root (:mod:`ocisign.tsa_client`). Prints ``Successfully signed <ref>@<digest>``.
+root (:mod:`ocisign.sign.timestamping`). Prints ``Successfully signed <ref>@<digest>``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ocisign.errors import UsageError
 
 if TYPE_CHECKING:
-    from ocisign.context import CliContext
+    from ocisign.cli.context import CliContext
     from ocisign.types import Signer
 
 SIGNATURE_FORMATS = ("jws", "cose")
@@ -49,17 +49,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timestamp-root-cert", metavar="FILE", default=None,
                         help="file with the single self-signed root certificate (PEM or DER) of the TSA's chain "
                              "(with --timestamp-url)")
-    from ocisign.cmd_common import add_remote_options
+    from ocisign.cli.options import add_remote_options
 
     add_remote_options(parser)
-    from ocisign.compat_flags import add_referrers_flags
+    from ocisign.cli.compat_flags import add_referrers_flags
 
     add_referrers_flags(parser, sign=True)
 
 
 def choose_format(args: argparse.Namespace, ctx: CliContext) -> str:
     """The envelope format name: flag, project config, config.json, then ``jws``."""
-    from ocisign.configfiles import config_signature_format
+    from ocisign.config.files import config_signature_format
 
     name = args.signature_format or ctx.project.signature_format or config_signature_format(ctx.config_dir) or "jws"
     name = name.lower()
@@ -70,8 +70,8 @@ def choose_format(args: argparse.Namespace, ctx: CliContext) -> str:
 
 def make_signer(args: argparse.Namespace, ctx: CliContext) -> Signer:
     """The Signer of the chosen key (file key or plugin key with ``--plugin-config`` merged in)."""
-    from ocisign.cmd_common import parse_key_values
-    from ocisign.signingkeys import KeyRecord, load_signing_keys
+    from ocisign.cli.options import parse_key_values
+    from ocisign.config.signingkeys import KeyRecord, load_signing_keys
 
     if args.plugin or args.id:
         if not (args.plugin and args.id):
@@ -93,9 +93,9 @@ def make_signer(args: argparse.Namespace, ctx: CliContext) -> Signer:
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     """Sign and print ``Successfully signed <ref>@<digest>``."""
-    from ocisign.compat_flags import apply_force_referrers_tag, check_referrers_flags
-    from ocisign.signing import parse_duration, parse_user_metadata, sign_artifact
-    from ocisign.tsa_client import timestamp_options
+    from ocisign.cli.compat_flags import apply_force_referrers_tag, check_referrers_flags
+    from ocisign.sign.signing import parse_duration, parse_user_metadata, sign_artifact
+    from ocisign.sign.timestamping import timestamp_options
 
     metadata = parse_user_metadata(args.user_metadata)
     expiry = parse_duration(args.expiry) if args.expiry else None

@@ -13,10 +13,10 @@ the check that failed and why, then ``Error: …``. Logged failures are ``Warnin
 
 Exit codes: 0 verified, 1 verification failed (or the artifact could not be read),
 2 bad usage or a missing/invalid trust policy. Read-only: nothing is written anywhere (the one
-opt-in exception is the CRL cache, ``OCISIGN_CRL_CACHE=1``, see :mod:`ocisign.crl_cache`).
+opt-in exception is the CRL cache, ``OCISIGN_CRL_CACHE=1``, see :mod:`ocisign.verify.crl_cache`).
 
 Revocation: certificates naming OCSP/CRL servers are checked online like notation 1.3 does
-(:mod:`ocisign.revocation`; OCSP 2 s, CRL 5 s, plain http only); ``"revocation": "skip"`` in the
+(:mod:`ocisign.verify.revocation`; OCSP 2 s, CRL 5 s, plain http only); ``"revocation": "skip"`` in the
 policy's override contacts no server at all.
 """
 
@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 from ocisign.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
-    from ocisign.context import CliContext
-    from ocisign.verification import VerificationReport
+    from ocisign.cli.context import CliContext
+    from ocisign.verify.verification import VerificationReport
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,8 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout-type", metavar="TYPE", default=None,
                         help="layout type (oci, oci-archive, …); detected when omitted")
     parser.add_argument("-o", "--output", choices=["text", "json"], default="text", help="output format")
-    from ocisign.cmd_common import add_remote_options
-    from ocisign.compat_flags import add_referrers_flags
+    from ocisign.cli.compat_flags import add_referrers_flags
+    from ocisign.cli.options import add_remote_options
 
     add_remote_options(parser)
     add_referrers_flags(parser, sign=False)
@@ -111,7 +111,7 @@ def render_text(ctx: CliContext, report: VerificationReport) -> None:
 
 
 def _policy_error_json(exc: Exception, reference: str, scope: str | None) -> dict[str, Any]:
-    from ocisign.verification import VerificationReport
+    from ocisign.verify.verification import VerificationReport
 
     out = VerificationReport(reference=reference, verified=False, failed_check="policy", message=str(exc),
                              scope=scope).to_json()
@@ -121,11 +121,9 @@ def _policy_error_json(exc: Exception, reference: str, scope: str | None) -> dic
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     """Verify the artifact; see the module docstring for output and exit codes."""
-    from ocisign.cmd_common import parse_key_values
-    from ocisign.compat_flags import check_referrers_flags
-    from ocisign.errors import ConfigError, OcisignError
-    from ocisign.signatures import check_max_signatures
-    from ocisign.trustpolicy import (
+    from ocisign.cli.compat_flags import check_referrers_flags
+    from ocisign.cli.options import parse_key_values
+    from ocisign.config.trustpolicy import (
         TrustPolicyDocument,
         load_policy,
         parse_policy,
@@ -133,7 +131,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         read_policy_file,
         scope_format_problem,
     )
-    from ocisign.verification import verify_artifact
+    from ocisign.errors import ConfigError, OcisignError
+    from ocisign.oci.signatures import check_max_signatures
+    from ocisign.verify.verification import verify_artifact
 
     check_max_signatures(args.max_signatures)
     check_referrers_flags(args, sign=False, warn=ctx.warn)
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     scope: str | None = args.scope
     if args.oci_layout:
         if scope is None:
-            from ocisign.refs import parse_layout_ref
+            from ocisign.oci.refs import parse_layout_ref
 
             scope = ctx.project.scope_for(parse_layout_ref(args.reference).path)
         if scope is None:
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         if json_out:
             ctx.emit_json(_policy_error_json(exc, args.reference, scope))
         else:
-            from ocisign.cmd_policy import print_policy_problems
+            from ocisign.cli.commands.policy import print_policy_problems
 
             print_policy_problems("verify", exc)
         return int(ExitCode.USAGE)
@@ -188,7 +188,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     except OcisignError as exc:
         if not json_out:
             raise
-        from ocisign.verification import VerificationReport
+        from ocisign.verify.verification import VerificationReport
 
         ctx.emit_json(VerificationReport(reference=args.reference, verified=False, message=exc.diagnostics(),
                                          scope=scope).to_json())

@@ -1,0 +1,1 @@
+"""The command line: the lazy ``ocisign`` app, shared options, per-run context, one module per command."""

@@ -1,0 +1,1 @@
+"""The configuration directory in notation's format (signing keys, trust policy, ``config.json``) and project config."""

@@ -1,0 +1,1 @@
+"""OCI distribution registries: HTTP transport and endpoints, authentication, credentials, the copy engine."""

@@ -1,0 +1,9 @@
+"""Helpers for tests, benchmarks, the demo and plugin authors (pytest-free, loopback only).
+
+- :mod:`ocisign.testing.registry`: a real ``docker-registry`` on a free loopback port (plain HTTP,
+  TLS with a generated CA, htpasswd auth), a token server and a fault-injecting proxy.
+- :mod:`ocisign.testing.tsa`: an RFC 3161 timestamping authority issuing real tokens.
+- :mod:`ocisign.testing.sample_image`: small but real OCI image layouts.
+
+Nothing in the product imports this room except the demo.
+"""
