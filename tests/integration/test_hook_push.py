@@ -68,3 +68,38 @@ def test_push_from_project_config_handles_every_root(
     assert lines[2] == "ocisign-push: 1 of 2 check(s) failed"
     assert "Traceback" not in res.out + res.err
     assert run_cli("list", f"{registry_plain.host}/{repo_name}/unsigned:v1").rc != 0
+
+
+def test_push_and_sign_hooks_notify_plugins(  # type: ignore[no-untyped-def]
+    run_cli: Any, project: Path, registry_plain: Any, repo_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hooks call the library, so ``ocisign_signature_created`` and ``ocisign_push_finished`` still fire."""
+    plugdir = tmp_path / "plug"
+    plugdir.mkdir()
+    (plugdir / "hook_push_events.py").write_text(textwrap.dedent("""\
+        import ocisign
+
+        EVENTS = []
+
+        @ocisign.hookimpl
+        def ocisign_signature_created(target, subject, signature):
+            EVENTS.append(("signed", subject.digest, signature.digest))
+
+        @ocisign.hookimpl
+        def ocisign_push_finished(source, destination, pushed):
+            EVENTS.append(("pushed", source, destination, len(pushed)))
+    """))
+    monkeypatch.syspath_prepend(str(plugdir))
+    import hook_push_events  # type: ignore[import-not-found]
+
+    events: list[tuple[object, ...]] = hook_push_events.EVENTS
+
+    dest = f"{registry_plain.host}/{repo_name}"
+    res = run_cli("hook", "-p", "hook_push_events", "-o", "json", "ocisign-sign", "unsigned")
+    assert res.rc == 0, res.out + res.err
+    [record] = json.loads(res.out)["results"]
+    assert events == [("signed", record["digest"], record["signature"])]
+    res = run_cli("hook", "-p", "hook_push_events", "ocisign-push", "--to", dest, "unsigned")
+    assert res.rc == 0, res.out + res.err
+    source, destination, pushed = events[-1][1:]
+    assert (source, destination) == ("unsigned:v1", f"{dest}:v1") and pushed >= 4  # config, layer, manifest, signature
