@@ -32,7 +32,7 @@ def test_every_hook_id_is_documented() -> None:
 
 
 def test_every_hook_entry_is_a_real_command() -> None:
-    from ocisign.hooks.precommit import HOOK_IDS
+    from ocisign.hooks import HOOK_IDS
 
     for hook in yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text()):
         assert hook["entry"] == f"ocisign hook {hook['id']}"

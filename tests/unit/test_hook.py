@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ocisign.hooks.precommit import group_layout_roots, layout_root_of
+from ocisign.hooks.files import group_layout_roots, layout_root_of
 
 from ocisign.testing.sample_image import write_image_layout
 
@@ -195,3 +195,118 @@ def test_push_refuses_unsigned_layouts(run_cli, work: Path, signer) -> None:  # 
     assert res.rc == 1 and "img:v1: push FAILED: not signed: refusing to push an unsigned image" in res.out
     res = run_cli("hook", "ocisign-push", "--to", "localhost:1/x/img", "--scope", "local/img", "img")
     assert res.rc == 1 and "img:v1: verify before push FAILED" in res.out
+
+
+DIGEST = r"sha256:[0-9a-f]{64}"
+
+
+def signature_digests(run_cli, ref: str) -> list[str]:  # type: ignore[no-untyped-def]
+    res = run_cli("list", "--oci-layout", "-o", "json", ref)
+    assert res.rc == 0, res.err
+    return [s["digest"] for s in json.loads(res.out)["signatures"]]
+
+
+def test_sign_prints_what_it_signed_without_verbose(run_cli, work: Path, signer) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    write_image_layout(work / "img")
+    subject = json.loads((work / "img" / "index.json").read_text())["manifests"][0]["digest"]
+    res = run_cli("hook", "ocisign-sign", "img/index.json", "img/oci-layout")
+    assert res.rc == 0, res.out + res.err
+    lines = res.out.splitlines()
+    assert len(lines) == 1, res.out
+    m = re.fullmatch(rf"img:v1: signed ({DIGEST}) \(signature ({DIGEST}) stored in img\)", lines[0])
+    assert m, lines[0]
+    assert m.group(1) == subject
+    assert signature_digests(run_cli, "img:v1") == [m.group(2)]
+    assert "Traceback" not in res.err
+
+    # -o json carries the same facts as fields
+    res = run_cli("hook", "ocisign-sign", "--force", "-o", "json", "img")
+    assert res.rc == 0, res.out + res.err
+    [record] = json.loads(res.out)["results"]
+    assert record["ok"] is True and record["skipped"] is False
+    assert record["digest"] == subject
+    assert record["signature"] != m.group(2)
+    assert sorted(signature_digests(run_cli, "img:v1")) == sorted([m.group(2), record["signature"]])
+    # a skipped layout has nothing signed
+    res = run_cli("hook", "ocisign-sign", "-o", "json", "img")
+    [record] = json.loads(res.out)["results"]
+    assert record["skipped"] is True and "signature" not in record
+
+
+def test_sign_hook_returns_structured_outcomes(work: Path, signer, config_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """The hook modules are a library: they record Outcome objects, they do not re-enter the CLI."""
+    import argparse
+
+    from ocisign.hooks import sign as sign_hook
+    from ocisign.hooks.report import HookOptions, HookRun
+
+    import ocisign.cli.app
+    from ocisign.cli.context import CliContext
+
+    write_image_layout(work / "img")
+
+    def no_cli(*_: object) -> int:
+        raise AssertionError("a hook re-entered the CLI")
+
+    ocisign_main = ocisign.cli.app.main
+    ocisign.cli.app.main = no_cli  # type: ignore[assignment]
+    try:
+        ctx = CliContext.from_args(argparse.Namespace(project_config="none", config_dir=str(config_dir)))
+        run = HookRun(ctx, HookOptions(hook_id="ocisign-sign", files=("img",), output="json"))
+        sign_hook.handle(run, "img")
+        sign_hook.handle(run, "img")
+        ctx.close()
+    finally:
+        ocisign.cli.app.main = ocisign_main
+    first, second = run.outcomes
+    assert first.ok and first.changed and first.item == "img:v1" and first.signature and first.digest
+    assert second.ok and second.skipped and second.signature is None
+    assert run.finish() == 0
+
+
+def test_errors_are_reported_per_root_without_traceback(  # type: ignore[no-untyped-def]
+    run_cli, work: Path, signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("a", "b"):
+        write_image_layout(work / name)
+    # a project key that does not exist: every root fails with the key error, exit 1
+    (work / "ocisign.toml").write_text('key = "nokey"\n')
+    res = run_cli("hook", "ocisign-sign", "a", "b")
+    assert res.rc == 1
+    for name in ("a", "b"):
+        assert f"{name}:v1: sign FAILED: signing key 'nokey' not found" in res.out, res.out
+    assert res.out.splitlines()[-1] == "ocisign-sign: 2 of 2 check(s) failed"
+    assert "Traceback" not in res.out + res.err and res.err == ""
+    # a broken trust policy: each reference fails with the policy error, every problem on its line
+    bad = policy(["local/a"])
+    bad["trustPolicies"][0]["signatureVerification"] = {"level": "strictest"}  # type: ignore[index]
+    bad["trustPolicies"][0]["trustStores"] = ["nope"]  # type: ignore[index]
+    (work / "bad.json").write_text(json.dumps(bad))
+    (work / "ocisign.toml").write_text('trust-policy = "bad.json"\n')
+    res = run_cli("hook", "ocisign-verify", "--scope", "local/a", "a", "b")
+    assert res.rc == 1
+    failures = [ln for ln in res.out.splitlines() if "FAILED" in ln]
+    assert [ln.split(":")[0] for ln in failures] == ["a", "b"], res.out
+    assert all("invalid trust policy" in ln and "strictest" in ln and '"nope"' in ln for ln in failures)
+    assert "Traceback" not in res.out + res.err
+
+    # a bug in the library (not an OcisignError) fails that root only, as an internal error (exit 4)
+    import ocisign.oci.layout_tools
+
+    real = ocisign.oci.layout_tools.check_layout
+
+    def broken(target, **kw):  # type: ignore[no-untyped-def]
+        if str(target.location).endswith("a"):
+            raise RuntimeError("boom")
+        return real(target, **kw)
+
+    monkeypatch.setattr(ocisign.oci.layout_tools, "check_layout", broken)
+    res = run_cli("hook", "-v", "ocisign-check-layout", "a", "b")
+    assert res.rc == 4
+    assert "a: layout check FAILED: internal error: RuntimeError: boom" in res.out
+    assert "b: layout is intact" in res.out
+    assert "Traceback" not in res.out + res.err
+    res = run_cli("hook", "--debug", "ocisign-check-layout", "a", "b")
+    assert res.rc == 4 and "Traceback" in res.err and "RuntimeError: boom" in res.err

@@ -43,7 +43,7 @@ COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "logout": ("ocisign.cli.commands.login", "Log out from a registry", ()),
     "layout": ("ocisign.cli.commands.layout", "Check, extract and pack OCI layouts", ()),
     "plugin": ("ocisign.cli.commands.plugin", "List loaded plugins", ()),
-    "hook": ("ocisign.hooks.precommit", "Run a pre-commit hook over file names", ()),
+    "hook": ("ocisign.cli.commands.hook", "Run a pre-commit hook over file names", ()),
     "demo": ("ocisign.cli.commands.demo", "Run the whole workflow on a hello-world image with a throw-away config", ()),
     "version": ("ocisign.cli.commands.version", "Show the version", ()),
 }
