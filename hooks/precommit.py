@@ -372,7 +372,8 @@ class HookRun:
 
         kind: Literal["oci", "blob"] = "blob" if Path(path).name == "trustpolicy.blob.json" else "oci"
         try:
-            doc = parse_policy(read_policy_file(Path(path)), where=path, kind=kind, path=Path(path))
+            doc = parse_policy(read_policy_file(Path(path)), where=path, kind=kind, path=Path(path),
+                               strict=True)  # a lint: unknown members (typos) fail here
         except OcisignError as exc:
             self.fail(path, "trust policy", exc)
             return
