@@ -210,8 +210,9 @@ def _check_top_level(top: dict[str, Any]) -> None:
         if key == "signatures":
             raise EnvelopeError('JWS envelope has "signatures": the flattened JSON serialization must not '
                                 "(RFC 7515 section 7.2.2); only single-signature envelopes are supported")
-        if key.lower() in _TOP_LEVEL:
-            raise EnvelopeError(f"JWS envelope member {key!r} differs from {key.lower()!r} only in case")
+        twin = next((k for k in _TOP_LEVEL if k.casefold() == key.casefold()), None)
+        if twin is not None:  # casefold: Go's EqualFold also folds U+017F (long s) to "s"
+            raise EnvelopeError(f"JWS envelope member {key!r} differs from {twin!r} only in case")
 
 
 def _header_member(header: dict[str, Any], name: str) -> Any:

@@ -311,3 +311,27 @@ def test_login_replaces_the_old_store_entry_and_other_tools_see_it(
     assert base64.b64decode(auths[host]["auth"]).decode() == f"{USER}:{PASSWORD}"
     r = run_cli("logout", host)
     assert r.rc == 0 and host not in json.loads((config_dir / "docker" / "config.json").read_text())["auths"]
+
+
+@pytest.mark.registry
+def test_config_dir_only_setup_keeps_working(
+    run_cli: Callable[..., Any], registry_basic: Any, tmp_path: Path, make_layout: Callable[..., Path],
+    repo_name: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--config-dir without $DOCKER_CONFIG: login stores in that dir's config.json (notation's format and
+    place), cp uses it, ~/.docker is never touched, logout removes it."""
+    monkeypatch.delenv("DOCKER_CONFIG")
+    monkeypatch.delenv("OCISIGN_CONFIG_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    cfg = tmp_path / "project-config"
+    host = registry_basic.host
+    r = run_cli("--config-dir", str(cfg), "login", "-u", USER, "-P", PASSWORD, host)
+    assert r.rc == 0, r.err
+    assert f"stored in {cfg / 'config.json'}" in r.err
+    assert stat.S_IMODE((cfg / "config.json").stat().st_mode) == 0o600
+    assert not (tmp_path / "home" / ".docker").exists()
+    layout = make_layout()
+    r = run_cli("--config-dir", str(cfg), "cp", "--from-oci-layout", f"{layout}:v1", f"{host}/{repo_name}:v1")
+    assert r.rc == 0, r.err
+    assert run_cli("--config-dir", str(cfg), "logout", host).rc == 0
+    assert json.loads((cfg / "config.json").read_text())["auths"] == {}

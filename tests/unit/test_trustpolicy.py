@@ -160,6 +160,7 @@ def test_conformance_policy_files(conformance: Path) -> None:
         ({**doc(), "Version": "1.0"}, "only in case"),
         (doc(statement(name="")), "name is missing"),
         (doc(statement(RegistryScopes=["a.io/b"])), "only in case"),
+        (doc(statement(**{"tru\u017ftStores": ["ca:x"]})), "only in case"),
         (doc(statement(signatureVerification={"level": "lenient"})), "not one of strict"),
         (doc(statement(signatureVerification={})), "level is missing"),
         (doc(statement(signatureVerification="strict")), "must be an object"),

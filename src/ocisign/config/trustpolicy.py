@@ -262,12 +262,12 @@ class _Members:
     ignored: list[str] = dataclasses.field(default_factory=list)
 
     def check(self, obj: Mapping[str, Any], known: frozenset[str], parent: str) -> None:
-        lower = {k.lower(): k for k in known}
+        folded = {k.casefold(): k for k in known}  # as Go's EqualFold (U+017F long s is "s")
         for key in obj:
             if key in known:
                 continue
             path = _member_path(parent, key)
-            twin = lower.get(key.lower())
+            twin = folded.get(key.casefold())
             if twin is not None:
                 self.problems.append(f"member {path} differs from {_q(twin)} only in case "
                                      f"(notation would read it as {_q(twin)}); spell it {_q(twin)}")
