@@ -110,7 +110,7 @@ class OcisignPluginManager(pluggy.PluginManager):
         if name in ESSENTIAL_PLUGINS:
             raise UsageError(
                 f"plugin {name!r} can't be disabled (-p no:{name}, OCISIGN_DISABLED_PLUGINS, disable-plugins): "
-                f"it is {ESSENTIAL_PLUGINS[name]}, which every verification runs"
+                f"it is {ESSENTIAL_PLUGINS[name]}, and verification must not run without it"
             )
         super().set_blocked(name)
 
