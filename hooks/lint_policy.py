@@ -25,7 +25,8 @@ def handle(run: HookRun, path: str) -> None:
 
     kind: Literal["oci", "blob"] = "blob" if Path(path).name == "trustpolicy.blob.json" else "oci"
     with run.guard(path, ACTION):
-        doc = parse_policy(read_policy_file(Path(path)), where=path, kind=kind, path=Path(path))
+        doc = parse_policy(read_policy_file(Path(path)), where=path, kind=kind, path=Path(path),
+                           strict=True)  # a lint: unknown members (typos) fail here
         config_dir = run.ctx.config_dir
         missing = missing_trust_stores(doc, config_dir)
         note = f" (trust stores not in {config_dir.root}: {', '.join(missing)})" if missing else ""

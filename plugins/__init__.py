@@ -1,7 +1,8 @@
 """Built-in plugins of ocisign, one module per plugin, registered under their short names.
 
 Built-ins are plain modules (not entry points); each can be disabled with ``-p no:NAME`` or
-``OCISIGN_DISABLED_PLUGINS=NAME``. Importing a plugin module must stay cheap: heavy libraries
+``OCISIGN_DISABLED_PLUGINS=NAME``, except :data:`ocisign.manager.ESSENTIAL_PLUGINS`.
+Importing a plugin module must stay cheap: heavy libraries
 are imported inside the functions that need them.
 """
 

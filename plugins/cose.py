@@ -5,7 +5,8 @@ signature bstr]``, byte-compatible with notation-core-go / go-cose:
 
 * protected map (deterministic key order): ``1`` alg (int), ``2`` crit, ``3`` content type
   (tstr), ``io.cncf.notary.signingScheme``, signing time / authentic signing time / expiry as
-  CBOR tag 1 wrapping an integer, extended attributes (tstr labels);
+  CBOR tag 1 wrapping an integer (written; a finite float is accepted when read, as notation
+  does), extended attributes (tstr labels);
 * unprotected map: ``33`` x5chain (always an array of bstr, leaf first),
   ``io.cncf.notary.timestampSignature`` (bstr), ``io.cncf.notary.signingAgent`` (tstr);
 * signature over ``Sig_structure = ["Signature1", protected bstr, h'', payload]``:
@@ -20,6 +21,8 @@ nesting. :func:`open_envelope` raises only :class:`~ocisign.envelope.common.Enve
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import math
 import struct
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -331,13 +334,30 @@ def _open(blob: bytes) -> EnvelopeContent:
     )
 
 
-def _time(protected: dict[Any, Any], label: str) -> Any:
+def _time(protected: dict[Any, Any], label: str) -> tuple[dt.datetime, int]:
+    """The tag-1 time ``label`` as (UTC datetime to the microsecond, exact epoch nanoseconds).
+
+    The epoch is an integer or a finite floating-point number of seconds; a float is split as
+    go-cose's CBOR decoder (fxamacker/cbor, as notation uses it) does: ``math.Modf`` into whole
+    seconds and fraction, nanoseconds = the fraction times 1e9 truncated toward zero. The
+    datetime drops sub-microsecond digits (floor); comparisons between header times use the
+    nanoseconds.
+    """
     value = protected[label]
     if not isinstance(value, Tagged) or value.tag != TAG_EPOCH:
         raise EnvelopeError(f"COSE header {label} must be a CBOR tag 1 (epoch) date/time")
-    if type(value.value) is not int:
-        raise EnvelopeError(f"COSE header {label} must be tag 1 wrapping an integer")
-    return from_unix(value.value, where=label)
+    epoch = value.value
+    if type(epoch) is int:
+        ns = epoch * 1_000_000_000
+    elif type(epoch) is float:
+        if not math.isfinite(epoch):
+            raise EnvelopeError(f"COSE header {label}: epoch time {epoch!r} is not a finite number")
+        fraction, whole = math.modf(epoch)
+        ns = int(whole) * 1_000_000_000 + int(fraction * 1e9)
+    else:
+        raise EnvelopeError(f"COSE header {label} must be tag 1 wrapping an integer or a floating-point number")
+    seconds, rest = divmod(ns, 1_000_000_000)
+    return from_unix(seconds, where=label) + dt.timedelta(microseconds=rest // 1000), ns
 
 
 def _parse_protected(protected: dict[Any, Any]) -> dict[str, Any]:
@@ -365,17 +385,17 @@ def _parse_protected(protected: dict[Any, Any]) -> dict[str, Any]:
             raise EnvelopeError(f"{H_AUTHENTIC_SIGNING_TIME} header must not be present for {scheme}")
         if H_SIGNING_TIME not in protected:
             raise EnvelopeError(f"{H_SIGNING_TIME} header is required for {scheme}")
-        signing_time = reference = _time(protected, H_SIGNING_TIME)
+        signing_time, reference = _time(protected, H_SIGNING_TIME)
     else:
         if H_SIGNING_TIME in protected:
             raise EnvelopeError(f"{H_SIGNING_TIME} header must not be present for {scheme}")
         if H_AUTHENTIC_SIGNING_TIME not in protected:
             raise EnvelopeError(f"{H_AUTHENTIC_SIGNING_TIME} header is required for {scheme}")
-        authentic = reference = _time(protected, H_AUTHENTIC_SIGNING_TIME)
+        authentic, reference = _time(protected, H_AUTHENTIC_SIGNING_TIME)
     expiry = None
     if H_EXPIRY in protected:
-        expiry = _time(protected, H_EXPIRY)
-        if expiry <= reference:
+        expiry, expiry_ns = _time(protected, H_EXPIRY)
+        if expiry_ns <= reference:
             raise EnvelopeError("expiry must be after the signing time")
 
     crit = protected.get(LABEL_CRIT)

@@ -1,4 +1,4 @@
-"""Built-in registry credentials: env vars, credential helpers, ``ocisign login``'s store, docker's config.
+"""Built-in registry credentials: env vars, ocisign's and docker's ``config.json``, the old login store.
 
 ``trylast``, so site plugins implementing ``ocisign_registry_credentials`` are asked first.
 The lookup order is documented in :mod:`ocisign.registry.credentials`.

@@ -1,7 +1,8 @@
 """Built-in plugin ``jws``: Notary JWS envelopes (``application/jose+json``).
 
-Flattened JWS JSON serialization with exactly ``payload``, ``protected``, ``header`` and
-``signature``, byte-compatible with notation-core-go:
+Flattened JWS JSON serialization with ``payload``, ``protected``, ``header`` and ``signature``
+(other top-level members are ignored when reading, RFC 7515 §7.2.1), byte-compatible with
+notation-core-go:
 
 * ``protected``: compact JSON with sorted keys (``alg``, ``crit``, ``cty``, the
   ``io.cncf.notary.*`` headers, extended attributes), base64url without padding;
@@ -145,14 +146,7 @@ def _open(blob: bytes) -> EnvelopeContent:
     top = parse_json_strict(blob, where="JWS envelope")
     if not isinstance(top, dict):
         raise EnvelopeError("JWS envelope must be a JSON object")
-    if set(top) != set(_TOP_LEVEL):
-        extra = sorted(set(top) - set(_TOP_LEVEL))
-        missing = [k for k in _TOP_LEVEL if k not in top]
-        detail = "; ".join(filter(None, [
-            f"missing {', '.join(missing)}" if missing else "",
-            f"unexpected {', '.join(map(repr, extra))}" if extra else "",
-        ]))
-        raise EnvelopeError(f"JWS envelope must have exactly payload, protected, header, signature ({detail})")
+    _check_top_level(top)
     protected_b64, payload_b64, signature_b64 = top["protected"], top["payload"], top["signature"]
     protected_raw = b64url_decode_strict(protected_b64, where="JWS protected header")
     payload = b64url_decode_strict(payload_b64, where="JWS payload")
@@ -196,6 +190,29 @@ def _open(blob: bytes) -> EnvelopeContent:
         extended_attributes=extended,
         critical=tuple(fields["crit"]),
     )
+
+
+def _check_top_level(top: dict[str, Any]) -> None:
+    """The four flattened-syntax members must be present; other members are ignored (RFC 7515 §7.2.1).
+
+    Refused although not understood: ``signatures`` (RFC 7515 §7.2.2: MUST NOT be present in the
+    flattened syntax; a general-syntax reader would see other signatures) and a member that differs
+    from one of the four only in case (Go's decoder, as notation uses it, would read it in place of
+    ours: a parser differential).
+    """
+    missing = [k for k in _TOP_LEVEL if k not in top]
+    if missing:
+        raise EnvelopeError(f"JWS envelope is missing {', '.join(missing)} "
+                            "(flattened JSON serialization: payload, protected, header, signature)")
+    for key in top:
+        if key in _TOP_LEVEL:
+            continue
+        if key == "signatures":
+            raise EnvelopeError('JWS envelope has "signatures": the flattened JSON serialization must not '
+                                "(RFC 7515 section 7.2.2); only single-signature envelopes are supported")
+        twin = next((k for k in _TOP_LEVEL if k.casefold() == key.casefold()), None)
+        if twin is not None:  # casefold: Go's EqualFold also folds U+017F (long s) to "s"
+            raise EnvelopeError(f"JWS envelope member {key!r} differs from {twin!r} only in case")
 
 
 def _header_member(header: dict[str, Any], name: str) -> Any:

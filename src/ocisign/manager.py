@@ -3,7 +3,10 @@
 Load order: hookspecs, built-ins (``ocisign.plugins.*``), entry points of group ``ocisign``,
 then modules named with ``-p MODULE`` / project config. Switches:
 
-* ``-p no:NAME`` or ``OCISIGN_DISABLED_PLUGINS=a,b`` blocks plugins by name;
+* ``-p no:NAME`` or ``OCISIGN_DISABLED_PLUGINS=a,b`` blocks plugins by name, except the
+  :data:`ESSENTIAL_PLUGINS` (blocking one is a usage error, as pytest refuses ``-p no:`` for its
+  essential plugins), and ``ocisign_evaluate_policy`` cannot be wrapped (a wrapper could rewrite
+  the Notary verdict);
 * ``OCISIGN_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points;
 * ``OCISIGN_TRACE_PLUGINS=1`` (or ``--trace-plugins``) traces every hook call to stderr.
 """
@@ -26,6 +29,7 @@ from ocisign.errors import LayoutError, PluginError, UsageError
 __all__ = [
     "BUILTIN_PREFIX",
     "ENTRY_POINT_GROUP",
+    "ESSENTIAL_PLUGINS",
     "OcisignPluginManager",
     "PluginInfo",
     "R",
@@ -51,6 +55,17 @@ ENTRY_POINT_GROUP = "ocisign"
 BUILTIN_PREFIX = "ocisign.plugins."
 
 R = TypeVar("R")
+
+#: built-ins that can't be blocked, because a verdict without them (or with a replacement that
+#: takes their place) is weaker: ``trust_policy`` is the Notary verification; ``jws`` and ``cose``
+#: open and integrity-check the envelopes (blocked, another plugin could register their media type)
+ESSENTIAL_PLUGINS: Mapping[str, str] = {
+    "trust_policy": "the Notary Project signature verification",
+    "jws": "the JWS envelope format (opens and integrity-checks application/jose+json signatures)",
+    "cose": "the COSE envelope format (opens and integrity-checks application/cose signatures)",
+}
+#: hooks whose implementations may not be wrappers (they could replace other plugins' results)
+_NO_WRAPPERS = frozenset({"ocisign_evaluate_policy"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +99,20 @@ class OcisignPluginManager(pluggy.PluginManager):
         """Only ``ocisign_*`` attributes can be hook implementations."""
         if not name.startswith("ocisign_"):
             return None
-        return super().parse_hookimpl_opts(plugin, name)
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts and name in _NO_WRAPPERS and (opts.get("wrapper") or opts.get("hookwrapper")):
+            raise PluginError(f"{name} can't be a wrapper (in {getattr(plugin, '__name__', plugin)!r}): "
+                              "policy plugins can only return their own result (veto or abstain)")
+        return opts
+
+    def set_blocked(self, name: str) -> None:
+        """Block plugin ``name``; a UsageError for an essential built-in (see :data:`ESSENTIAL_PLUGINS`)."""
+        if name in ESSENTIAL_PLUGINS:
+            raise UsageError(
+                f"plugin {name!r} can't be disabled (-p no:{name}, OCISIGN_DISABLED_PLUGINS, disable-plugins): "
+                f"it is {ESSENTIAL_PLUGINS[name]}, and verification must not run without it"
+            )
+        super().set_blocked(name)
 
     # --- loading ----------------------------------------------------------------------------
     def load_builtins(self) -> None:

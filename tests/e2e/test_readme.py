@@ -78,3 +78,21 @@ def test_benchmark_markers_are_present() -> None:
     bench = {p.stem.removeprefix("bench_") for p in (REPO / "bench").glob("bench_*.py")}
     for name in bench:
         assert f"<!-- bench:{name} -->" in README, name
+
+
+def test_differences_from_notation_and_essential_plugins_are_documented() -> None:
+    """Issue 11 items 4 and 5: the deliberate differences table follows the configuration directory
+    section, and the essential-plugins table lists exactly the plugins the manager refuses to block."""
+    from ocisign.manager import ESSENTIAL_PLUGINS
+
+    headings = re.findall(r"^## (.+)$", README, re.M)
+    assert headings[headings.index("Configuration directory") + 1] == "Differences from notation"
+    section = README.split("## Differences from notation", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| Where")]
+    assert len(rows) >= 10 and all(line.count(" | ") == 3 for line in rows)  # where, notation, ocisign, why
+    for needle in ("**critical** protected headers", "Duplicate member names inside a protected header",
+                   "only in case", "Unknown trust policy members", "`login` with no credential helper"):
+        assert any(needle in row for row in rows), needle
+    essential = README.split("### Essential plugins", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(\w+)` \|", essential, re.M))
+    assert listed == set(ESSENTIAL_PLUGINS)

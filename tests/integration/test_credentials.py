@@ -1,5 +1,6 @@
-"""``ocisign login``/``logout`` and where credentials come from: the login store (0600, atomic),
-docker's ``config.json`` (auths, credsStore, credHelpers via ``docker-credential-*``), env vars."""
+"""``ocisign login``/``logout`` and where credentials come from and go: docker's ``config.json``
+(auths, credsStore, credHelpers via ``docker-credential-*``; 0600, atomic), ocisign's own
+``config.json`` for dedicated config dirs, the old login store (read only), env vars."""
 
 from __future__ import annotations
 
@@ -16,7 +17,15 @@ from typing import Any
 import pytest
 
 from ocisign.errors import ConfigError
-from ocisign.registry.credentials import LoginStore, docker_credentials, lookup, normalize_server
+from ocisign.registry.credentials import (
+    LoginStore,
+    docker_credentials,
+    erase_credentials,
+    login_config_path,
+    lookup,
+    normalize_server,
+    store_credentials,
+)
 from ocisign.types import Credentials
 
 USER, PASSWORD = "alice", "wonderland-Pa55"
@@ -134,14 +143,17 @@ def test_login_then_cp_then_logout(
     monkeypatch.setattr(sys, "stdin", io.StringIO("wrong-password\n"))
     r = run_cli("login", "-u", USER, "--password-stdin", host)
     assert r.rc == 1 and "unauthorized" in r.err and "wrong-password" not in r.err + r.out
-    assert not (config_dir / "credentials.json").exists()
+    docker_json = config_dir / "docker" / "config.json"
+    assert not (config_dir / "credentials.json").exists() and not docker_json.exists()
 
     monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD + "\n"))
     r = run_cli("login", "-u", USER, "--password-stdin", host)
     assert r.rc == 0, r.err
     assert r.out.strip() == "Login Succeeded"
-    assert stat.S_IMODE((config_dir / "credentials.json").stat().st_mode) == 0o600
+    assert stat.S_IMODE(docker_json.stat().st_mode) == 0o600
+    assert f"stored in {docker_json}" in r.err and "unencrypted" in r.err
     assert PASSWORD not in r.out + r.err
+    assert not (config_dir / "credentials.json").exists()
 
     r = run_cli("cp", "--from-oci-layout", f"{layout}:v1", f"{host}/{repo_name}:v1")
     assert r.rc == 0, r.err
@@ -208,8 +220,118 @@ def test_login_accepts_notations_short_password_flag(
     r = run_cli("login", "-u", USER, "-p", PASSWORD, registry_basic.host)
     assert r.rc == 0, r.err
     assert "insecure" in r.err  # warned about the password on the command line
-    assert LoginStore(config_dir / "credentials.json").get(registry_basic.host) == Credentials(
-        username=USER, password=PASSWORD)
+    assert docker_credentials(registry_basic.host) == Credentials(username=USER, password=PASSWORD)
     # the top-level -p still loads plugin modules
     r = run_cli("-p", "no:oci_dir", "logout", registry_basic.host)
     assert r.rc == 0 and r.out.strip() == "Logout Succeeded"
+
+
+# --- where login stores (issue 11 item 13) -----------------------------------------------------------------
+def test_store_in_docker_config_keeps_everything_else(config_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _docker_config(config_dir, {
+        "auths": {"other.example": {"auth": "b3RoZXI6cHc="}, "https://reg.example/v1/": {"auth": "b2xkOm9sZA=="}},
+        "HttpHeaders": {"User-Agent": "x"}, "experimental": "enabled", "currentContext": "desktop-linux",
+    })
+    path.chmod(0o644)
+    assert login_config_path(config_dir, dedicated=True) == path  # $DOCKER_CONFIG is set: docker's file
+    stored = store_credentials(path, "reg.example", Credentials(username=USER, password=PASSWORD))
+    assert stored.helper is None and stored.describe() == str(path)
+    obj = json.loads(path.read_text())
+    assert list(obj) == ["auths", "HttpHeaders", "experimental", "currentContext"]  # order and unknown keys kept
+    assert obj["auths"] == {"other.example": {"auth": "b3RoZXI6cHc="},
+                            "reg.example": {"auth": base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}}
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text().startswith('{\n\t"auths"')  # docker's layout
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []  # no temp files left
+    assert docker_credentials("reg.example") == Credentials(username=USER, password=PASSWORD)
+    assert lookup("reg.example", config_dir=config_dir) == Credentials(username=USER, password=PASSWORD)
+    assert erase_credentials(path, "reg.example") is True
+    assert erase_credentials(path, "reg.example") is False
+    assert json.loads(path.read_text())["auths"] == {"other.example": {"auth": "b3RoZXI6cHc="}}
+
+
+def test_store_in_a_symlinked_docker_config_writes_the_target(config_dir: Path) -> None:
+    real = config_dir / "dotfiles-docker.json"
+    real.write_text(json.dumps({"auths": {}}))
+    (config_dir / "docker").mkdir()
+    link = config_dir / "docker" / "config.json"
+    link.symlink_to(real)
+    store_credentials(link, "reg.example", Credentials(username=USER, password=PASSWORD))
+    assert link.is_symlink() and "reg.example" in json.loads(real.read_text())["auths"]
+
+
+def test_store_through_the_helper_the_docker_config_names(config_dir: Path, helper_bin: Path) -> None:
+    path = _docker_config(config_dir, {"credsStore": "fake", "auths": {}})
+    stored = store_credentials(path, "reg.example", Credentials(username=USER, password=PASSWORD))
+    assert stored.helper == "fake" and "docker-credential-fake" in stored.describe()
+    assert json.loads((helper_bin / "helper-state.json").read_text()) == {"reg.example": [USER, PASSWORD]}
+    assert json.loads(path.read_text()) == {"credsStore": "fake", "auths": {}}  # no plain-text copy
+    assert lookup("reg.example", config_dir=config_dir) == Credentials(username=USER, password=PASSWORD)
+    _docker_config(config_dir, {"credHelpers": {"reg.example": "fake"}})
+    assert erase_credentials(path, "reg.example") is True
+    assert json.loads((helper_bin / "helper-state.json").read_text()) == {}
+
+
+def test_dedicated_config_dir_without_docker_config_stays_isolated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DOCKER_CONFIG")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    (cfg / "config.json").write_text(json.dumps({"insecureRegistries": ["reg.example"]}))
+    assert login_config_path(cfg, dedicated=False) == tmp_path / "home" / ".docker" / "config.json"
+    own = login_config_path(cfg, dedicated=True)
+    assert own == cfg / "config.json"
+    store_credentials(own, "reg.example", Credentials(username=USER, password=PASSWORD))
+    assert json.loads(own.read_text())["insecureRegistries"] == ["reg.example"]
+    assert not (tmp_path / "home" / ".docker").exists()
+    # once ocisign's config.json configures credentials it is the store even without a dedicated dir (notation's rule)
+    assert login_config_path(cfg, dedicated=False) == own
+    assert lookup("reg.example", config_dir=cfg) == Credentials(username=USER, password=PASSWORD)
+
+
+def test_old_login_store_is_still_read(config_dir: Path) -> None:
+    LoginStore(config_dir / "credentials.json").put("old.example", Credentials(username=USER, password=PASSWORD))
+    assert lookup("old.example", config_dir=config_dir) == Credentials(username=USER, password=PASSWORD)
+
+
+@pytest.mark.registry
+def test_login_replaces_the_old_store_entry_and_other_tools_see_it(
+    run_cli: Callable[..., Any], registry_basic: Any, config_dir: Path
+) -> None:
+    host = registry_basic.host
+    LoginStore(config_dir / "credentials.json").put(host, Credentials(username="old", password="stale"))
+    r = run_cli("login", "-u", USER, "-P", PASSWORD, host)
+    assert r.rc == 0, r.err
+    assert "Removed the old entry" in r.err
+    assert LoginStore(config_dir / "credentials.json").get(host) is None
+    # what docker/oras/skopeo read: docker's config.json
+    auths = json.loads((config_dir / "docker" / "config.json").read_text())["auths"]
+    assert base64.b64decode(auths[host]["auth"]).decode() == f"{USER}:{PASSWORD}"
+    r = run_cli("logout", host)
+    assert r.rc == 0 and host not in json.loads((config_dir / "docker" / "config.json").read_text())["auths"]
+
+
+@pytest.mark.registry
+def test_config_dir_only_setup_keeps_working(
+    run_cli: Callable[..., Any], registry_basic: Any, tmp_path: Path, make_layout: Callable[..., Path],
+    repo_name: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--config-dir without $DOCKER_CONFIG: login stores in that dir's config.json (notation's format and
+    place), cp uses it, ~/.docker is never touched, logout removes it."""
+    monkeypatch.delenv("DOCKER_CONFIG")
+    monkeypatch.delenv("OCISIGN_CONFIG_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    cfg = tmp_path / "project-config"
+    host = registry_basic.host
+    r = run_cli("--config-dir", str(cfg), "login", "-u", USER, "-P", PASSWORD, host)
+    assert r.rc == 0, r.err
+    assert f"stored in {cfg / 'config.json'}" in r.err
+    assert stat.S_IMODE((cfg / "config.json").stat().st_mode) == 0o600
+    assert not (tmp_path / "home" / ".docker").exists()
+    layout = make_layout()
+    r = run_cli("--config-dir", str(cfg), "cp", "--from-oci-layout", f"{layout}:v1", f"{host}/{repo_name}:v1")
+    assert r.rc == 0, r.err
+    assert run_cli("--config-dir", str(cfg), "logout", host).rc == 0
+    assert json.loads((cfg / "config.json").read_text())["auths"] == {}

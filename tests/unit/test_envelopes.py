@@ -694,6 +694,26 @@ def test_jws_envelope_structure_rules(make_keypair: Callable[..., Any], case: st
         jws.open_envelope(blob)
 
 
+def test_jws_unknown_top_level_members_are_ignored(make_keypair: Callable[..., Any]) -> None:
+    """RFC 7515 section 7.2.1: members that are not understood are ignored (issue 11 item 1)."""
+    signer = signer_for(make_keypair)
+    env = json.loads(craft_jws(signer, jws_headers()))
+    env["x-vendor"] = {"note": [1, 2]}
+    env["unprotected"] = "ignored"
+    assert jws.open_envelope(json.dumps(env).encode()).signing_time == T0
+    # still refused: a member only a case-insensitive (Go) reader takes for one of ours
+    for variant in ("Payload", "HEADER", "Signature", "\u017fignature"):  # Go folds U+017F to s
+        bad = dict(env, **{variant: env["signature" if variant.startswith("\u017f") else variant.lower()]})
+        with pytest.raises(EnvelopeError, match="only in case"):
+            jws.open_envelope(json.dumps(bad).encode())
+    with pytest.raises(EnvelopeError, match=r"7\.2\.2"):
+        jws.open_envelope(json.dumps(dict(env, signatures=[])).encode())
+    # and duplicate names inside the protected header
+    h = go_json(jws_headers(), sort_keys=True).replace(b'{"alg":"ES256",', b'{"alg":"ES256","alg":"ES256",')
+    with pytest.raises(EnvelopeError, match="duplicate"):
+        jws.open_envelope(craft_jws(signer, h))
+
+
 def test_jws_header_is_lenient_where_notation_is(make_keypair: Callable[..., Any]) -> None:
     signer = signer_for(make_keypair)
     env = json.loads(craft_jws(signer, jws_headers()))
@@ -735,7 +755,8 @@ def test_cose_crafted_valid_envelope_opens(make_keypair: Callable[..., Any]) -> 
 @pytest.mark.parametrize("case", [
     "alg-missing", "alg-string", "alg-mismatch", "cty-uint", "cty-wrong", "scheme-missing", "crit-missing",
     "crit-empty", "crit-absent-label", "crit-duplicate", "expiry-not-critical", "time-untagged",
-    "time-tag0-string", "time-tag1-float", "time-tag1-nested", "expiry-before", "sa-authentic-not-critical",
+    "time-tag0-string", "time-tag1-nan", "time-tag1-inf", "time-tag1-huge-float", "time-tag1-text",
+    "time-tag1-nested", "expiry-before", "sa-authentic-not-critical",
     "x509-with-authentic", "unknown-int-label", "tag-on-extended", "protected-not-map", "protected-empty",
     "protected-duplicate-key", "protected-indefinite-map", "protected-trailing-bytes", "protected-non-minimal",
 ])
@@ -770,8 +791,14 @@ def test_cose_protected_header_rules(make_keypair: Callable[..., Any], case: str
         h[STIME] = 1714979289
     elif case == "time-tag0-string":
         h[STIME] = cbor2.CBORTag(0, "2024-05-06T07:08:09Z")
-    elif case == "time-tag1-float":
-        h[STIME] = cbor2.CBORTag(1, 1714979289.5)
+    elif case == "time-tag1-nan":
+        h[STIME] = cbor2.CBORTag(1, float("nan"))
+    elif case == "time-tag1-inf":
+        h[STIME] = cbor2.CBORTag(1, float("-inf"))
+    elif case == "time-tag1-huge-float":
+        h[STIME] = cbor2.CBORTag(1, 1e300)
+    elif case == "time-tag1-text":
+        h[STIME] = cbor2.CBORTag(1, "1714979289")
     elif case == "time-tag1-nested":
         h[STIME] = cbor2.CBORTag(1, cbor2.CBORTag(1, 1714979289))
     elif case == "expiry-before":
@@ -802,6 +829,31 @@ def test_cose_protected_header_rules(make_keypair: Callable[..., Any], case: str
         raw = b"\xb8" + bytes([raw[0] & 0x1F]) + raw[1:]
     with pytest.raises(EnvelopeError):
         cose.open_envelope(craft_cose(signer, raw if raw is not None else h))
+
+
+def test_cose_float_epoch_times_are_read_as_notation_reads_them(make_keypair: Callable[..., Any]) -> None:
+    """Tag 1 with a float (issue 11 item 2): whole seconds + fraction * 1e9 truncated, as fxamacker/cbor."""
+    signer = signer_for(make_keypair)
+    half = dt.timedelta(milliseconds=500)
+    content = cose.open_envelope(craft_cose(signer, cose_headers(**{STIME: cbor2.CBORTag(1, 1714979289.5)})))
+    assert content.signing_time == T0 + half
+    # a half-precision float (0xf9 3c00 = 1.0) is a float too
+    raw = cbor2.dumps(cose_headers(**{STIME: cbor2.CBORTag(1, 7)}))
+    raw = raw.replace(b"\xc1\x07", b"\xc1\xf9\x3c\x00")
+    assert cose.open_envelope(craft_cose(signer, raw)).signing_time == dt.datetime(
+        1970, 1, 1, 0, 0, 1, tzinfo=dt.timezone.utc)
+    # negative epochs: Modf keeps the sign on both parts (-1.25 s is 23:59:58.75)
+    neg = cose.open_envelope(craft_cose(signer, cose_headers(**{STIME: cbor2.CBORTag(1, -1.25)})))
+    assert neg.signing_time == dt.datetime(1969, 12, 31, 23, 59, 58, 750000, tzinfo=dt.timezone.utc)
+    # expiry is compared with the signing time in nanoseconds: 238 ns later is later
+    step = 2.0 ** -22  # the float64 spacing at this magnitude
+    h = cose_headers(**{STIME: cbor2.CBORTag(1, 1714979289.25), EXPIRY: cbor2.CBORTag(1, 1714979289.25 + step)})
+    h[2] = [SCHEME, EXPIRY]
+    content = cose.open_envelope(craft_cose(signer, h))
+    assert content.expiry == content.signing_time == T0 + dt.timedelta(milliseconds=250)
+    h[EXPIRY] = cbor2.CBORTag(1, 1714979289.25)
+    with pytest.raises(EnvelopeError, match="expiry must be after"):
+        cose.open_envelope(craft_cose(signer, h))
 
 
 @pytest.mark.parametrize("case", [

@@ -16,7 +16,7 @@ from ocisign.plugins.oci_dir import DirLayout
 import ocisign
 from ocisign import hookspecs
 from ocisign.errors import LayoutError, PluginError, UsageError
-from ocisign.manager import OcisignPluginManager, get_plugin_manager
+from ocisign.manager import ESSENTIAL_PLUGINS, OcisignPluginManager, get_plugin_manager
 from ocisign.types import LayoutHandler, PolicyResult
 
 
@@ -135,3 +135,28 @@ def test_entry_point_plugin_failure_names_it(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "ocisign", "plugin", "list"], capture_output=True, text=True,
                           env=env)
     assert proc.returncode == 0 and "broken" not in proc.stdout
+
+
+@pytest.mark.parametrize("name", sorted(ESSENTIAL_PLUGINS))
+def test_essential_builtins_cannot_be_blocked(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 11 item 5: as pytest's essential plugins, a usage error names the plugin and why."""
+    assert set(ESSENTIAL_PLUGINS) == {"trust_policy", "jws", "cose"}
+    with pytest.raises(UsageError, match=f"'{name}' can't be disabled"):
+        get_plugin_manager(load_entrypoints=False, disabled=[name])
+    monkeypatch.setenv("OCISIGN_DISABLED_PLUGINS", f"oci_archive,{name}")
+    with pytest.raises(UsageError, match=f"'{name}' can't be disabled"):
+        get_plugin_manager(load_entrypoints=False)
+    monkeypatch.setenv("OCISIGN_DISABLED_PLUGINS", "truststore_files")  # not essential: absence fails closed
+    assert get_plugin_manager(load_entrypoints=False).get_plugin("truststore_files") is None
+
+
+def test_evaluate_policy_cannot_be_wrapped(pm: OcisignPluginManager) -> None:
+    """A wrapper could rewrite the built-in's result; policy plugins only return their own."""
+    class Rewriter:
+        @ocisign.hookimpl(wrapper=True)
+        def ocisign_evaluate_policy(self, context: object) -> Iterator[None]:
+            yield
+            return [PolicyResult(source="trust_policy", outcome="pass", reason="rewritten")]
+
+    with pytest.raises(PluginError, match="can't be a wrapper"):
+        pm.register(Rewriter(), name="rewriter")

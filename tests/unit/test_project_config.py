@@ -166,14 +166,14 @@ def test_cli_reports_bad_project_config_with_exit_2(run_cli, tmp_path: Path,  # 
 
 
 def test_explicit_file_and_env(run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    good = write(tmp_path / "conf" / "ocisign.toml", 'disable-plugins = ["cose"]\n')
+    good = write(tmp_path / "conf" / "ocisign.toml", 'disable-plugins = ["oci_archive"]\n')
     monkeypatch.chdir(tmp_path)
     names = {p["name"] for p in json.loads(run_cli("plugin", "list", "-o", "json").out)}
-    assert "cose" in names
+    assert "oci_archive" in names
     res = run_cli("--project-config", str(good), "plugin", "list", "-o", "json")
-    assert res.rc == 0 and "cose" not in {p["name"] for p in json.loads(res.out)}
+    assert res.rc == 0 and "oci_archive" not in {p["name"] for p in json.loads(res.out)}
     monkeypatch.setenv("OCISIGN_PROJECT_CONFIG", str(good))
-    assert "cose" not in {p["name"] for p in json.loads(run_cli("plugin", "list", "-o", "json").out)}
+    assert "oci_archive" not in {p["name"] for p in json.loads(run_cli("plugin", "list", "-o", "json").out)}
     # an explicit pyproject.toml without the table is an error, not silently ignored
     bare = write(tmp_path / "pyproject.toml", '[project]\nname = "x"\n')
     res = run_cli("--project-config", str(bare), "plugin", "list")

@@ -20,6 +20,7 @@ from ocisign.config.trustpolicy import (
     PolicyError,
     PolicyNotFoundError,
     effective_policy_path,
+    ignored_member_warnings,
     load_policy,
     parse_policy,
     validate_policy,
@@ -53,6 +54,57 @@ def problems(obj: Any, kind: str = "oci") -> list[str]:
     d, probs = validate_policy(obj, kind=kind)  # type: ignore[arg-type]
     assert (d is None) == bool(probs)
     return probs
+
+
+# --- unknown members (issue 11 item 3) ------------------------------------------------------------
+def _with_unknown_members() -> dict[str, Any]:
+    st_ = statement(signatureVerification={"level": "strict", "overide": {"expiry": "log"}})
+    st_["x-owner"] = "team a"
+    return {**doc(st_), "comment": "hi"}
+
+
+def test_unknown_members_are_ignored_and_named_by_json_path() -> None:
+    d, probs = validate_policy(_with_unknown_members())
+    assert probs == [] and d is not None
+    assert d.ignored_members == ("$.comment", '$.trustPolicies[0]["x-owner"]',
+                                 "$.trustPolicies[0].signatureVerification.overide")
+    assert d.statements[0].actions["expiry"] == "enforce"  # the misspelt override did nothing
+    warnings = ignored_member_warnings(d, "p.json")
+    assert len(warnings) == 3 and all(w.startswith("p.json: ignoring unknown trust policy member $.") for w in warnings)
+    assert "signatureVerification.overide" in warnings[2]
+    _, probs = validate_policy(_with_unknown_members(), strict=True)
+    assert probs == ["unknown member $.comment", 'unknown member $.trustPolicies[0]["x-owner"]',
+                     "unknown member $.trustPolicies[0].signatureVerification.overide"]
+
+
+def test_policy_import_warns_on_unknown_members_and_strict_refuses(run_cli: Any, config_dir: Path,
+                                                                    tmp_path: Path) -> None:
+    src = tmp_path / "p.json"
+    _write(src, _with_unknown_members())
+    res = run_cli("policy", "import", "--strict", str(src))
+    assert res.rc == 2 and "3 problems" in res.err and "unknown member $.comment" in res.err
+    assert not (config_dir / "trustpolicy.json").exists()
+    res = run_cli("policy", "import", str(src))
+    assert res.rc == 0, res.err
+    assert "Warning: " + str(src) + ": ignoring unknown trust policy member $.comment" in res.err
+    assert "$.trustPolicies[0].signatureVerification.overide" in res.err
+    assert (config_dir / "trustpolicy.json").read_bytes() == src.read_bytes()
+    res = run_cli("policy", "show")
+    assert res.rc == 0 and "ignoring unknown trust policy member $.comment" in res.err
+    # verify uses it with the same warnings (it fails later: no such artifact, nothing else)
+    res = run_cli("verify", "--oci-layout", str(tmp_path / "missing") + ":v1", "--scope", "registry.example.com/app")
+    assert "ignoring unknown trust policy member $.comment" in res.err
+    assert "invalid trust policy" not in res.err
+
+
+def test_lint_policy_hook_refuses_unknown_members(run_cli: Any, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "trustpolicy.json", _with_unknown_members())
+    res = run_cli("hook", "ocisign-lint-policy", "trustpolicy.json")
+    assert res.rc == 1 and "unknown member $.comment" in res.out
+    _write(tmp_path / "trustpolicy.json", doc())
+    assert run_cli("hook", "ocisign-lint-policy", "trustpolicy.json").rc == 0
 
 
 # --- conformance policy files ---------------------------------------------------------------------
@@ -105,9 +157,10 @@ def test_conformance_policy_files(conformance: Path) -> None:
         ({"version": "1.0", "trustPolicies": []}, "non-empty list"),
         ({"version": "1.0"}, "non-empty list"),
         ([], "JSON object"),
-        ({**doc(), "extra": 1}, "unknown top-level"),
+        ({**doc(), "Version": "1.0"}, "only in case"),
         (doc(statement(name="")), "name is missing"),
-        (doc(statement(extra=True)), "unknown member"),
+        (doc(statement(RegistryScopes=["a.io/b"])), "only in case"),
+        (doc(statement(**{"tru\u017ftStores": ["ca:x"]})), "only in case"),
         (doc(statement(signatureVerification={"level": "lenient"})), "not one of strict"),
         (doc(statement(signatureVerification={})), "level is missing"),
         (doc(statement(signatureVerification="strict")), "must be an object"),
@@ -236,7 +289,11 @@ def test_blob_statement_selection() -> None:
         statement(name="g", registryScopes=None, globalPolicy=True),
     ]}
     assert any("globalPolicy" in p for p in problems(two_globals, "blob"))
-    assert any("unknown member" in p for p in problems(doc(), "blob"))  # registryScopes is not a blob field
+    # registryScopes is not a blob field: ignored (as notation does), refused when strict
+    d, probs = validate_policy(doc(), kind="blob")
+    assert d is not None and d.ignored_members == ("$.trustPolicies[0].registryScopes",)
+    _, probs = validate_policy(doc(), kind="blob", strict=True)
+    assert probs == ["unknown member $.trustPolicies[0].registryScopes"]
 
 
 # --- files ------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from ocisign.config.configdir import ConfigDir
 from ocisign.oci.model import MT_COSE, MT_JWS, Descriptor
+from ocisign.types import PolicyResult
 
 SCOPE = "local/test"
 
@@ -575,13 +576,80 @@ def test_plugin_pass_cannot_override_builtin_failure(env: Env, monkeypatch: pyte
     assert {p["source"]: p["outcome"] for p in out["plugins"]} == {"trust_policy": "fail", "site": "pass"}
 
 
-def test_builtin_can_be_disabled_only_to_fail(env: Env) -> None:
-    """Without the trust_policy plugin nothing passes (no pass at all means fail)."""
-    env.add_key()
+@pytest.mark.parametrize("switch", ["-p", "env", "project"])
+def test_notary_verification_cannot_be_switched_off(env: Env, monkeypatch: pytest.MonkeyPatch, switch: str) -> None:
+    """Issue 11 item 5: blocking trust_policy plus a plugin that passes must not verify an untrusted signature."""
+    (env.tmp / "site_policy_yes.py").write_text(PLUGIN.format(mode="pass"))
+    monkeypatch.syspath_prepend(str(env.tmp))
+    env.add_key(store="other")  # signed by a key the policy's store does not trust
     env.policy()
     env.sign()
-    res = env.run("-p", "no:trust_policy", "verify", "--oci-layout", env.ref, "--scope", SCOPE)
-    assert res.rc == 1 and "no policy plugin accepted" in res.err
+    args = ["-p", "site_policy_yes"]
+    if switch == "-p":
+        args += ["-p", "no:trust_policy"]
+    elif switch == "env":
+        monkeypatch.setenv("OCISIGN_DISABLED_PLUGINS", "trust_policy")
+    else:
+        project = env.tmp / "ocisign.toml"
+        project.write_text('disable-plugins = ["trust_policy"]\n')
+        monkeypatch.setenv("OCISIGN_PROJECT_CONFIG", str(project))
+    res = env.run(*args, "verify", "--oci-layout", env.ref, "--scope", SCOPE)
+    assert res.rc == 2, res.err
+    assert "'trust_policy' can't be disabled" in res.err and "Notary Project signature verification" in res.err
+    assert "Successfully verified" not in res.out + res.err
+    sys.modules.pop("site_policy_yes", None)
+
+
+@pytest.mark.parametrize("name", ["jws", "cose"])
+def test_envelope_formats_cannot_be_switched_off(env: Env, name: str) -> None:
+    res = env.run("-p", f"no:{name}", "plugin", "list")
+    assert res.rc == 2 and f"'{name}' can't be disabled" in res.err
+
+
+IMPERSONATOR = '''
+import ocisign
+from ocisign.types import PolicyResult
+
+@ocisign.hookimpl(tryfirst=True)
+def ocisign_evaluate_policy(context):
+    return PolicyResult(source="trust_policy", outcome="pass", reason="trust me", details={})
+'''
+
+
+def test_plugin_pass_never_stands_in_for_the_notary_result(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plugin claiming to be the built-in (same source name) denies instead of passing."""
+    (env.tmp / "impersonator.py").write_text(IMPERSONATOR)
+    monkeypatch.syspath_prepend(str(env.tmp))
+    env.add_key(store="other")
+    env.policy()
+    env.sign()
+    rc, out = env.verify_json("-p", "impersonator")
+    assert rc == 1 and out["failedCheck"] == "policy"
+    assert "impersonating" in out["message"]
+    env.add_key()  # now a trusted signature exists too: still denied, the impersonation is the problem
+    env.sign()
+    rc, out = env.verify_json("-p", "impersonator")
+    assert rc == 1 and "impersonating" in out["message"]
+    sys.modules.pop("impersonator", None)
+
+
+def test_combine_requires_the_builtin_pass() -> None:
+    """Other plugins' pass results are abstentions: without the built-in's pass nothing verifies."""
+    from ocisign.verify.verification import VerificationReport, _combine
+
+    site = PolicyResult(source="site", outcome="pass", reason="fine")
+    builtin_fail = PolicyResult(source="trust_policy", outcome="fail", reason="untrusted",
+                                details={"failedCheck": "authenticity"})
+    builtin_pass = PolicyResult(source="trust_policy", outcome="pass", reason="verified")
+    report = _combine(VerificationReport(reference="x", verified=False), [site], None)
+    assert not report.verified and report.failed_check == "policy" and "trust_policy" in report.message
+    report = _combine(VerificationReport(reference="x", verified=False), [site, builtin_fail], None)
+    assert not report.verified and report.failed_check == "authenticity"
+    report = _combine(VerificationReport(reference="x", verified=False), [builtin_pass, site], None)
+    assert report.verified and report.message == "verified"
+    veto = PolicyResult(source="site", outcome="fail", reason="no")
+    report = _combine(VerificationReport(reference="x", verified=False), [builtin_pass, veto], None)
+    assert not report.verified and report.message == "denied by plugin site: no"
 
 
 # --- envelope fuzzing --------------------------------------------------------------------------------------

@@ -14,7 +14,13 @@ The whole document is validated before any verification, and every violated rule
 (``notation-go/verifier/trustpolicy``):
 
 * ``version`` is ``"1.0"``; ``trustPolicies`` is a non-empty list; statement names are
-  non-empty and unique; unknown members are refused (typos must not silently weaken a policy);
+  non-empty and unique;
+* unknown members (top level, in a statement, in ``signatureVerification``) are ignored as
+  notation ignores them, but recorded by JSON path in
+  :attr:`TrustPolicyDocument.ignored_members` so callers warn (a typo like ``"overide"`` must
+  not pass silently); with ``strict=True`` (``policy import --strict``, the lint-policy hook)
+  they are problems. A member that differs from a known one only in case is always a problem:
+  Go's decoder (notation) would read it as the known member;
 * ``signatureVerification.level`` is ``strict|permissive|audit|skip``; ``override`` maps
   ``authenticity|authenticTimestamp|expiry|revocation`` to ``enforce|log|skip``; ``integrity``
   can never be overridden, only ``revocation`` can be ``skip``, level ``skip`` takes no
@@ -191,6 +197,8 @@ class TrustPolicyDocument:
     kind: PolicyKind = "oci"
     #: the file it came from, if any
     path: Path | None = None
+    #: JSON paths (``$.trustPolicies[0].overide``) of unknown members that were ignored
+    ignored_members: tuple[str, ...] = ()
 
     def statement_for_scope(self, scope: str) -> TrustPolicyStatement:
         """The statement for ``scope``: exact match first, then ``*``; else NoApplicablePolicyError."""
@@ -235,6 +243,47 @@ def scope_format_problem(scope: object) -> str | None:
     return None
 
 
+_IDENT_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _member_path(parent: str, key: str) -> str:
+    """JSON path of member ``key`` of ``parent`` (``$.a``, ``$["a b"]``)."""
+    import json
+
+    return f"{parent}.{key}" if _IDENT_RE.match(key) else f"{parent}[{json.dumps(key)}]"
+
+
+@dataclasses.dataclass
+class _Members:
+    """Where unknown members go: problems (strict, or a case variant of a known member) or ignored."""
+
+    strict: bool
+    problems: list[str]
+    ignored: list[str] = dataclasses.field(default_factory=list)
+
+    def check(self, obj: Mapping[str, Any], known: frozenset[str], parent: str) -> None:
+        folded = {k.casefold(): k for k in known}  # as Go's EqualFold (U+017F long s is "s")
+        for key in obj:
+            if key in known:
+                continue
+            path = _member_path(parent, key)
+            twin = folded.get(key.casefold())
+            if twin is not None:
+                self.problems.append(f"member {path} differs from {_q(twin)} only in case "
+                                     f"(notation would read it as {_q(twin)}); spell it {_q(twin)}")
+            elif self.strict:
+                self.problems.append(f"unknown member {path}")
+            else:
+                self.ignored.append(path)
+
+
+def ignored_member_warnings(doc: TrustPolicyDocument, where: str | None = None) -> list[str]:
+    """One warning per unknown member that was ignored (``policy import --strict`` refuses them)."""
+    label = where or (str(doc.path) if doc.path else "trust policy")
+    return [f"{label}: ignoring unknown trust policy member {m} (check its spelling; "
+            "'ocisign policy import --strict' refuses unknown members)" for m in doc.ignored_members]
+
+
 def _str_list(value: Any, where: str, problems: list[str]) -> list[str] | None:
     if value is None:
         return []
@@ -247,15 +296,14 @@ def _str_list(value: Any, where: str, problems: list[str]) -> list[str] | None:
 _LevelInfo = tuple[str, dict[str, str], dict[str, str], str]
 
 
-def _validate_level(st_name: str, sv: Any, problems: list[str]) -> _LevelInfo | None:
+def _validate_level(st_name: str, sv: Any, problems: list[str], members: _Members | None = None,
+                    path: str = "$") -> _LevelInfo | None:
     """(level, actions, override, verifyTimestamp) or None after recording problems."""
     where = f"statement {_q(st_name)}"
     if not isinstance(sv, dict):
         problems.append(f"{where}: signatureVerification must be an object with a level")
         return None
-    unknown = sorted(set(sv) - _SV_KEYS)
-    if unknown:
-        problems.append(f"{where}: signatureVerification has unknown member(s) {', '.join(map(_q, unknown))}")
+    (members or _Members(strict=True, problems=problems)).check(sv, _SV_KEYS, f"{path}.signatureVerification")
     ok = True
     level = sv.get("level")
     if level is None or level == "":
@@ -362,15 +410,19 @@ def _validate_identities(where: str, identities: list[str], problems: list[str])
     return parsed
 
 
-def validate_policy(obj: Any, *, kind: PolicyKind = "oci") -> tuple[TrustPolicyDocument | None, list[str]]:
-    """Validate a decoded policy document; returns (document or None, problems)."""
+def validate_policy(
+    obj: Any, *, kind: PolicyKind = "oci", strict: bool = False
+) -> tuple[TrustPolicyDocument | None, list[str]]:
+    """Validate a decoded policy document; returns (document or None, problems).
+
+    Unknown members are ignored (listed in the document's ``ignored_members``) unless ``strict``.
+    """
     problems: list[str] = []
+    members = _Members(strict=strict, problems=problems)
     label = "oci" if kind == "oci" else "blob"
     if not isinstance(obj, dict):
         return None, ["the document must be a JSON object with version and trustPolicies"]
-    unknown = sorted(set(obj) - _DOC_KEYS)
-    if unknown:
-        problems.append(f"unknown top-level member(s) {', '.join(map(_q, unknown))}")
+    members.check(obj, _DOC_KEYS, "$")
     version = obj.get("version")
     if version is None or version == "":
         problems.append(f"version is missing; the supported version is {_q(SUPPORTED_VERSIONS[0])}")
@@ -399,11 +451,10 @@ def validate_policy(obj: Any, *, kind: PolicyKind = "oci") -> tuple[TrustPolicyD
             if names[name] == 2:
                 problems.append(f"statement name {_q(name)} is used by more than one statement; names must be unique")
         where = f"statement {_q(name_label)}"
-        unknown = sorted(set(raw) - allowed)
-        if unknown:
-            problems.append(f"{where}: unknown member(s) {', '.join(map(_q, unknown))}")
+        st_path = f"$.trustPolicies[{idx}]"
+        members.check(raw, allowed, st_path)
         n_before = len(problems)
-        level_info = _validate_level(name_label, raw.get("signatureVerification"), problems)
+        level_info = _validate_level(name_label, raw.get("signatureVerification"), problems, members, st_path)
         stores = _str_list(raw.get("trustStores"), f"{where}: trustStores", problems)
         identities = _str_list(raw.get("trustedIdentities"), f"{where}: trustedIdentities", problems)
         refs: list[TrustStoreRef] = []
@@ -475,16 +526,18 @@ def validate_policy(obj: Any, *, kind: PolicyKind = "oci") -> tuple[TrustPolicyD
         problems.append(f"statements {', '.join(map(_q, global_names))} all set globalPolicy; only one may")
     if problems:
         return None, problems
-    return TrustPolicyDocument(version=str(version), statements=tuple(statements), kind=kind), []
+    return TrustPolicyDocument(version=str(version), statements=tuple(statements), kind=kind,
+                               ignored_members=tuple(members.ignored)), []
 
 
-def parse_policy(data: bytes, *, where: str, kind: PolicyKind = "oci", path: Path | None = None) -> TrustPolicyDocument:
-    """Decode and validate policy bytes; raises PolicyError listing every problem."""
+def parse_policy(data: bytes, *, where: str, kind: PolicyKind = "oci", path: Path | None = None,
+                 strict: bool = False) -> TrustPolicyDocument:
+    """Decode and validate policy bytes; raises PolicyError listing every problem (see validate_policy)."""
     try:
         obj = parse_json(data, where="document")
     except ContentError as exc:
         raise PolicyError(where, [f"malformed trust policy: {exc}"]) from None
-    doc, problems = validate_policy(obj, kind=kind)
+    doc, problems = validate_policy(obj, kind=kind, strict=strict)
     if doc is None:
         raise PolicyError(where, problems)
     return dataclasses.replace(doc, path=path)

@@ -1,15 +1,26 @@
-"""Where registry credentials live: ocisign's login store, credential helpers, docker's config.
+"""Where registry credentials live: docker-format ``config.json`` files, credential helpers, env vars.
 
 Lookup order for a registry host (first hit wins):
 
 1. ``$OCISIGN_USERNAME`` / ``$OCISIGN_PASSWORD`` (both set);
-2. a credential helper named in ocisign's ``config.json`` (``credHelpers[host]``, else
-   ``credsStore``), as notation does;
-3. ocisign's login store ``<config dir>/credentials.json`` (written by ``ocisign login``:
-   mode 0600, atomic replace under a lock; same ``auths`` format as docker's);
+2. ocisign's ``<config dir>/config.json`` (notation's format): the credential helper it names
+   (``credHelpers[host]``, else ``credsStore``), then its inline ``auths``, as notation reads
+   its own ``config.json``;
+3. the old login store ``<config dir>/credentials.json`` (written by ``ocisign login`` before it
+   stored where other tools look; still read, no longer written);
 4. docker's ``config.json`` (``$DOCKER_CONFIG`` or ``~/.docker``): ``credHelpers[host]``,
    ``credsStore``, then inline ``auths`` (``auth`` = base64 ``user:password``,
    ``username``/``password``, ``identitytoken``).
+
+Where ``ocisign login`` stores (:func:`login_config_path`, :func:`store_credentials`): the
+file is ocisign's ``config.json`` when it already configures credentials (``credsStore``,
+``credHelpers`` or ``auths``; notation's rule), or when the run uses a dedicated config dir
+(``--config-dir``, the project's ``config-dir`` or ``$OCISIGN_CONFIG_DIR``) and
+``$DOCKER_CONFIG`` is not set, so an isolated setup stays isolated; otherwise docker's
+``config.json``, which docker, oras, skopeo and notation read. In that file the credential
+helper for the host wins; without one the entry goes into ``auths`` in plain text (base64, a
+warning says so, as docker and oras do), mode 0600, replaced atomically under a lock with every
+other entry and unknown key kept. ``logout`` erases from the same place (and the old store).
 
 Helpers are the ``docker-credential-<name>`` executables on ``$PATH`` (``get``/``store``/
 ``erase`` with JSON on stdin/stdout); a helper name must be a plain word, output is bounded,
@@ -20,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import os
 import re
@@ -213,8 +225,11 @@ class LoginStore:
                 return False
             obj["auths"] = auths
             with atomic_writer(self.path, mode=0o600) as fh:
-                fh.write(json.dumps(obj, indent=2, sort_keys=True).encode("utf-8") + b"\n")
+                fh.write(self._dump(obj))
         return True
+
+    def _dump(self, obj: dict[str, Any]) -> bytes:
+        return json.dumps(obj, indent=2, sort_keys=True).encode("utf-8") + b"\n"
 
     def put(self, host: str, creds: Credentials) -> None:
         """Store credentials for ``host`` (replacing any)."""
@@ -234,6 +249,75 @@ class LoginStore:
         return self._update(host, None)
 
 
+class DockerConfigFile(LoginStore):
+    """A docker-format ``config.json`` that ``login`` writes ``auths`` entries into.
+
+    Everything else in the file (other hosts, ``credsStore``, ``insecureRegistries``, unknown
+    keys, key order) is kept; docker's tab indentation is used. A symlinked file is written
+    through to its target, as docker does.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(Path(os.path.realpath(path)) if os.path.islink(path) else path)
+
+    def _dump(self, obj: dict[str, Any]) -> bytes:
+        return json.dumps(obj, indent="\t").encode("utf-8") + b"\n"
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredAt:
+    """Where :func:`store_credentials` put them: a helper (``helper``) or the file in plain text."""
+
+    path: Path
+    helper: str | None = None
+
+    def describe(self) -> str:
+        """For ``login``'s message."""
+        if self.helper:
+            return f"the credential helper docker-credential-{self.helper} (named in {self.path})"
+        return str(self.path)
+
+
+def _auth_configured(config: dict[str, Any] | None) -> bool:
+    """True when a config names a credential store, helpers or has ``auths`` (oras-go's IsAuthConfigured)."""
+    if not config:
+        return False
+    return any(isinstance(config.get(k), t) and bool(config.get(k))
+               for k, t in (("credsStore", str), ("credHelpers", dict), ("auths", dict)))
+
+
+def login_config_path(config_dir: Path, *, dedicated: bool) -> Path:
+    """The ``config.json`` that ``login``/``logout`` use (see the module docstring).
+
+    ``dedicated``: the run's config dir was chosen explicitly (``--config-dir``, project
+    ``config-dir``, ``$OCISIGN_CONFIG_DIR``).
+    """
+    own = config_dir / "config.json"
+    if _auth_configured(_read_json(own, what="config")):
+        return own
+    if dedicated and not os.environ.get("DOCKER_CONFIG"):
+        return own
+    return docker_config_path()
+
+
+def store_credentials(path: Path, host: str, creds: Credentials) -> StoredAt:
+    """Store ``creds`` for ``host`` in the helper ``path`` names for it, else in its ``auths``."""
+    helper = _helper_for(_read_json(path, what="config"), host)
+    if helper:
+        helper_store(helper, host, creds)
+        return StoredAt(path, helper)
+    DockerConfigFile(path).put(host, creds)
+    return StoredAt(path)
+
+
+def erase_credentials(path: Path, host: str) -> bool:
+    """Erase ``host`` from where :func:`store_credentials` would store it; False when nothing was there."""
+    helper = _helper_for(_read_json(path, what="config"), host)
+    if helper:
+        return helper_erase(helper, host)
+    return DockerConfigFile(path).remove(host)
+
+
 # --- docker's config ---------------------------------------------------------------------------
 def docker_config_path() -> Path:
     """``$DOCKER_CONFIG/config.json`` or ``~/.docker/config.json``."""
@@ -246,7 +330,7 @@ def docker_config_path() -> Path:
 def docker_credentials(host: str, path: Path | None = None) -> Credentials | None:
     """Credentials for ``host`` from docker's config (helpers first, then inline auths)."""
     p = path or docker_config_path()
-    config = _read_json(p, what="docker config")
+    config = _read_json(p, what="docker config" if path is None else "config")
     if config is None:
         return None
     helper = _helper_for(config, host)
@@ -280,11 +364,9 @@ def lookup(host: str, *, config_dir: Path) -> Credentials | None:
     creds = env_credentials()
     if creds is not None:
         return creds
-    helper = ocisign_helper(config_dir / "config.json", host)
-    if helper:
-        creds = helper_get(helper, host)
-        if creds is not None:
-            return creds
+    creds = docker_credentials(host, config_dir / "config.json")  # ocisign's (notation's) config.json
+    if creds is not None:
+        return creds
     creds = LoginStore(config_dir / "credentials.json").get(host)
     if creds is not None:
         return creds

@@ -15,8 +15,9 @@ layout or a registry repository):
    notation, stops the evaluation when it is reached;
 6. build a :class:`~ocisign.types.VerificationContext` and ask every ``ocisign_evaluate_policy``
    implementation (the built-in ``trust_policy`` plugin runs the Notary algorithm);
-7. combine: any ``fail`` denies, no ``pass`` at all denies, ``log`` results become warnings;
-   a plugin that raises denies.
+7. combine: the built-in ``trust_policy`` result decides and must pass; other plugins can only
+   veto (``fail`` denies) or abstain (``pass``/None); ``log`` results become warnings; a plugin
+   that raises denies. ``trust_policy`` can't be blocked (:data:`ocisign.manager.ESSENTIAL_PLUGINS`).
 
 :func:`verify_envelope` does the same for a detached envelope and a target descriptor (blob
 signatures, conformance vectors). Both return a :class:`VerificationReport`; only policy
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_SIGNATURES = 100
 BUILTIN_SOURCE = "trust_policy"
+#: the module that must be registered as :data:`BUILTIN_SOURCE`
+BUILTIN_MODULE = "ocisign.plugins.trust_policy"
 
 
 
@@ -148,7 +151,10 @@ def collect_signatures(
 
 # --- combining plugin results -------------------------------------------------------------------
 def _call_plugins(pm: OcisignPluginManager, context: VerificationContext) -> tuple[list[PolicyResult], str | None]:
-    """Every plugin's result, or an error message when a plugin raised."""
+    """Every plugin's result, or an error message when a plugin raised or the built-in is missing."""
+    builtin = pm.get_plugin(BUILTIN_SOURCE)
+    if getattr(builtin, "__name__", None) != BUILTIN_MODULE:
+        return [], f"the built-in Notary verification plugin {BUILTIN_SOURCE!r} is not registered"
     try:
         results = pm.evaluate_policy(context)
     except Exception as exc:  # a plugin crash denies; never a pass
@@ -161,8 +167,14 @@ def _call_plugins(pm: OcisignPluginManager, context: VerificationContext) -> tup
 
 
 def _combine(report: VerificationReport, results: list[PolicyResult], error: str | None) -> VerificationReport:
+    """One verdict: the built-in Notary result decides; other plugins can only veto (``fail``) or abstain.
+
+    A plugin's ``pass`` is recorded but never stands in for the Notary result; the built-in's
+    result must be present exactly once (a second result claiming its source denies).
+    """
     report.plugin_results = list(results)
-    builtin = next((r for r in results if r.source == BUILTIN_SOURCE), None)
+    own = [r for r in results if r.source == BUILTIN_SOURCE]
+    builtin = own[0] if len(own) == 1 else None
     if builtin is not None:
         d = builtin.details
         report.signatures = list(d.get("signatures") or [])
@@ -174,7 +186,10 @@ def _combine(report: VerificationReport, results: list[PolicyResult], error: str
         if r.outcome == "log":
             report.warnings.append(f"{r.source}: {r.reason}")
     fails = [r for r in results if r.outcome == "fail"]
-    passes = [r for r in results if r.outcome == "pass"]
+    if error is None and len(own) > 1:
+        error = f"{len(own)} policy results claim to come from {BUILTIN_SOURCE!r}; a plugin is impersonating it"
+    if error is None and builtin is None:
+        error = f"the built-in Notary verification ({BUILTIN_SOURCE}) returned no result"
     if error is not None:
         report.verified, report.failed_check, report.message = False, "policy", error
     elif fails:
@@ -182,13 +197,13 @@ def _combine(report: VerificationReport, results: list[PolicyResult], error: str
         report.verified = False
         report.failed_check = first.details.get("failedCheck") if first is builtin else "policy"
         report.message = first.reason if first is builtin else f"denied by plugin {first.source}: {first.reason}"
-    elif not passes:
+    elif builtin is None or builtin.outcome != "pass":
         report.verified, report.failed_check = False, "policy"
-        report.message = "no policy plugin accepted the artifact"
+        report.message = f"the built-in Notary verification ({BUILTIN_SOURCE}) did not pass"
     else:
         report.verified = True
         report.failed_check = None
-        report.message = builtin.reason if builtin in passes and builtin is not None else passes[0].reason
+        report.message = builtin.reason
     return report
 
 

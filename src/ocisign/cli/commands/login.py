@@ -2,19 +2,25 @@
 
 ``login [-u USER] [-P PASSWORD | --password-stdin] [--insecure-registry|--plain-http] REGISTRY``
 checks the credentials against the registry (``GET /v2/`` through the Basic or Bearer
-challenge) and stores them: in the credential helper that ocisign's ``config.json`` names
-(``credHelpers[REGISTRY]`` or ``credsStore``), else in ``<config dir>/credentials.json``
-(mode 0600, replaced atomically under a lock). Missing user name or password are prompted for
-when standard input is a terminal. The password flag is ``-p``/``-P``/``--password`` here
-(notation's ``login -p``); prefer ``--password-stdin``.
+challenge) and stores them where docker, oras, skopeo and notation look: the credential helper
+named by the chosen ``config.json`` (``credHelpers[REGISTRY]`` or ``credsStore``), else its
+``auths`` (plain text, with a warning; mode 0600, atomic, other entries kept). The file is
+docker's ``config.json``, or ocisign's own when it configures credentials or the config dir is
+dedicated (``--config-dir`` … without ``$DOCKER_CONFIG``); see
+:mod:`ocisign.registry.credentials`. ``login`` says on stderr where it stored them, and drops
+the host's entry from the old ``<config dir>/credentials.json``. Missing user name or password
+are prompted for when standard input is a terminal. The password flag is ``-p``/``-P``/
+``--password`` here (notation's ``login -p``); prefer ``--password-stdin``.
 
-``logout REGISTRY`` forgets them again.
+``logout REGISTRY`` forgets them again, in the same place and in the old store.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocisign.cli.options import add_credential_options, add_transport_options, read_password
@@ -57,9 +63,18 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     return _login(host, args, ctx)
 
 
+def _store_path(ctx: CliContext) -> Path:
+    """The ``config.json`` login/logout use (a dedicated config dir keeps them there)."""
+    from ocisign.registry.credentials import login_config_path
+
+    dedicated = bool(getattr(ctx.args, "config_dir", None) or ctx.project.config_dir
+                     or os.environ.get("OCISIGN_CONFIG_DIR"))
+    return login_config_path(ctx.config_dir.root, dedicated=dedicated)
+
+
 def _login(host: str, args: argparse.Namespace, ctx: CliContext) -> int:
     from ocisign.registry.client import RegistryClient
-    from ocisign.registry.credentials import LoginStore, helper_store, ocisign_helper
+    from ocisign.registry.credentials import LoginStore, store_credentials
     from ocisign.types import Credentials, RemoteOptions
 
     username = args.username
@@ -88,20 +103,22 @@ def _login(host: str, args: argparse.Namespace, ctx: CliContext) -> int:
     finally:
         client.close()
     creds = Credentials(username=username, password=password)
-    helper = ocisign_helper(ctx.config_dir.config_json, host)
-    if helper:
-        helper_store(helper, host, creds)
-    else:
-        LoginStore(ctx.config_dir.credentials).put(host, creds)
+    stored = store_credentials(_store_path(ctx), host, creds)
+    if stored.helper is None:
+        ctx.warn(f"your password is stored unencrypted in {stored.path}; configure a credential helper "
+                 "(\"credsStore\" in that file) to avoid it")
+    print(f"Credentials for {host} stored in {stored.describe()}", file=sys.stderr)
+    if LoginStore(ctx.config_dir.credentials).remove(host):
+        print(f"Removed the old entry for {host} from {ctx.config_dir.credentials} "
+              "(ocisign no longer stores credentials there)", file=sys.stderr)
     ctx.out("Login Succeeded")
     return 0
 
 
 def _logout(host: str, ctx: CliContext) -> int:
-    from ocisign.registry.credentials import LoginStore, helper_erase, ocisign_helper
+    from ocisign.registry.credentials import LoginStore, erase_credentials
 
-    helper = ocisign_helper(ctx.config_dir.config_json, host)
-    removed = helper_erase(helper, host) if helper else False
+    removed = erase_credentials(_store_path(ctx), host)
     removed = LoginStore(ctx.config_dir.credentials).remove(host) or removed
     if not removed:
         ctx.warn(f"not logged in to {host}")

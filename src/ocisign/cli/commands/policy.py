@@ -2,7 +2,7 @@
 
 ::
 
-    ocisign policy import FILE [--force]
+    ocisign policy import FILE [--force] [--strict]
     ocisign policy show
     ocisign policy init --name N --trust-store TYPE:NAME --trusted-identity ID [--scope S]… [--level L] [--force]
 
@@ -16,7 +16,8 @@ y/N question on a terminal; without a terminal ocisign refuses (exit 2) instead 
 missing or invalid policy is replaced without asking. Success prints notation's ``Trust policy
 configuration imported successfully.``; ``show`` prints the file's bytes unchanged. The write is
 atomic (temp file in the same directory, fsync, rename). Trust stores the policy names but that
-do not exist yet produce a warning.
+do not exist yet produce a warning. Unknown members are ignored as notation ignores them, with a
+warning naming each by JSON path (``import``, ``show``); ``import --strict`` refuses them.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     imp = sub.add_parser("import", help="validate a trust policy file and install it")
     imp.add_argument("file", metavar="FILE", help="trust policy JSON file")
     imp.add_argument("--force", action="store_true", help="replace an existing trust policy")
+    imp.add_argument("--strict", action="store_true",
+                     help="refuse unknown members (by default they are ignored with a warning, as notation does)")
     sub.add_parser("show", help="print the trust policy in effect")
     init = sub.add_parser("init", help="write a trust policy with one statement")
     init.add_argument("--name", required=True, metavar="NAME", help="statement name")
@@ -125,15 +128,23 @@ def _read_source(path: str) -> bytes:
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     """Run the sub-command."""
-    from ocisign.config.trustpolicy import PolicyNotFoundError, parse_policy, read_policy_file, validate_policy
+    from ocisign.config.trustpolicy import (
+        PolicyNotFoundError,
+        ignored_member_warnings,
+        parse_policy,
+        read_policy_file,
+        validate_policy,
+    )
 
     command = args.policy_command
     if command == "import":
         data = _read_source(args.file)
         try:
-            doc = parse_policy(data, where=args.file)
+            doc = parse_policy(data, where=args.file, strict=args.strict)
         except ConfigError as exc:
             return print_policy_problems("policy", exc)
+        for w in ignored_member_warnings(doc, args.file):
+            ctx.warn(w)
         force = args.force
         if force:
             ctx.warn("existing trust policy configuration file will be overwritten")
@@ -162,7 +173,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             )
         data = read_policy_file(path)
         try:
-            parse_policy(data, where=str(path), path=path)
+            for w in ignored_member_warnings(parse_policy(data, where=str(path), path=path)):
+                ctx.warn(w)
         except ConfigError as exc:
             ctx.warn(f"the trust policy in {path} is invalid, update it with 'ocisign policy import --force FILE'")
             for p in getattr(exc, "problems", []) or [str(exc)]:

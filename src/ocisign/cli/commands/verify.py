@@ -125,6 +125,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     from ocisign.cli.options import parse_key_values
     from ocisign.config.trustpolicy import (
         TrustPolicyDocument,
+        ignored_member_warnings,
         load_policy,
         parse_policy,
         policy_file_warnings,
@@ -171,6 +172,8 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             print_policy_problems("verify", exc)
         return int(ExitCode.USAGE)
 
+    for w in ignored_member_warnings(doc):
+        ctx.warn(w)
     if doc.path is not None:
         for w in policy_file_warnings(doc.path):
             ctx.warn(w)
