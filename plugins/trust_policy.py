@@ -194,7 +194,7 @@ class SignatureVerdict:
         }
         c = self.content
         if c is not None:
-            from ocisign.envelope.common import format_time
+            from ocisign.envelope.times import format_time
 
             out["signingScheme"] = c.signing_scheme
             out["signatureAlgorithm"] = c.signature_algorithm
@@ -264,7 +264,7 @@ def check_integrity(
     blob: SignatureBlob, open_envelope: Callable[[str, bytes], EnvelopeContent]
 ) -> tuple[EnvelopeContent, Descriptor]:
     """Parse and verify the envelope, validate the chain and decode the payload target."""
-    from ocisign.envelope.common import PAYLOAD_CONTENT_TYPE
+    from ocisign.envelope.headers import PAYLOAD_CONTENT_TYPE
 
     if blob.envelope is None:
         raise CheckFailed(blob.error or "the signature envelope could not be fetched")

@@ -271,7 +271,8 @@ def _check_tsa_revocation(stamp: VerifiedTimestamp) -> None:
 
 def timestamp_envelope(blob: bytes, fmt: EnvelopeFormat, options: TimestampOptions) -> bytes:
     """``blob`` (a sealed envelope of ``fmt``) with a verified RFC 3161 timestamp attached."""
-    from ocisign.envelope.common import BY_SIGNATURE_ALGORITHM, SCHEME_X509
+    from ocisign.envelope.algorithms import BY_SIGNATURE_ALGORITHM
+    from ocisign.envelope.headers import SCHEME_X509
 
     if fmt.attach_timestamp is None:
         raise SigningError(f"timestamping: the {fmt.name} envelope format cannot carry a timestamp")

@@ -282,40 +282,30 @@ def _may_sign_crls(issuer: x509.Certificate) -> str | None:
 
 def _verify_signature(key: Any, signature: bytes, data: bytes, hash_alg: Any, sig_oid: str) -> bool:
     """True when ``signature`` over ``data`` verifies with ``key`` (RSA PKCS#1 v1.5/PSS, ECDSA, EdDSA)."""
-    from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from ocisign.x509.signatures import Scheme, verify_signature
 
     if isinstance(hash_alg, hashes.MD5):
         return False
-    try:
-        if isinstance(key, rsa.RSAPublicKey) and hash_alg is not None:
-            pad: padding.AsymmetricPadding = (
-                padding.PSS(mgf=padding.MGF1(hash_alg), salt_length=padding.PSS.AUTO) if sig_oid == _OID_RSASSA_PSS
-                else padding.PKCS1v15()
-            )
-            key.verify(signature, data, pad, hash_alg)
-        elif isinstance(key, ec.EllipticCurvePublicKey) and hash_alg is not None:
-            key.verify(signature, data, ec.ECDSA(hash_alg))
-        elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
-            key.verify(signature, data)
-        else:
-            return False
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
+    scheme: Scheme
+    if isinstance(key, rsa.RSAPublicKey):
+        scheme = "pss" if sig_oid == _OID_RSASSA_PSS else "pkcs1v15"
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        scheme = "ecdsa"
+    else:
+        scheme = "eddsa"
+    return verify_signature(key, signature, data, scheme=scheme, hash_alg=hash_alg) == "ok"
 
 
 def _generalized_time(value: bytes) -> dt.datetime | None:
-    """Decode a DER GeneralizedTime (``YYYYMMDDHHMMSSZ``); None when malformed."""
-    if len(value) < 2 or value[0] != 0x18 or value[1] != len(value) - 2:
-        return None
-    text = value[2:].decode("ascii", "replace")
-    if len(text) != 15 or not text.endswith("Z") or not text[:14].isdigit():
-        return None
+    """Decode a DER GeneralizedTime (``YYYYMMDDHHMMSSZ``, no fraction); None when malformed."""
+    from ocisign.x509.der import DERError, generalized_time, parse_single
+
     try:
-        return dt.datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=dt.timezone.utc)
-    except ValueError:
+        return generalized_time(parse_single(value, "GeneralizedTime"), "GeneralizedTime", fraction=False)
+    except DERError:
         return None
 
 

@@ -31,7 +31,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ocisign.errors import VerificationError
-from ocisign.x509.der import TLV, DERError, expect, parse_single
+from ocisign.x509.chain import check_signature_from, go_dn_string, self_signature_problem
+from ocisign.x509.der import TLV, DERError, expect, generalized_time, parse_single
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -140,26 +141,9 @@ def _octets(tlv: _TLV, what: str) -> bytes:
     return _expect(tlv, 0x04, what).content
 
 
-def _generalized_time(tlv: _TLV, what: str) -> dt.datetime:
-    text = _expect(tlv, 0x18, what).content.decode("ascii", "replace")
-    if not text.endswith("Z") or len(text) < 15 or not text[:14].isdigit():
-        raise TimestampError(f"malformed {what}: {text!r} is not a UTC GeneralizedTime")
-    frac = text[14:-1]
-    micro = 0
-    if frac:
-        if not frac.startswith(".") or not frac[1:].isdigit() or frac.endswith("0"):
-            raise TimestampError(f"malformed {what}: bad fractional seconds in {text!r}")
-        micro = int(frac[1:].ljust(6, "0")[:6])
-    try:
-        return dt.datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
-                           int(text[12:14]), micro, tzinfo=dt.timezone.utc)
-    except ValueError:
-        raise TimestampError(f"malformed {what}: invalid date {text!r}") from None
-
-
 def _utc_time(tlv: _TLV, what: str) -> dt.datetime:
     if tlv.tag == 0x18:
-        return _generalized_time(tlv, what)
+        return generalized_time(tlv, what)
     text = _expect(tlv, 0x17, what).content.decode("ascii", "replace")
     if len(text) != 13 or not text.endswith("Z") or not text[:12].isdigit():
         raise TimestampError(f"malformed {what}: {text!r} is not a UTCTime")
@@ -316,7 +300,7 @@ def parse_tst_info(content: bytes) -> _TSTInfo:
     hash_alg = _alg_oid(mi[0], "messageImprint hashAlgorithm")
     hashed = _octets(mi[1], "messageImprint hashedMessage")
     _int(kids[3], "TSTInfo serialNumber")
-    gen_time = _generalized_time(kids[4], "TSTInfo genTime")
+    gen_time = generalized_time(kids[4], "TSTInfo genTime")
     accuracy = dt.timedelta()
     if len(kids) > 5 and kids[5].tag == 0x30:
         for part in kids[5].children():
@@ -347,8 +331,6 @@ def _der(cert: x509.Certificate) -> bytes:
 
 
 def _subject(cert: x509.Certificate) -> str:
-    from ocisign.x509.chain import go_dn_string
-
     return go_dn_string(cert.subject)
 
 
@@ -359,13 +341,6 @@ def _ext(cert: x509.Certificate, cls: Any) -> Any:
         return cert.extensions.get_extension_for_class(cls)
     except x509.ExtensionNotFound:
         return None
-
-
-def _check_signature_from(cert: x509.Certificate, parent: x509.Certificate) -> str | None:
-    """Go ``CheckSignatureFrom``: parent must be a CA (keyCertSign when keyUsage is present)."""
-    from ocisign.x509.chain import check_signature_from
-
-    return check_signature_from(cert, parent)
 
 
 def _eku_oids(cert: x509.Certificate) -> list[str] | None:
@@ -404,7 +379,7 @@ def build_chain(leaf: x509.Certificate, intermediates: Sequence[x509.Certificate
             for cand in pool:
                 if cand.subject.public_bytes() != issuer or any(_der(cand) == _der(c) for c in chain):
                     continue
-                why = _check_signature_from(current, cand)
+                why = check_signature_from(current, cand)
                 if why is not None:
                     last_error = f"x509: {why}"
                     continue
@@ -487,9 +462,9 @@ def _signing_certificate(token: _SignedToken, si: _SignerInfo) -> Any:
 
 
 def _verify_signer_signature(si: _SignerInfo, content: bytes, cert: x509.Certificate) -> None:
-    from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+    from ocisign.x509.signatures import Scheme, verify_signature
 
     digest = _HASHES.get(si.digest_alg)
     if si.signature_alg in _SIG_WITH_HASH:
@@ -500,21 +475,14 @@ def _verify_signer_signature(si: _SignerInfo, content: bytes, cert: x509.Certifi
         raise TimestampError("unknown signature algorithm")
     hash_alg = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}[digest_name]
     signed = si.signed_attrs_raw if si.signed_attrs_raw is not None else content
-    key = cert.public_key()
-    try:
-        if kind in ("rsa", "pss") and isinstance(key, rsa.RSAPublicKey):
-            pad: padding.AsymmetricPadding = (
-                padding.PKCS1v15() if kind == "rsa"
-                else padding.PSS(mgf=padding.MGF1(hash_alg), salt_length=padding.PSS.DIGEST_LENGTH)
-            )
-            key.verify(si.signature, signed, pad, hash_alg)
-        elif kind == "ecdsa" and isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(si.signature, signed, ec.ECDSA(hash_alg))
-        else:
-            raise TimestampError("signature algorithm does not match the signing certificate key")
-    except InvalidSignature:
+    schemes: dict[str, Scheme] = {"rsa": "pkcs1v15", "pss": "pss", "ecdsa": "ecdsa"}
+    outcome = verify_signature(cert.public_key(), si.signature, signed, scheme=schemes[kind], hash_alg=hash_alg,
+                               pss_salt_auto=False)
+    if outcome == "wrong-key":
+        raise TimestampError("signature algorithm does not match the signing certificate key")
+    if outcome != "ok":
         raise TimestampError("crypto/rsa: verification error" if kind != "ecdsa"
-                             else "x509: ECDSA verification failure") from None
+                             else "x509: ECDSA verification failure")
 
 
 def _verify_signed_attributes(token: _SignedToken, si: _SignerInfo, chain: Sequence[x509.Certificate]) -> None:
@@ -542,7 +510,7 @@ def _check_timestamping_chain(chain: Sequence[x509.Certificate]) -> None:
     """notation-core-go ``ValidateTimestampingCertChain``."""
     from cryptography import x509
 
-    from ocisign.envelope.common import key_spec_of
+    from ocisign.envelope.algorithms import key_spec_of
     from ocisign.errors import OcisignError
 
     def leaf_rules(cert: x509.Certificate) -> None:
@@ -594,12 +562,10 @@ def _check_timestamping_chain(chain: Sequence[x509.Certificate]) -> None:
 
     def self_signed(cert: x509.Certificate) -> bool:
         return (cert.issuer.public_bytes() == cert.subject.public_bytes()
-                and _check_signature_from(cert, cert) is None)
+                and check_signature_from(cert, cert) is None)
 
     if len(chain) == 1:
         cert = chain[0]
-        from ocisign.x509.chain import self_signature_problem
-
         if cert.issuer.public_bytes() != cert.subject.public_bytes() or self_signature_problem(cert):
             raise TimestampError(f"certificate with subject {_subject(cert)!r} is not self-signed")
         leaf_rules(cert)

@@ -128,7 +128,7 @@ def timestamp_info(token: bytes, signature: bytes, fmt_time: TimeFormat) -> dict
 
 def signature_output(desc: Descriptor, content: EnvelopeContent, fmt_time: TimeFormat) -> dict[str, Any]:
     """One signature in notation's ``signatureOutput`` shape (Go field order)."""
-    from ocisign.envelope.common import parse_json_strict
+    from ocisign.envelope.encoding import parse_json_strict
     from ocisign.goformat import sorted_map
     from ocisign.oci.model import descriptor_from_json
 
