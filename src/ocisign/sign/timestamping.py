@@ -232,7 +232,8 @@ def post_request(url: str, body: bytes, *, timeout: float = DEFAULT_TIMEOUT) -> 
 # --- the whole exchange ----------------------------------------------------------------------------
 def request_timestamp(signature: bytes, hash_name: str, options: TimestampOptions) -> tuple[bytes, VerifiedTimestamp]:
     """Get a verified DER TimeStampToken over ``signature`` from ``options.url``."""
-    from ocisign.verify.timestamp import TimestampError, parse_token, parse_tst_info, verify_countersignature
+    from ocisign.verify.timestamp import verify_countersignature
+    from ocisign.verify.timestamp_token import TimestampError, parse_token, parse_tst_info
 
     req = build_request(signature, hash_name)
     reply = post_request(options.url, req.der, timeout=options.timeout)

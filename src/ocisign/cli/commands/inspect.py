@@ -104,7 +104,7 @@ def timestamp_info(token: bytes, signature: bytes, fmt_time: TimeFormat) -> dict
     """
     import hashlib
 
-    from ocisign.verify.timestamp import OID_TST_INFO, parse_token, parse_tst_info
+    from ocisign.verify.timestamp_token import OID_TST_INFO, parse_token, parse_tst_info
 
     try:
         token_info = parse_token(token)
