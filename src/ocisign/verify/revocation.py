@@ -64,6 +64,7 @@ from ocisign.verify.revocation_results import (
     ChainResult,
     ServerResult,
 )
+from ocisign.x509.extensions import extension_value as _extension_value
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -104,15 +105,6 @@ def _subject(cert: x509.Certificate) -> str:
         return go_dn_string(cert.subject)
     except Exception:  # pragma: no cover - names are always renderable
         return cert.subject.rfc4514_string()
-
-
-def _extension_value(cert: x509.Certificate, cls: type[Any]) -> Any:
-    from cryptography import x509
-
-    try:
-        return cert.extensions.get_extension_for_class(cls).value
-    except x509.ExtensionNotFound:
-        return None
 
 
 def ocsp_urls(cert: x509.Certificate) -> list[str]:

@@ -47,6 +47,7 @@ from ocisign.verify.timestamp_token import (
 )
 from ocisign.x509.chain import check_signature_from, go_dn_string, self_signature_problem
 from ocisign.x509.der import DERError, expect
+from ocisign.x509.extensions import find_extension as _ext
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -109,15 +110,6 @@ def _der(cert: x509.Certificate) -> bytes:
 
 def _subject(cert: x509.Certificate) -> str:
     return go_dn_string(cert.subject)
-
-
-def _ext(cert: x509.Certificate, cls: Any) -> Any:
-    from cryptography import x509
-
-    try:
-        return cert.extensions.get_extension_for_class(cls)
-    except x509.ExtensionNotFound:
-        return None
 
 
 def _eku_oids(cert: x509.Certificate) -> list[str] | None:

@@ -30,6 +30,7 @@ from ocisign.envelope.errors import EnvelopeError, UnsupportedKeyError
 from ocisign.envelope.headers import SCHEME_SIGNING_AUTHORITY, SCHEME_X509
 from ocisign.errors import SigningError
 from ocisign.x509 import der_writer
+from ocisign.x509.extensions import find_extension as _ext
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -138,15 +139,6 @@ def _who(cert: x509.Certificate) -> str:
 
 def _fail(cert: x509.Certificate, rule: str, *, check: str | None = None) -> CertificateChainError:
     return CertificateChainError(f'certificate "{_who(cert)}": {rule}', check=check)
-
-
-def _ext(cert: x509.Certificate, oid: Any) -> Any:
-    from cryptography import x509
-
-    try:
-        return cert.extensions.get_extension_for_oid(oid)
-    except x509.ExtensionNotFound:
-        return None
 
 
 def _extensions_parse(cert: x509.Certificate) -> None:
