@@ -20,7 +20,8 @@ from cryptography.x509.oid import NameOID
 from ocisign.plugins import cose, jws
 from ocisign.plugins.file_key import FileSigner
 
-from ocisign.envelope.common import BY_KEY_SPEC, build_payload, der_ecdsa
+from ocisign.envelope.algorithms import BY_KEY_SPEC, der_ecdsa
+from ocisign.envelope.payload import build_payload
 from ocisign.oci.model import MT_COSE, MT_JWS, Descriptor
 from ocisign.types import SignRequest
 

@@ -15,7 +15,7 @@ signature bstr]``, byte-compatible with notation-core-go / go-cose:
 Envelopes are written with ``cbor2`` and read with a small strict decoder that refuses
 indefinite lengths, non-minimal heads, duplicate map keys, tags outside the protected header
 (only tag 1 inside it), simple values other than false/true/null, trailing bytes and deep
-nesting. :func:`open_envelope` raises only :class:`~ocisign.envelope.common.EnvelopeError`.
+nesting. :func:`open_envelope` raises only :class:`~ocisign.envelope.errors.EnvelopeError`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,16 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import ocisign
-from ocisign.envelope.common import (
-    BY_COSE_ALG,
+from ocisign.envelope.algorithms import BY_COSE_ALG
+from ocisign.envelope.content import (
+    check_required_critical,
+    optional_string,
+    scheme_times,
+    verified_content,
+)
+from ocisign.envelope.errors import EnvelopeError
+from ocisign.envelope.guard import open_guarded
+from ocisign.envelope.headers import (
     H_AUTHENTIC_SIGNING_TIME,
     H_EXPIRY,
     H_SIGNING_AGENT,
@@ -42,16 +50,9 @@ from ocisign.envelope.common import (
     SCHEME_SIGNING_AUTHORITY,
     SCHEME_X509,
     STANDARD_HEADERS,
-    EnvelopeError,
-    call_signer,
-    from_unix,
-    key_spec_of,
-    open_guarded,
-    parse_der_certificate,
-    plan_seal,
-    to_unix,
-    verify_raw_signature,
 )
+from ocisign.envelope.sealing import call_signer, plan_seal
+from ocisign.envelope.times import from_unix, to_unix
 from ocisign.errors import SigningError
 from ocisign.oci.model import MT_COSE
 from ocisign.types import EnvelopeContent, EnvelopeFormat
@@ -305,32 +306,11 @@ def _open(blob: bytes) -> EnvelopeContent:
     fields = _parse_protected(protected)
     header = _parse_unprotected(unprotected, protected)
 
-    chain = [parse_der_certificate(der, where=f"COSE x5chain[{i}]") for i, der in enumerate(header["x5c"])]
     alg = BY_COSE_ALG[fields["alg"]]
-    leaf_key = chain[0].public_key()
-    spec = key_spec_of(leaf_key, what="signing certificate (x5chain[0])")
-    if spec != alg.key_spec:
-        raise EnvelopeError(f"COSE alg {alg.cose_alg} ({alg.jws_alg}) does not match the {spec} key "
-                            "of the signing certificate")
-    verify_raw_signature(leaf_key, alg, sig_structure(protected_raw, payload), signature, pss_salt_auto=False)
-
-    return EnvelopeContent(
-        media_type=MT_COSE,
-        payload=payload,
-        payload_content_type=fields["cty"],
-        signing_scheme=fields["scheme"],
-        signature_algorithm=alg.signature_algorithm,
-        certificate_chain=tuple(chain),
-        signature=signature,
-        signing_time=fields["signing_time"],
-        authentic_signing_time=fields["authentic_signing_time"],
-        expiry=fields["expiry"],
-        signing_agent=header["agent"],
-        timestamp_token=header["timestamp"],
-        verification_plugin=fields["plugin"],
-        verification_plugin_min_version=fields["plugin_min"],
-        extended_attributes=fields["extended"],
-        critical=tuple(str(c) for c in fields["crit"]),
+    return verified_content(
+        media_type=MT_COSE, alg=alg, alg_label=f"COSE alg {alg.cose_alg} ({alg.jws_alg})", chain_der=header["x5c"],
+        chain_label="COSE x5chain", signed=sig_structure(protected_raw, payload), signature=signature,
+        pss_salt_auto=False, payload=payload, fields=fields, header=header, extended=fields["extended"],
     )
 
 
@@ -379,24 +359,11 @@ def _parse_protected(protected: dict[Any, Any]) -> dict[str, Any]:
     scheme = protected.get(H_SIGNING_SCHEME)
     if scheme not in (SCHEME_X509, SCHEME_SIGNING_AUTHORITY):
         raise EnvelopeError(f"COSE header {H_SIGNING_SCHEME} {scheme!r} is not supported")
-    signing_time = authentic = None
-    if scheme == SCHEME_X509:
-        if H_AUTHENTIC_SIGNING_TIME in protected:
-            raise EnvelopeError(f"{H_AUTHENTIC_SIGNING_TIME} header must not be present for {scheme}")
-        if H_SIGNING_TIME not in protected:
-            raise EnvelopeError(f"{H_SIGNING_TIME} header is required for {scheme}")
-        signing_time, reference = _time(protected, H_SIGNING_TIME)
-    else:
-        if H_SIGNING_TIME in protected:
-            raise EnvelopeError(f"{H_SIGNING_TIME} header must not be present for {scheme}")
-        if H_AUTHENTIC_SIGNING_TIME not in protected:
-            raise EnvelopeError(f"{H_AUTHENTIC_SIGNING_TIME} header is required for {scheme}")
-        authentic, reference = _time(protected, H_AUTHENTIC_SIGNING_TIME)
-    expiry = None
-    if H_EXPIRY in protected:
-        expiry, expiry_ns = _time(protected, H_EXPIRY)
-        if expiry_ns <= reference:
-            raise EnvelopeError("expiry must be after the signing time")
+    signing_time, authentic, expiry = scheme_times(
+        protected, scheme, lambda name: _time(protected, name)[0],
+        expiry_message=lambda: "expiry must be after the signing time",
+        exact_time=lambda name: _time(protected, name)[1],
+    )
 
     crit = protected.get(LABEL_CRIT)
     if not isinstance(crit, list) or not crit or not all(type(c) in (int, str) for c in crit):
@@ -406,18 +373,11 @@ def _parse_protected(protected: dict[Any, Any]) -> dict[str, Any]:
     for label in crit:
         if label not in protected:
             raise EnvelopeError(f"COSE header {label!r} is marked critical but is not present")
-    must = {H_SIGNING_SCHEME}
-    if expiry is not None:
-        must.add(H_EXPIRY)
-    if scheme == SCHEME_SIGNING_AUTHORITY:
-        must.add(H_AUTHENTIC_SIGNING_TIME)
-    missing = sorted(must - set(crit))
-    if missing:
-        raise EnvelopeError(f"these required headers are not marked critical: {', '.join(missing)}")
+    check_required_critical(crit, scheme, expiry)
 
     extended = {k: v for k, v in protected.items() if isinstance(k, str) and k not in STANDARD_HEADERS}
-    plugin = _optional_str(protected, H_VERIFICATION_PLUGIN)
-    plugin_min = _optional_str(protected, H_VERIFICATION_PLUGIN_MIN_VERSION)
+    plugin = optional_string(protected, H_VERIFICATION_PLUGIN, kind="text string")
+    plugin_min = optional_string(protected, H_VERIFICATION_PLUGIN_MIN_VERSION, kind="text string")
     return {"alg": alg, "cty": cty, "scheme": scheme, "signing_time": signing_time,
             "authentic_signing_time": authentic, "expiry": expiry, "crit": crit,
             "plugin": plugin, "plugin_min": plugin_min, "extended": extended}
@@ -431,15 +391,6 @@ def _contains_tag(value: Any) -> bool:
     if isinstance(value, dict):
         return any(_contains_tag(v) for v in value.values())
     return False
-
-
-def _optional_str(protected: dict[Any, Any], name: str) -> str | None:
-    if name not in protected:
-        return None
-    value = protected[name]
-    if not isinstance(value, str) or not value:
-        raise EnvelopeError(f"{name} header must be a non-empty text string", check="verificationPlugin")
-    return value
 
 
 def _parse_unprotected(unprotected: dict[Any, Any], protected: dict[Any, Any]) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import ocisign
-from ocisign.envelope.common import Algorithm, UnsupportedKeyError, algorithm_for, key_spec_of, raw_ecdsa
+from ocisign.envelope.algorithms import Algorithm, algorithm_for, key_spec_of, raw_ecdsa
+from ocisign.envelope.errors import UnsupportedKeyError
 from ocisign.errors import ConfigError, SigningError
 from ocisign.types import SignerFactory
 

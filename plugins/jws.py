@@ -13,7 +13,7 @@ notation-core-go:
   ASCII bytes of ``protected + "." + payload``.
 
 :func:`open_envelope` is strict and fails closed: every problem raises
-:class:`~ocisign.envelope.common.EnvelopeError`, never another exception type.
+:class:`~ocisign.envelope.errors.EnvelopeError`, never another exception type.
 """
 
 from __future__ import annotations
@@ -23,8 +23,18 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import ocisign
-from ocisign.envelope.common import (
-    BY_JWS_ALG,
+from ocisign.envelope.algorithms import BY_JWS_ALG
+from ocisign.envelope.content import (
+    check_required_critical,
+    optional_string,
+    required_critical,
+    scheme_times,
+    verified_content,
+)
+from ocisign.envelope.encoding import b64std_decode_strict, b64url_decode_strict, b64url_encode, parse_json_strict
+from ocisign.envelope.errors import EnvelopeError
+from ocisign.envelope.guard import open_guarded
+from ocisign.envelope.headers import (
     H_AUTHENTIC_SIGNING_TIME,
     H_EXPIRY,
     H_SIGNING_AGENT,
@@ -37,23 +47,12 @@ from ocisign.envelope.common import (
     SCHEME_SIGNING_AUTHORITY,
     SCHEME_X509,
     STANDARD_HEADERS,
-    EnvelopeError,
-    b64std_decode_strict,
-    b64url_decode_strict,
-    b64url_encode,
-    call_signer,
-    format_time,
-    go_json,
-    key_spec_of,
-    normalize_jws_payload,
-    open_guarded,
-    parse_der_certificate,
-    parse_json_strict,
-    parse_time,
-    plan_seal,
-    verify_raw_signature,
 )
+from ocisign.envelope.payload import normalize_jws_payload
+from ocisign.envelope.sealing import call_signer, plan_seal
+from ocisign.envelope.times import format_time, parse_time
 from ocisign.errors import SigningError
+from ocisign.goformat import go_marshal
 from ocisign.oci.model import MT_JWS
 from ocisign.types import EnvelopeContent, EnvelopeFormat
 
@@ -85,7 +84,7 @@ def seal(request: SignRequest, signer: Signer) -> bytes:
         crit.append(H_EXPIRY)
     protected["crit"] = crit
     try:
-        protected_json = go_json(protected, sort_keys=True)
+        protected_json = go_marshal(protected, sort_keys=True)
     except (TypeError, ValueError, UnicodeEncodeError) as exc:
         raise SigningError(f"cannot encode the JWS protected header: {exc}") from None
     protected_b64 = b64url_encode(protected_json)
@@ -113,7 +112,7 @@ def _serialize(protected_b64: str, payload_b64: str, signature_b64: str, chain_d
     envelope = {"payload": payload_b64, "protected": protected_b64, "header": header,
                 "signature": signature_b64}
     try:
-        return go_json(envelope, sort_keys=False)
+        return go_marshal(envelope, sort_keys=False)
     except (ValueError, UnicodeEncodeError) as exc:
         raise SigningError(f"cannot encode the JWS envelope: {exc}") from None
 
@@ -162,33 +161,13 @@ def _open(blob: bytes) -> EnvelopeContent:
         raise EnvelopeError("JWS protected header must be a JSON object")
     fields = _parse_protected(protected)
 
-    chain = [parse_der_certificate(der, where=f"JWS header x5c[{i}]") for i, der in enumerate(header["x5c"])]
     alg = BY_JWS_ALG[fields["alg"]]
-    leaf_key = chain[0].public_key()
-    spec = key_spec_of(leaf_key, what="signing certificate (x5c[0])")
-    if spec != alg.key_spec:
-        raise EnvelopeError(f"JWS alg {alg.jws_alg} does not match the {spec} key of the signing certificate")
-    verify_raw_signature(leaf_key, alg, f"{protected_b64}.{payload_b64}".encode("ascii"), signature,
-                         pss_salt_auto=True)
-
     extended = {k: v for k, v in protected.items() if k not in STANDARD_HEADERS}
-    return EnvelopeContent(
-        media_type=MT_JWS,
-        payload=payload,
-        payload_content_type=fields["cty"],
-        signing_scheme=fields["scheme"],
-        signature_algorithm=alg.signature_algorithm,
-        certificate_chain=tuple(chain),
-        signature=signature,
-        signing_time=fields["signing_time"],
-        authentic_signing_time=fields["authentic_signing_time"],
-        expiry=fields["expiry"],
-        signing_agent=header["agent"],
-        timestamp_token=header["timestamp"],
-        verification_plugin=fields["plugin"],
-        verification_plugin_min_version=fields["plugin_min"],
-        extended_attributes=extended,
-        critical=tuple(fields["crit"]),
+    return verified_content(
+        media_type=MT_JWS, alg=alg, alg_label=f"JWS alg {alg.jws_alg}", chain_der=header["x5c"],
+        chain_label="JWS header x5c", signed=f"{protected_b64}.{payload_b64}".encode("ascii"),
+        signature=signature, pss_salt_auto=True, payload=payload, fields=fields, header=header,
+        extended=extended,
     )
 
 
@@ -261,60 +240,29 @@ def _parse_protected(protected: dict[str, Any]) -> dict[str, Any]:
     scheme = protected.get(H_SIGNING_SCHEME)
     if scheme not in (SCHEME_X509, SCHEME_SIGNING_AUTHORITY):
         raise EnvelopeError(f"JWS protected header {H_SIGNING_SCHEME} {scheme!r} is not supported")
-    signing_time = authentic = None
-    if scheme == SCHEME_X509:
-        if H_AUTHENTIC_SIGNING_TIME in protected:
-            raise EnvelopeError(f"{H_AUTHENTIC_SIGNING_TIME} header must not be present for {scheme}")
-        if H_SIGNING_TIME not in protected:
-            raise EnvelopeError(f"{H_SIGNING_TIME} header is required for {scheme}")
-        signing_time = parse_time(protected[H_SIGNING_TIME], where=H_SIGNING_TIME)
-        reference = signing_time
-    else:
-        if H_SIGNING_TIME in protected:
-            raise EnvelopeError(f"{H_SIGNING_TIME} header must not be present for {scheme}")
-        if H_AUTHENTIC_SIGNING_TIME not in protected:
-            raise EnvelopeError(f"{H_AUTHENTIC_SIGNING_TIME} header is required for {scheme}")
-        authentic = parse_time(protected[H_AUTHENTIC_SIGNING_TIME], where=H_AUTHENTIC_SIGNING_TIME)
-        reference = authentic
-    expiry = None
-    if H_EXPIRY in protected:
-        expiry = parse_time(protected[H_EXPIRY], where=H_EXPIRY)
-        if expiry <= reference:
-            raise EnvelopeError(f"expiry {protected[H_EXPIRY]} must be after the signing time")
+    signing_time, authentic, expiry = scheme_times(
+        protected, scheme, lambda name: parse_time(protected[name], where=name),
+        expiry_message=lambda: f"expiry {protected[H_EXPIRY]} must be after the signing time",
+    )
 
     crit = protected.get("crit")
     if not isinstance(crit, list) or not crit or not all(isinstance(c, str) for c in crit):
         raise EnvelopeError('JWS protected header "crit" must be a non-empty array of strings')
     if len(set(crit)) != len(crit):
         raise EnvelopeError('JWS protected header "crit" lists a header more than once')
-    must = {H_SIGNING_SCHEME}
-    if expiry is not None:
-        must.add(H_EXPIRY)
-    if scheme == SCHEME_SIGNING_AUTHORITY:
-        must.add(H_AUTHENTIC_SIGNING_TIME)
+    must = required_critical(scheme, expiry)
     for name in crit:
         if name in must:
             continue
         if name in STANDARD_HEADERS or name not in protected:
             raise EnvelopeError(f'"{name}" header is marked critical but is not an extended header that is present')
-    missing = sorted(must - set(crit))
-    if missing:
-        raise EnvelopeError(f"these required headers are not marked critical: {', '.join(missing)}")
+    check_required_critical(crit, scheme, expiry)
 
-    plugin = _optional_str(protected, H_VERIFICATION_PLUGIN)
-    plugin_min = _optional_str(protected, H_VERIFICATION_PLUGIN_MIN_VERSION)
+    plugin = optional_string(protected, H_VERIFICATION_PLUGIN)
+    plugin_min = optional_string(protected, H_VERIFICATION_PLUGIN_MIN_VERSION)
     return {"alg": alg, "cty": cty, "scheme": scheme, "signing_time": signing_time,
             "authentic_signing_time": authentic, "expiry": expiry, "crit": crit,
             "plugin": plugin, "plugin_min": plugin_min}
-
-
-def _optional_str(protected: dict[str, Any], name: str) -> str | None:
-    if name not in protected:
-        return None
-    value = protected[name]
-    if not isinstance(value, str) or not value:
-        raise EnvelopeError(f"{name} header must be a non-empty string", check="verificationPlugin")
-    return value
 
 
 # --- registration --------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -68,18 +69,29 @@ def tab_table(rows: Sequence[Sequence[str]], *, padding: int = 3) -> str:
 
 
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
 
 
-def go_json(obj: Any, *, indent: int | None = 4) -> str:
+def go_json(obj: Any, *, indent: int | None = 4, sort_keys: bool = False, allow_nan: bool = True) -> str:
     """JSON as Go's ``json.MarshalIndent(obj, "", "    ")`` writes it (HTML characters escaped).
 
-    Key order is the order of ``obj``'s dicts (pass maps through :func:`sorted_map` where Go
-    would marshal a ``map``, which sorts keys).
+    The package's one Go-style JSON encoder (``indent=None`` is Go's compact ``json.Marshal``;
+    :func:`go_marshal` adds the envelope rules). Key order is the order of ``obj``'s dicts, or
+    sorted with ``sort_keys`` (pass maps through :func:`sorted_map` where Go would marshal a
+    ``map``, which sorts keys). Non-ASCII text is written raw (UTF-8), as Go does.
     """
-    text = json.dumps(obj, indent=indent, ensure_ascii=False, separators=(",", ": ") if indent else (",", ":"))
-    if any(ch in text for ch in _GO_ESCAPES):
-        text = "".join(_GO_ESCAPES.get(ch, ch) for ch in text)
-    return text
+    text = json.dumps(obj, indent=indent, ensure_ascii=False, separators=(",", ": ") if indent else (",", ":"),
+                      sort_keys=sort_keys, allow_nan=allow_nan)
+    return _GO_ESCAPE_RE.sub(lambda m: _GO_ESCAPES[m.group(0)], text)
+
+
+def go_marshal(obj: Any, *, sort_keys: bool) -> bytes:
+    """Compact UTF-8 JSON as Go's ``json.Marshal`` writes it, for signed envelope bytes.
+
+    ``sort_keys`` mimics Go maps (sorted keys); without it the given key order is kept (Go structs).
+    Lone surrogates and NaN/Infinity raise ValueError.
+    """
+    return go_json(obj, indent=None, sort_keys=sort_keys, allow_nan=False).encode("utf-8")
 
 
 def sorted_map(m: dict[str, Any] | None) -> dict[str, Any]:

@@ -138,7 +138,8 @@ def _token_and_signature(media_type: str, blob: bytes) -> tuple[bytes, bytes]:
     ("cose", "ec521", "sha512"),
 ])
 def test_sign_attaches_a_verified_timestamp(env: Env, fmt: str, kind: str, hash_name: str) -> None:
-    from ocisign.verify.timestamp import parse_token, parse_tst_info, verify_countersignature
+    from ocisign.verify.timestamp import verify_countersignature
+    from ocisign.verify.timestamp_token import parse_token, parse_tst_info
 
     env.add_key(kind)
     res = env.sign("--signature-format", fmt)

@@ -19,19 +19,14 @@ from hypothesis import strategies as st
 from ocisign.plugins import cose, jws
 from ocisign.plugins.file_key import FileSigner, load_file_signer
 
-from ocisign.envelope.common import (
-    BY_KEY_SPEC,
-    PAYLOAD_CONTENT_TYPE,
-    EnvelopeError,
-    b64url_encode,
-    build_payload,
-    check_user_metadata,
-    format_time,
-    go_json,
-    key_spec_of,
-    parse_time,
-)
+from ocisign.envelope.algorithms import BY_KEY_SPEC, key_spec_of
+from ocisign.envelope.encoding import b64url_encode
+from ocisign.envelope.errors import EnvelopeError
+from ocisign.envelope.headers import PAYLOAD_CONTENT_TYPE
+from ocisign.envelope.payload import build_payload, check_user_metadata
+from ocisign.envelope.times import format_time, parse_time
 from ocisign.errors import SigningError, UsageError, VerificationError
+from ocisign.goformat import go_marshal
 from ocisign.oci.model import MT_COSE, MT_JWS, Descriptor
 from ocisign.types import EnvelopeContent, SignRequest
 from ocisign.x509.chain import CertificateChainError, cert_fingerprint_sha256, validate_signing_chain
@@ -74,7 +69,7 @@ def der_chain(signer: FileSigner) -> list[bytes]:
 # --- crafting envelopes with arbitrary headers (signed correctly) --------------------------------
 def craft_jws(signer: FileSigner, protected: dict[str, Any] | bytes, payload: bytes = b'{"a":1}',
               *, header: dict[str, Any] | None = None, sig: bytes | None = None) -> bytes:
-    raw = protected if isinstance(protected, bytes) else go_json(protected, sort_keys=True)
+    raw = protected if isinstance(protected, bytes) else go_marshal(protected, sort_keys=True)
     p, q = b64url_encode(raw), b64url_encode(payload)
     signature = sig if sig is not None else signer.sign(f"{p}.{q}".encode())
     if header is None:
@@ -607,9 +602,9 @@ def test_jws_protected_header_rules(make_keypair: Callable[..., Any], case: str)
     elif case == "protected-not-object":
         protected = b'["alg"]'
     elif case == "protected-duplicate-key":
-        protected = go_json(h, sort_keys=True).replace(b'{"alg":"ES256",', b'{"alg":"ES256","alg":"ES256",')
+        protected = go_marshal(h, sort_keys=True).replace(b'{"alg":"ES256",', b'{"alg":"ES256","alg":"ES256",')
     elif case == "protected-bom":
-        protected = b"\xef\xbb\xbf" + go_json(h, sort_keys=True)
+        protected = b"\xef\xbb\xbf" + go_marshal(h, sort_keys=True)
     with pytest.raises(EnvelopeError):
         jws.open_envelope(craft_jws(signer, protected))
 
@@ -709,7 +704,7 @@ def test_jws_unknown_top_level_members_are_ignored(make_keypair: Callable[..., A
     with pytest.raises(EnvelopeError, match=r"7\.2\.2"):
         jws.open_envelope(json.dumps(dict(env, signatures=[])).encode())
     # and duplicate names inside the protected header
-    h = go_json(jws_headers(), sort_keys=True).replace(b'{"alg":"ES256",', b'{"alg":"ES256","alg":"ES256",')
+    h = go_marshal(jws_headers(), sort_keys=True).replace(b'{"alg":"ES256",', b'{"alg":"ES256","alg":"ES256",')
     with pytest.raises(EnvelopeError, match="duplicate"):
         jws.open_envelope(craft_jws(signer, h))
 
@@ -732,7 +727,7 @@ def test_jws_pss_salt_auto_accepted_cose_refused(make_keypair: Callable[..., Any
     assert isinstance(key, rsa.RSAPrivateKey)
     pss20 = padding.PSS(padding.MGF1(hashes.SHA256()), 20)
     h = jws_headers("PS256")
-    p, q = b64url_encode(go_json(h, sort_keys=True)), b64url_encode(b'{"a":1}')
+    p, q = b64url_encode(go_marshal(h, sort_keys=True)), b64url_encode(b'{"a":1}')
     blob = craft_jws(signer, h, sig=key.sign(f"{p}.{q}".encode(), pss20, hashes.SHA256()))
     assert jws.open_envelope(blob).signature_algorithm == "RSASSA-PSS-SHA-256"
     ch = cose_headers(-37)
@@ -1062,7 +1057,7 @@ def test_fuzz_cose_structures(value: Any) -> None:
 
 
 def test_raw_signature_helpers() -> None:
-    from ocisign.envelope.common import der_ecdsa, raw_ecdsa, resolve_algorithm, verify_raw_signature
+    from ocisign.envelope.algorithms import der_ecdsa, raw_ecdsa, resolve_algorithm, verify_raw_signature
 
     key = ec.generate_private_key(ec.SECP521R1())
     der = key.sign(b"data", ec.ECDSA(hashes.SHA512()))

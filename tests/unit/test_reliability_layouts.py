@@ -538,7 +538,7 @@ def test_b4_1_signed_target_differs_from_the_artifact(signed: Signed, config_dir
     from ocisign.plugins import jws
     from ocisign.plugins.file_key import load_file_signer
 
-    from ocisign.envelope.common import build_payload
+    from ocisign.envelope.payload import build_payload
     from ocisign.oci.model import Descriptor
     from ocisign.types import SignRequest
 

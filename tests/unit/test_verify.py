@@ -663,7 +663,7 @@ def signed_envelopes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tupl
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    from ocisign.envelope.common import build_payload
+    from ocisign.envelope.payload import build_payload
     from ocisign.manager import get_plugin_manager
     from ocisign.types import SignRequest
 
@@ -685,7 +685,7 @@ def signed_envelopes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tupl
             return [cert]
 
         def sign(self, data: bytes) -> bytes:
-            from ocisign.envelope.common import raw_ecdsa
+            from ocisign.envelope.algorithms import raw_ecdsa
 
             return raw_ecdsa(key.sign(data, ec.ECDSA(hashes.SHA256())), 32)
 
@@ -791,7 +791,8 @@ def test_unknown_critical_attribute_fails_unlike_notation(mt: str, pm: Any, tmp_
     from cryptography.x509.oid import NameOID
 
     from ocisign.config.trustpolicy import parse_policy
-    from ocisign.envelope.common import build_payload, raw_ecdsa
+    from ocisign.envelope.algorithms import raw_ecdsa
+    from ocisign.envelope.payload import build_payload
     from ocisign.types import SignRequest
     from ocisign.verify.verification import verify_envelope
 

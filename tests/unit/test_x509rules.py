@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
-from ocisign.envelope.common import EnvelopeError
+from ocisign.envelope.errors import EnvelopeError
 from ocisign.errors import SigningError, VerificationError
 from ocisign.x509.chain import (
     CertificateChainError,

@@ -37,6 +37,9 @@ Selection
 :meth:`TrustPolicyDocument.statement_for_scope` matches the scope string exactly; an exact
 match wins over ``*``; no match raises :class:`NoApplicablePolicyError`. No normalisation is
 done (``docker.io/library/x`` is not ``x``).
+
+The module stays over 500 lines on purpose: the policy model, notation's validation rules and
+the file-selection rules are one format's definition, read together when notation changes it.
 """
 
 from __future__ import annotations
@@ -410,6 +413,107 @@ def _validate_identities(where: str, identities: list[str], problems: list[str])
     return parsed
 
 
+def _validate_scopes(
+    where: str, name_label: str, value: Any, scope_owner: dict[str, list[str]], problems: list[str]
+) -> list[str]:
+    """The registryScopes of an OCI statement (problems appended); records each scope's owner."""
+    raw_scopes = _str_list(value, f"{where}: registryScopes", problems)
+    if raw_scopes is None:
+        return []
+    if not raw_scopes:
+        problems.append(f"{where}: registryScopes is missing or empty; list at least one scope or '*'")
+    if len(raw_scopes) > 1 and WILDCARD in raw_scopes:
+        problems.append(f"{where}: the wildcard scope '*' can not be combined with other scopes")
+    for scope in raw_scopes:
+        if scope != WILDCARD:
+            problem = scope_format_problem(scope)
+            if problem:
+                problems.append(f"{where}: {problem}")
+        owners = scope_owner.setdefault(scope, [])
+        if name_label not in owners:
+            owners.append(name_label)
+        else:
+            problems.append(f"{where}: registry scope {_q(scope)} is listed twice")
+    return list(raw_scopes)
+
+
+def _validate_statement(
+    idx: int,
+    raw: dict[str, Any],
+    *,
+    kind: PolicyKind,
+    names: dict[str, int],
+    scope_owner: dict[str, list[str]],
+    global_names: list[str],
+    problems: list[str],
+    members: _Members,
+) -> TrustPolicyStatement | None:
+    """Validate statement ``idx``: problems are appended, the statement returned when it has none.
+
+    ``names``, ``scope_owner`` and ``global_names`` collect what the document-wide rules
+    (unique names, one statement per scope, one global policy) need.
+    """
+    allowed = _OCI_STATEMENT_KEYS if kind == "oci" else _BLOB_STATEMENT_KEYS
+    name = raw.get("name")
+    if not isinstance(name, str) or name == "":
+        problems.append(f"trustPolicies[{idx}]: name is missing or empty; every statement needs a unique name")
+        name_label = f"#{idx}"
+    else:
+        name_label = name
+        names[name] = names.get(name, 0) + 1
+        if names[name] == 2:
+            problems.append(f"statement name {_q(name)} is used by more than one statement; names must be unique")
+    where = f"statement {_q(name_label)}"
+    st_path = f"$.trustPolicies[{idx}]"
+    members.check(raw, allowed, st_path)
+    n_before = len(problems)
+    level_info = _validate_level(name_label, raw.get("signatureVerification"), problems, members, st_path)
+    stores = _str_list(raw.get("trustStores"), f"{where}: trustStores", problems)
+    identities = _str_list(raw.get("trustedIdentities"), f"{where}: trustedIdentities", problems)
+    refs: list[TrustStoreRef] = []
+    parsed_ids: list[tuple[str, dict[str, str]]] = []
+    if level_info is not None and stores is not None and identities is not None:
+        if level_info[0] == "skip":
+            if stores or identities:
+                problems.append(f"{where}: level 'skip' must not have trustStores or trustedIdentities; "
+                                "remove them to skip verification")
+        elif not stores or not identities:
+            missing = [k for k, v in (("trustStores", stores), ("trustedIdentities", identities)) if not v]
+            problems.append(f"{where}: {' and '.join(missing)} missing or empty; level "
+                            f"{_q(level_info[0])} needs both")
+    if stores:
+        refs = _validate_trust_stores(where, stores, problems)
+    if identities:
+        parsed_ids = _validate_identities(where, identities, problems)
+    scopes: list[str] = []
+    if kind == "oci":
+        scopes = _validate_scopes(where, name_label, raw.get("registryScopes"), scope_owner, problems)
+    global_policy = False
+    if kind == "blob":
+        gp = raw.get("globalPolicy", False)
+        if not isinstance(gp, bool):
+            problems.append(f"{where}: globalPolicy must be true or false")
+        else:
+            global_policy = gp
+            if gp:
+                global_names.append(name_label)
+    if len(problems) != n_before or level_info is None:
+        return None
+    level, actions, override, vt = level_info
+    return TrustPolicyStatement(
+        name=name_label,
+        registry_scopes=tuple(scopes),
+        level=level,
+        actions=actions,
+        override=override,
+        verify_timestamp=vt,
+        trust_stores=tuple(refs),
+        trusted_identities=tuple(identities or ()),
+        x509_identities=tuple(p for _, p in parsed_ids),
+        global_policy=global_policy,
+    )
+
+
 def validate_policy(
     obj: Any, *, kind: PolicyKind = "oci", strict: bool = False
 ) -> tuple[TrustPolicyDocument | None, list[str]]:
@@ -432,7 +536,6 @@ def validate_policy(
     if not isinstance(raw_statements, list) or not raw_statements:
         problems.append(f"trustPolicies must be a non-empty list of {label} trust policy statements")
         return None, problems
-    allowed = _OCI_STATEMENT_KEYS if kind == "oci" else _BLOB_STATEMENT_KEYS
     statements: list[TrustPolicyStatement] = []
     names: dict[str, int] = {}
     scope_owner: dict[str, list[str]] = {}
@@ -441,81 +544,11 @@ def validate_policy(
         if not isinstance(raw, dict):
             problems.append(f"trustPolicies[{idx}] must be an object")
             continue
-        name = raw.get("name")
-        if not isinstance(name, str) or name == "":
-            problems.append(f"trustPolicies[{idx}]: name is missing or empty; every statement needs a unique name")
-            name_label = f"#{idx}"
-        else:
-            name_label = name
-            names[name] = names.get(name, 0) + 1
-            if names[name] == 2:
-                problems.append(f"statement name {_q(name)} is used by more than one statement; names must be unique")
-        where = f"statement {_q(name_label)}"
-        st_path = f"$.trustPolicies[{idx}]"
-        members.check(raw, allowed, st_path)
-        n_before = len(problems)
-        level_info = _validate_level(name_label, raw.get("signatureVerification"), problems, members, st_path)
-        stores = _str_list(raw.get("trustStores"), f"{where}: trustStores", problems)
-        identities = _str_list(raw.get("trustedIdentities"), f"{where}: trustedIdentities", problems)
-        refs: list[TrustStoreRef] = []
-        parsed_ids: list[tuple[str, dict[str, str]]] = []
-        if level_info is not None and stores is not None and identities is not None:
-            if level_info[0] == "skip":
-                if stores or identities:
-                    problems.append(f"{where}: level 'skip' must not have trustStores or trustedIdentities; "
-                                    "remove them to skip verification")
-            elif not stores or not identities:
-                missing = [k for k, v in (("trustStores", stores), ("trustedIdentities", identities)) if not v]
-                problems.append(f"{where}: {' and '.join(missing)} missing or empty; level "
-                                f"{_q(level_info[0])} needs both")
-        if stores:
-            refs = _validate_trust_stores(where, stores, problems)
-        if identities:
-            parsed_ids = _validate_identities(where, identities, problems)
-        scopes: list[str] = []
-        if kind == "oci":
-            raw_scopes = _str_list(raw.get("registryScopes"), f"{where}: registryScopes", problems)
-            if raw_scopes is not None:
-                if not raw_scopes:
-                    problems.append(f"{where}: registryScopes is missing or empty; list at least one scope or '*'")
-                if len(raw_scopes) > 1 and WILDCARD in raw_scopes:
-                    problems.append(f"{where}: the wildcard scope '*' can not be combined with other scopes")
-                for scope in raw_scopes:
-                    if scope != WILDCARD:
-                        problem = scope_format_problem(scope)
-                        if problem:
-                            problems.append(f"{where}: {problem}")
-                    owners = scope_owner.setdefault(scope, [])
-                    if name_label not in owners:
-                        owners.append(name_label)
-                    else:
-                        problems.append(f"{where}: registry scope {_q(scope)} is listed twice")
-                scopes = list(raw_scopes)
-        global_policy = False
-        if kind == "blob":
-            gp = raw.get("globalPolicy", False)
-            if not isinstance(gp, bool):
-                problems.append(f"{where}: globalPolicy must be true or false")
-            else:
-                global_policy = gp
-                if gp:
-                    global_names.append(name_label)
-        if len(problems) == n_before and level_info is not None:
-            level, actions, override, vt = level_info
-            statements.append(
-                TrustPolicyStatement(
-                    name=name_label,
-                    registry_scopes=tuple(scopes),
-                    level=level,
-                    actions=actions,
-                    override=override,
-                    verify_timestamp=vt,
-                    trust_stores=tuple(refs),
-                    trusted_identities=tuple(identities or ()),
-                    x509_identities=tuple(p for _, p in parsed_ids),
-                    global_policy=global_policy,
-                )
-            )
+        statement = _validate_statement(idx, raw, kind=kind, names=names, scope_owner=scope_owner,
+                                        global_names=global_names, problems=problems,
+                                        members=members)
+        if statement is not None:
+            statements.append(statement)
     for scope, owners in scope_owner.items():
         if len(owners) > 1:
             problems.append(

@@ -108,7 +108,7 @@ def parse_duration(text: str) -> dt.timedelta:
 def parse_user_metadata(items: list[str]) -> dict[str, str]:
     """``-m k=v`` pairs (keys non-empty and unique; reserved ``io.cncf.notary`` keys refused)."""
     from ocisign.cli.options import parse_key_values
-    from ocisign.envelope.common import check_user_metadata
+    from ocisign.envelope.payload import check_user_metadata
 
     out = parse_key_values(items, flag="--user-metadata")
     check_user_metadata(out)
@@ -158,7 +158,7 @@ def sign_artifact(
     With ``timestamp`` the envelope gets an RFC 3161 countersignature from that TSA before
     anything is stored (:mod:`ocisign.sign.timestamping`); any timestamping problem fails the sign.
     """
-    from ocisign.envelope.common import build_payload, check_user_metadata
+    from ocisign.envelope.payload import build_payload, check_user_metadata
     from ocisign.types import SignRequest
     from ocisign.x509.chain import validate_signing_chain
 

@@ -232,7 +232,8 @@ def post_request(url: str, body: bytes, *, timeout: float = DEFAULT_TIMEOUT) -> 
 # --- the whole exchange ----------------------------------------------------------------------------
 def request_timestamp(signature: bytes, hash_name: str, options: TimestampOptions) -> tuple[bytes, VerifiedTimestamp]:
     """Get a verified DER TimeStampToken over ``signature`` from ``options.url``."""
-    from ocisign.verify.timestamp import TimestampError, parse_token, parse_tst_info, verify_countersignature
+    from ocisign.verify.timestamp import verify_countersignature
+    from ocisign.verify.timestamp_token import TimestampError, parse_token, parse_tst_info
 
     req = build_request(signature, hash_name)
     reply = post_request(options.url, req.der, timeout=options.timeout)
@@ -271,7 +272,8 @@ def _check_tsa_revocation(stamp: VerifiedTimestamp) -> None:
 
 def timestamp_envelope(blob: bytes, fmt: EnvelopeFormat, options: TimestampOptions) -> bytes:
     """``blob`` (a sealed envelope of ``fmt``) with a verified RFC 3161 timestamp attached."""
-    from ocisign.envelope.common import BY_SIGNATURE_ALGORITHM, SCHEME_X509
+    from ocisign.envelope.algorithms import BY_SIGNATURE_ALGORITHM
+    from ocisign.envelope.headers import SCHEME_X509
 
     if fmt.attach_timestamp is None:
         raise SigningError(f"timestamping: the {fmt.name} envelope format cannot carry a timestamp")

@@ -36,6 +36,10 @@ CRL file cache (:mod:`ocisign.verify.crl_cache`; opt-in with ``OCISIGN_CRL_CACHE
 ``{cache}/crl/<sha256 of URL>`` layout and JSON format): a cached CRL is used only while it is
 current and still validates; cache problems are warnings, never failures. Without the variable
 nothing is read or written, so ``ocisign verify`` stays a command that writes nothing.
+
+Results are :mod:`ocisign.verify.revocation_results`. This module stays over 500 lines because
+:class:`RevocationChecker` is one unit: its OCSP and CRL paths share the clock, the fetcher, the
+cache and the per-certificate fallback order, and splitting them would pass that state around.
 """
 
 from __future__ import annotations
@@ -44,7 +48,6 @@ import base64
 import concurrent.futures
 import dataclasses
 import datetime as dt
-import json
 import threading
 import urllib.parse
 from collections.abc import Callable, Sequence
@@ -52,6 +55,16 @@ from typing import TYPE_CHECKING, Any
 
 from ocisign.verify.crl_cache import CRLCacheError, CRLFileCache
 from ocisign.verify.revocation_http import HTTPFetcher, RevocationError
+from ocisign.verify.revocation_results import (
+    NON_REVOCABLE,
+    OK,
+    REVOKED,
+    UNKNOWN,
+    CertResult,
+    ChainResult,
+    ServerResult,
+)
+from ocisign.x509.extensions import extension_value as _extension_value
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -70,11 +83,6 @@ MAX_URLS_PER_CERT = 4
 #: tolerance for an OCSP ``thisUpdate`` slightly in the future (clock skew)
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
-OK = "ok"
-REVOKED = "revoked"
-UNKNOWN = "unknown"
-NON_REVOCABLE = "nonRevocable"
-
 _OID_OCSP_SIGNING = "1.3.6.1.5.5.7.3.9"
 _OID_FRESHEST_CRL = "2.5.29.46"
 _OID_ISSUING_DISTRIBUTION_POINT = "2.5.29.28"
@@ -89,108 +97,6 @@ class _StatusUnknown(RevocationError):
     """An OCSP responder answered ``unknown`` for the certificate (stop asking other servers)."""
 
 
-# --- results ------------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class ServerResult:
-    """What one OCSP responder or CRL distribution point said."""
-
-    method: str
-    url: str
-    result: str
-    reason: str = ""
-
-    def describe(self) -> str:
-        """``OCSP http://…: reason``."""
-        if not self.url:
-            return self.reason or self.result
-        return f"{self.method} {_display_url(self.url)}: {self.reason or self.result}"
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        out: dict[str, Any] = {"method": self.method, "url": _display_url(self.url), "result": self.result}
-        if self.reason:
-            out["reason"] = self.reason
-        return out
-
-
-@dataclasses.dataclass(frozen=True)
-class CertResult:
-    """The revocation status of one certificate of a chain."""
-
-    #: position in the chain, 0 = leaf
-    index: int
-    #: the subject as Go prints it
-    subject: str
-    #: ok | revoked | unknown | nonRevocable
-    result: str
-    #: OCSP | CRL | OCSPFallbackCRL | none | root
-    method: str
-    servers: tuple[ServerResult, ...] = ()
-
-    @property
-    def reason(self) -> str:
-        """One line explaining the result."""
-        if self.method == "root":
-            return "root certificate (never checked)"
-        if self.result == NON_REVOCABLE:
-            return "neither an OCSP nor a CRL revocation method"
-        return "; ".join(s.describe() for s in self.servers) or self.result
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return {"index": self.index, "subject": self.subject, "result": self.result, "method": self.method,
-                "reason": self.reason, "servers": [s.to_json() for s in self.servers]}
-
-
-@dataclasses.dataclass(frozen=True)
-class ChainResult:
-    """Per-certificate results for a chain, leaf first."""
-
-    certificates: tuple[CertResult, ...]
-
-    def final(self) -> tuple[str, CertResult | None]:
-        """notation's ``revocationFinalResult``: (ok | revoked | unknown, the certificate to blame)."""
-        problem: CertResult | None = None
-        revoked: CertResult | None = None
-        for r in reversed(self.certificates):
-            if r.result in (OK, NON_REVOCABLE):
-                continue
-            problem = r
-            if r.result == REVOKED:
-                revoked = r
-        if revoked is not None:
-            return REVOKED, revoked
-        if problem is not None:
-            return UNKNOWN, problem
-        return OK, None
-
-    @property
-    def ok(self) -> bool:
-        """True when no certificate is revoked or unknown."""
-        return self.final()[0] == OK
-
-    def message(self, role: str = "signing") -> str:
-        """notation's message (``<role> certificate with subject "…" is revoked`` …) plus the reasons."""
-        verdict, cert = self.final()
-        if cert is None:
-            return "no certificate of the chain is revoked"
-        what = "is revoked" if verdict == REVOKED else "revocation status is unknown"
-        return f"{role} certificate with subject {json.dumps(cert.subject, ensure_ascii=False)} {what} ({cert.reason})"
-
-    def summary(self) -> str:
-        """One line for a passing check: each certificate's status."""
-        parts = []
-        for r in self.certificates:
-            how = r.method if r.method not in ("none", "root") else r.reason
-            parts.append(f"#{r.index + 1} {r.result} ({how})")
-        return "certificate chain revocation status: " + ", ".join(parts)
-
-    def to_json(self) -> dict[str, Any]:
-        """JSON form (``details`` of the revocation check)."""
-        verdict, _ = self.final()
-        return {"result": verdict, "certificates": [c.to_json() for c in self.certificates]}
-
-
 # --- certificate helpers ------------------------------------------------------------------------
 def _subject(cert: x509.Certificate) -> str:
     from ocisign.x509.chain import go_dn_string
@@ -199,15 +105,6 @@ def _subject(cert: x509.Certificate) -> str:
         return go_dn_string(cert.subject)
     except Exception:  # pragma: no cover - names are always renderable
         return cert.subject.rfc4514_string()
-
-
-def _extension_value(cert: x509.Certificate, cls: type[Any]) -> Any:
-    from cryptography import x509
-
-    try:
-        return cert.extensions.get_extension_for_class(cls).value
-    except x509.ExtensionNotFound:
-        return None
 
 
 def ocsp_urls(cert: x509.Certificate) -> list[str]:
@@ -237,19 +134,6 @@ def crl_urls(cert: x509.Certificate) -> list[str]:
 def needs_network(chain: Sequence[x509.Certificate]) -> bool:
     """True when some non-root certificate of ``chain`` names an OCSP or CRL URL."""
     return any(ocsp_urls(c) or crl_urls(c) for c in chain[:-1])
-
-
-def _display_url(url: str) -> str:
-    """The URL without query string or user info (for messages)."""
-    try:
-        parts = urllib.parse.urlsplit(url)
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        shown = f"{parts.scheme}://{host}{parts.path}"
-    except ValueError:
-        return "<malformed URL>"
-    return shown if len(shown) <= 200 else shown[:200] + "…"
 
 
 def _is_http(url: str) -> str | None:
@@ -282,40 +166,30 @@ def _may_sign_crls(issuer: x509.Certificate) -> str | None:
 
 def _verify_signature(key: Any, signature: bytes, data: bytes, hash_alg: Any, sig_oid: str) -> bool:
     """True when ``signature`` over ``data`` verifies with ``key`` (RSA PKCS#1 v1.5/PSS, ECDSA, EdDSA)."""
-    from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from ocisign.x509.signatures import Scheme, verify_signature
 
     if isinstance(hash_alg, hashes.MD5):
         return False
-    try:
-        if isinstance(key, rsa.RSAPublicKey) and hash_alg is not None:
-            pad: padding.AsymmetricPadding = (
-                padding.PSS(mgf=padding.MGF1(hash_alg), salt_length=padding.PSS.AUTO) if sig_oid == _OID_RSASSA_PSS
-                else padding.PKCS1v15()
-            )
-            key.verify(signature, data, pad, hash_alg)
-        elif isinstance(key, ec.EllipticCurvePublicKey) and hash_alg is not None:
-            key.verify(signature, data, ec.ECDSA(hash_alg))
-        elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
-            key.verify(signature, data)
-        else:
-            return False
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
+    scheme: Scheme
+    if isinstance(key, rsa.RSAPublicKey):
+        scheme = "pss" if sig_oid == _OID_RSASSA_PSS else "pkcs1v15"
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        scheme = "ecdsa"
+    else:
+        scheme = "eddsa"
+    return verify_signature(key, signature, data, scheme=scheme, hash_alg=hash_alg) == "ok"
 
 
 def _generalized_time(value: bytes) -> dt.datetime | None:
-    """Decode a DER GeneralizedTime (``YYYYMMDDHHMMSSZ``); None when malformed."""
-    if len(value) < 2 or value[0] != 0x18 or value[1] != len(value) - 2:
-        return None
-    text = value[2:].decode("ascii", "replace")
-    if len(text) != 15 or not text.endswith("Z") or not text[:14].isdigit():
-        return None
+    """Decode a DER GeneralizedTime (``YYYYMMDDHHMMSSZ``, no fraction); None when malformed."""
+    from ocisign.x509.der import DERError, generalized_time, parse_single
+
     try:
-        return dt.datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=dt.timezone.utc)
-    except ValueError:
+        return generalized_time(parse_single(value, "GeneralizedTime"), "GeneralizedTime", fraction=False)
+    except DERError:
         return None
 
 

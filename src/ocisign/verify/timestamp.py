@@ -4,7 +4,8 @@
 (``io.cncf.notary.timestampSignature``), the primitive signature bytes it must cover and the
 certificates of the policy's ``tsa`` trust stores, and:
 
-1. parses the CMS ``SignedData`` (definite-length DER; content type ``id-ct-TSTInfo``);
+1. parses the CMS ``SignedData`` (definite-length DER; content type ``id-ct-TSTInfo``) with
+   :mod:`ocisign.verify.timestamp_token`;
 2. parses ``TSTInfo`` (version 1) and checks that its message imprint (SHA-256/384/512) is the
    hash of the signature bytes; genTime ± accuracy is the timestamp (accuracy defaults to one
    second only for the ETSI baseline policy ``0.4.0.2023.1.1``, as tspclient-go does);
@@ -18,8 +19,9 @@ certificates of the policy's ``tsa`` trust stores, and:
 6. requires the signing certificate's extended key usage to be exactly timeStamping, critical,
    and checks the chain with notation's timestamping certificate rules.
 
-Every problem raises :class:`TimestampError`. The DER reader is bounded and never recurses
-more than a few levels; it only locates fields — all cryptography is done by ``cryptography``.
+Every problem raises :class:`TimestampError`. The DER reader (:mod:`ocisign.x509.der`) is bounded
+and never recurses more than a few levels; it only locates fields — all cryptography is done by
+``cryptography`` (signatures through :func:`ocisign.x509.signatures.verify_signature`).
 """
 
 from __future__ import annotations
@@ -30,20 +32,31 @@ import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ocisign.errors import VerificationError
-from ocisign.x509.der import TLV, DERError, expect, parse_single
+from ocisign.verify.timestamp_token import (
+    OID_TST_INFO,
+    SignedToken,
+    SignerInfo,
+    TimestampError,
+    algorithm_oid,
+    integer,
+    octets,
+    oid_of,
+    parse_token,
+    parse_tst_info,
+    utc_time,
+)
+from ocisign.x509.chain import check_signature_from, go_dn_string, self_signature_problem
+from ocisign.x509.der import DERError, expect
+from ocisign.x509.extensions import find_extension as _ext
 
 if TYPE_CHECKING:
     from cryptography import x509
 
-OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
-OID_TST_INFO = "1.2.840.113549.1.9.16.1.4"
 OID_CONTENT_TYPE = "1.2.840.113549.1.9.3"
 OID_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
 OID_SIGNING_TIME = "1.2.840.113549.1.9.5"
 OID_SIGNING_CERTIFICATE = "1.2.840.113549.1.9.16.2.12"
 OID_SIGNING_CERTIFICATE_V2 = "1.2.840.113549.1.9.16.2.47"
-OID_BASELINE_TIMESTAMP_POLICY = "0.4.0.2023.1.1"
 OID_TIME_STAMPING = "1.3.6.1.5.5.7.3.8"
 OID_ANY_EKU = "2.5.29.37.0"
 _HASHES = {
@@ -62,17 +75,7 @@ _SIG_WITH_HASH = {
     "1.2.840.10045.4.3.3": ("ecdsa", "sha384"),
     "1.2.840.10045.4.3.4": ("ecdsa", "sha512"),
 }
-#: tokens are a few KiB; refuse anything absurd before parsing
-MAX_TOKEN_SIZE = 1024 * 1024
 _MAX_CHAIN = 10
-
-
-class TimestampError(VerificationError):
-    """A timestamp countersignature is malformed, untrusted or cannot be checked."""
-
-    def __init__(self, message: str, *, unsupported: bool = False) -> None:
-        super().__init__(message)
-        self.unsupported = unsupported
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,247 +101,6 @@ class VerifiedTimestamp:
         return f"[{self.earliest.isoformat()}, {self.latest.isoformat()}]"
 
 
-# --- DER helpers ----------------------------------------------------------------------------------
-_TLV = TLV
-
-
-def _single(data: bytes, what: str) -> TLV:
-    return parse_single(data, what)
-
-
-def _expect(tlv: TLV, tag: int, what: str) -> TLV:
-    return expect(tlv, tag, what)
-
-
-def _oid(tlv: _TLV, what: str) -> str:
-    _expect(tlv, 0x06, what)
-    body = tlv.content
-    if not body:
-        raise TimestampError(f"malformed {what}: empty object identifier")
-    parts: list[int] = []
-    value = 0
-    for i, b in enumerate(body):
-        value = (value << 7) | (b & 0x7F)
-        if not b & 0x80:
-            parts.append(value)
-            value = 0
-        elif i == len(body) - 1:
-            raise TimestampError(f"malformed {what}: truncated object identifier")
-    first = parts[0]
-    head = [0, first] if first < 40 else [1, first - 40] if first < 80 else [2, first - 80]
-    return ".".join(str(p) for p in head + parts[1:])
-
-
-def _int(tlv: _TLV, what: str) -> int:
-    _expect(tlv, 0x02, what)
-    if not tlv.content:
-        raise TimestampError(f"malformed {what}: empty integer")
-    return int.from_bytes(tlv.content, "big", signed=True)
-
-
-def _octets(tlv: _TLV, what: str) -> bytes:
-    return _expect(tlv, 0x04, what).content
-
-
-def _generalized_time(tlv: _TLV, what: str) -> dt.datetime:
-    text = _expect(tlv, 0x18, what).content.decode("ascii", "replace")
-    if not text.endswith("Z") or len(text) < 15 or not text[:14].isdigit():
-        raise TimestampError(f"malformed {what}: {text!r} is not a UTC GeneralizedTime")
-    frac = text[14:-1]
-    micro = 0
-    if frac:
-        if not frac.startswith(".") or not frac[1:].isdigit() or frac.endswith("0"):
-            raise TimestampError(f"malformed {what}: bad fractional seconds in {text!r}")
-        micro = int(frac[1:].ljust(6, "0")[:6])
-    try:
-        return dt.datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
-                           int(text[12:14]), micro, tzinfo=dt.timezone.utc)
-    except ValueError:
-        raise TimestampError(f"malformed {what}: invalid date {text!r}") from None
-
-
-def _utc_time(tlv: _TLV, what: str) -> dt.datetime:
-    if tlv.tag == 0x18:
-        return _generalized_time(tlv, what)
-    text = _expect(tlv, 0x17, what).content.decode("ascii", "replace")
-    if len(text) != 13 or not text.endswith("Z") or not text[:12].isdigit():
-        raise TimestampError(f"malformed {what}: {text!r} is not a UTCTime")
-    year = int(text[0:2])
-    year += 1900 if year >= 50 else 2000
-    try:
-        return dt.datetime(year, int(text[2:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
-                           tzinfo=dt.timezone.utc)
-    except ValueError:
-        raise TimestampError(f"malformed {what}: invalid date {text!r}") from None
-
-
-def _alg_oid(tlv: _TLV, what: str) -> str:
-    kids = _expect(tlv, 0x30, what).children()
-    if not kids:
-        raise TimestampError(f"malformed {what}: empty AlgorithmIdentifier")
-    return _oid(kids[0], what)
-
-
-# --- structures ---------------------------------------------------------------------------------
-@dataclasses.dataclass
-class _SignerInfo:
-    version: int
-    sid_issuer: bytes
-    sid_serial: int
-    digest_alg: str
-    signed_attrs_raw: bytes | None
-    signed_attrs: dict[str, list[_TLV]]
-    signature_alg: str
-    signature_alg_tlv: _TLV
-    signature: bytes
-
-
-@dataclasses.dataclass
-class _SignedToken:
-    content_type: str
-    content: bytes
-    certificates: list[Any]
-    signer_infos: list[_SignerInfo]
-
-
-@dataclasses.dataclass
-class _TSTInfo:
-    version: int
-    policy: str
-    hash_alg: str
-    hashed_message: bytes
-    gen_time: dt.datetime
-    accuracy: dt.timedelta
-    #: the request's nonce echoed by the TSA (None when absent)
-    nonce: int | None = None
-
-
-def _parse_attributes(tlv: _TLV) -> dict[str, list[_TLV]]:
-    out: dict[str, list[_TLV]] = {}
-    for attr in tlv.children():
-        kids = _expect(attr, 0x30, "attribute").children()
-        if len(kids) != 2:
-            raise TimestampError("malformed attribute")
-        oid = _oid(kids[0], "attribute type")
-        if oid in out:
-            raise TimestampError(f"malformed signed attributes: attribute {oid} repeated")
-        out[oid] = _expect(kids[1], 0x31, "attribute values").children()
-    return out
-
-
-def _parse_signer_info(tlv: _TLV) -> _SignerInfo:
-    kids = _expect(tlv, 0x30, "SignerInfo").children()
-    if len(kids) < 5:
-        raise TimestampError("malformed SignerInfo")
-    version = _int(kids[0], "SignerInfo version")
-    sid_issuer, sid_serial = b"", 0
-    if kids[1].tag == 0x30:
-        sid = kids[1].children()
-        if len(sid) != 2:
-            raise TimestampError("malformed SignerInfo sid")
-        sid_issuer = _expect(sid[0], 0x30, "sid issuer").raw
-        sid_serial = _int(sid[1], "sid serial number")
-    digest_alg = _alg_oid(kids[2], "SignerInfo digestAlgorithm")
-    i = 3
-    signed_raw: bytes | None = None
-    attrs: dict[str, list[_TLV]] = {}
-    if kids[i].tag == 0xA0:
-        attrs = _parse_attributes(kids[i])
-        # the signature covers the DER SET OF: the same bytes with the universal SET tag
-        signed_raw = b"\x31" + kids[i].raw[1:]
-        i += 1
-    if i + 1 >= len(kids):
-        raise TimestampError("malformed SignerInfo: missing signature")
-    sig_alg_tlv = kids[i]
-    sig_alg = _alg_oid(sig_alg_tlv, "SignerInfo signatureAlgorithm")
-    signature = _octets(kids[i + 1], "SignerInfo signature")
-    return _SignerInfo(version, sid_issuer, sid_serial, digest_alg, signed_raw, attrs, sig_alg, sig_alg_tlv, signature)
-
-
-def parse_token(token: bytes) -> _SignedToken:
-    """Parse a DER TimeStampToken (CMS SignedData); raises TimestampError."""
-    from cryptography import x509
-
-    if len(token) > MAX_TOKEN_SIZE:
-        raise TimestampError(f"timestamp token of {len(token)} bytes is larger than {MAX_TOKEN_SIZE}")
-    ci = _single(token, "ContentInfo").children()
-    if len(ci) != 2 or _oid(ci[0], "content type") != OID_SIGNED_DATA:
-        raise TimestampError("the timestamp token is not a CMS SignedData")
-    sd_wrapped = _expect(ci[1], 0xA0, "ContentInfo content").children()
-    if len(sd_wrapped) != 1:
-        raise TimestampError("malformed ContentInfo content")
-    sd = _expect(sd_wrapped[0], 0x30, "SignedData").children()
-    if len(sd) < 4:
-        raise TimestampError("malformed SignedData")
-    encap = _expect(sd[2], 0x30, "EncapsulatedContentInfo").children()
-    if not encap:
-        raise TimestampError("malformed EncapsulatedContentInfo")
-    content_type = _oid(encap[0], "eContentType")
-    content = b""
-    if len(encap) > 1:
-        inner = _expect(encap[1], 0xA0, "eContent").children()
-        if len(inner) != 1:
-            raise TimestampError("malformed eContent")
-        content = _octets(inner[0], "eContent")
-    certs: list[Any] = []
-    signer_set: _TLV | None = None
-    for tlv in sd[3:]:
-        if tlv.tag == 0xA0:
-            for c in tlv.children():
-                if c.tag != 0x30:
-                    raise TimestampError("unsupported certificate choice in the timestamp token")
-                try:
-                    certs.append(x509.load_der_x509_certificate(c.raw))
-                except ValueError as exc:
-                    raise TimestampError(f"invalid certificate in the timestamp token: {exc}") from None
-        elif tlv.tag == 0xA1:
-            continue  # CRLs are not used
-        elif tlv.tag == 0x31:
-            signer_set = tlv
-        else:
-            raise TimestampError(f"malformed SignedData: unexpected tag 0x{tlv.tag:02x}")
-    if signer_set is None:
-        raise TimestampError("malformed SignedData: no signerInfos")
-    signers = [_parse_signer_info(t) for t in signer_set.children()]
-    return _SignedToken(content_type, content, certs, signers)
-
-
-def parse_tst_info(content: bytes) -> _TSTInfo:
-    """Parse the TSTInfo content of a token."""
-    kids = _expect(_single(content, "TSTInfo"), 0x30, "TSTInfo").children()
-    if len(kids) < 5:
-        raise TimestampError("malformed TSTInfo")
-    version = _int(kids[0], "TSTInfo version")
-    policy = _oid(kids[1], "TSTInfo policy")
-    mi = _expect(kids[2], 0x30, "messageImprint").children()
-    if len(mi) != 2:
-        raise TimestampError("malformed messageImprint")
-    hash_alg = _alg_oid(mi[0], "messageImprint hashAlgorithm")
-    hashed = _octets(mi[1], "messageImprint hashedMessage")
-    _int(kids[3], "TSTInfo serialNumber")
-    gen_time = _generalized_time(kids[4], "TSTInfo genTime")
-    accuracy = dt.timedelta()
-    if len(kids) > 5 and kids[5].tag == 0x30:
-        for part in kids[5].children():
-            if part.tag == 0x02:
-                accuracy += dt.timedelta(seconds=_int(part, "accuracy seconds"))
-            elif part.tag == 0x80:
-                accuracy += dt.timedelta(milliseconds=int.from_bytes(part.content, "big", signed=True))
-            elif part.tag == 0x81:
-                accuracy += dt.timedelta(microseconds=int.from_bytes(part.content, "big", signed=True))
-            else:
-                raise TimestampError("malformed TSTInfo accuracy")
-        if accuracy < dt.timedelta():
-            raise TimestampError("malformed TSTInfo accuracy: negative")
-    if accuracy == dt.timedelta() and policy == OID_BASELINE_TIMESTAMP_POLICY:
-        accuracy = dt.timedelta(seconds=1)
-    # after genTime/accuracy: ordering BOOLEAN, nonce INTEGER, tsa [0], extensions [1]
-    nonces = [_int(kid, "TSTInfo nonce") for kid in kids[5:] if kid.tag == 0x02]
-    if len(nonces) > 1:
-        raise TimestampError("malformed TSTInfo: more than one nonce")
-    return _TSTInfo(version, policy, hash_alg, hashed, gen_time, accuracy, nonces[0] if nonces else None)
-
-
 # --- certificates -------------------------------------------------------------------------------
 def _der(cert: x509.Certificate) -> bytes:
     from cryptography.hazmat.primitives.serialization import Encoding
@@ -347,25 +109,7 @@ def _der(cert: x509.Certificate) -> bytes:
 
 
 def _subject(cert: x509.Certificate) -> str:
-    from ocisign.x509.chain import go_dn_string
-
     return go_dn_string(cert.subject)
-
-
-def _ext(cert: x509.Certificate, cls: Any) -> Any:
-    from cryptography import x509
-
-    try:
-        return cert.extensions.get_extension_for_class(cls)
-    except x509.ExtensionNotFound:
-        return None
-
-
-def _check_signature_from(cert: x509.Certificate, parent: x509.Certificate) -> str | None:
-    """Go ``CheckSignatureFrom``: parent must be a CA (keyCertSign when keyUsage is present)."""
-    from ocisign.x509.chain import check_signature_from
-
-    return check_signature_from(cert, parent)
 
 
 def _eku_oids(cert: x509.Certificate) -> list[str] | None:
@@ -404,7 +148,7 @@ def build_chain(leaf: x509.Certificate, intermediates: Sequence[x509.Certificate
             for cand in pool:
                 if cand.subject.public_bytes() != issuer or any(_der(cand) == _der(c) for c in chain):
                     continue
-                why = _check_signature_from(current, cand)
+                why = check_signature_from(current, cand)
                 if why is not None:
                     last_error = f"x509: {why}"
                     continue
@@ -430,7 +174,7 @@ def build_chain(leaf: x509.Certificate, intermediates: Sequence[x509.Certificate
     return chain
 
 
-def _signing_certificate(token: _SignedToken, si: _SignerInfo) -> Any:
+def _signing_certificate(token: SignedToken, si: SignerInfo) -> Any:
     """The certificate named by signingCertificateV2 (or v1), its hash checked (RFC 5035/2634)."""
     hash_name = "sha256"
     if OID_SIGNING_CERTIFICATE_V2 in si.signed_attrs:
@@ -443,29 +187,29 @@ def _signing_certificate(token: _SignedToken, si: _SignerInfo) -> Any:
         raise TimestampError("failed to get SigningCertificateV2 from signed attributes: attribute not found")
     if len(values) != 1:
         raise TimestampError("malformed signingCertificate attribute")
-    seq = _expect(values[0], 0x30, "SigningCertificate").children()
+    seq = expect(values[0], 0x30, "SigningCertificate").children()
     if not seq:
         raise TimestampError("malformed SigningCertificate")
-    ids = _expect(seq[0], 0x30, "SigningCertificate certs").children()
+    ids = expect(seq[0], 0x30, "SigningCertificate certs").children()
     if not ids:
         raise TimestampError("signingCertificateV2 does not contain any certificate")
-    ess = _expect(ids[0], 0x30, "ESSCertID").children()
+    ess = expect(ids[0], 0x30, "ESSCertID").children()
     i = 0
     if v2 and ess and ess[0].tag == 0x30:
-        alg = _alg_oid(ess[0], "ESSCertIDv2 hashAlgorithm")
+        alg = algorithm_oid(ess[0], "ESSCertIDv2 hashAlgorithm")
         if alg not in _HASHES:
             raise TimestampError("unsupported certificate hash algorithm in SigningCertificateV2 attribute")
         hash_name = _HASHES[alg]
         i = 1
     if i >= len(ess):
         raise TimestampError("malformed ESSCertID")
-    cert_hash = _octets(ess[i], "ESSCertID certHash")
+    cert_hash = octets(ess[i], "ESSCertID certHash")
     issuer_raw, serial = si.sid_issuer, si.sid_serial
     if i + 1 < len(ess):
-        iss = _expect(ess[i + 1], 0x30, "IssuerSerial").children()
+        iss = expect(ess[i + 1], 0x30, "IssuerSerial").children()
         if len(iss) != 2:
             raise TimestampError("malformed IssuerSerial")
-        names = _expect(iss[0], 0x30, "IssuerSerial issuer").children()
+        names = expect(iss[0], 0x30, "IssuerSerial issuer").children()
         dir_names = [n for n in names if n.tag == 0xA4]
         if not dir_names:
             raise TimestampError("issuer name is missing in IssuerSerial")
@@ -473,7 +217,7 @@ def _signing_certificate(token: _SignedToken, si: _SignerInfo) -> Any:
         if len(inner) != 1:
             raise TimestampError("malformed IssuerSerial directoryName")
         issuer_raw = inner[0].raw
-        serial = _int(iss[1], "IssuerSerial serialNumber")
+        serial = integer(iss[1], "IssuerSerial serialNumber")
     candidate = None
     for cert in token.certificates:
         if cert.issuer.public_bytes() == issuer_raw and cert.serial_number == serial:
@@ -486,10 +230,10 @@ def _signing_certificate(token: _SignedToken, si: _SignerInfo) -> Any:
     return candidate
 
 
-def _verify_signer_signature(si: _SignerInfo, content: bytes, cert: x509.Certificate) -> None:
-    from cryptography.exceptions import InvalidSignature
+def _verify_signer_signature(si: SignerInfo, content: bytes, cert: x509.Certificate) -> None:
     from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+    from ocisign.x509.signatures import Scheme, verify_signature
 
     digest = _HASHES.get(si.digest_alg)
     if si.signature_alg in _SIG_WITH_HASH:
@@ -500,28 +244,21 @@ def _verify_signer_signature(si: _SignerInfo, content: bytes, cert: x509.Certifi
         raise TimestampError("unknown signature algorithm")
     hash_alg = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}[digest_name]
     signed = si.signed_attrs_raw if si.signed_attrs_raw is not None else content
-    key = cert.public_key()
-    try:
-        if kind in ("rsa", "pss") and isinstance(key, rsa.RSAPublicKey):
-            pad: padding.AsymmetricPadding = (
-                padding.PKCS1v15() if kind == "rsa"
-                else padding.PSS(mgf=padding.MGF1(hash_alg), salt_length=padding.PSS.DIGEST_LENGTH)
-            )
-            key.verify(si.signature, signed, pad, hash_alg)
-        elif kind == "ecdsa" and isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(si.signature, signed, ec.ECDSA(hash_alg))
-        else:
-            raise TimestampError("signature algorithm does not match the signing certificate key")
-    except InvalidSignature:
+    schemes: dict[str, Scheme] = {"rsa": "pkcs1v15", "pss": "pss", "ecdsa": "ecdsa"}
+    outcome = verify_signature(cert.public_key(), si.signature, signed, scheme=schemes[kind], hash_alg=hash_alg,
+                               pss_salt_auto=False)
+    if outcome == "wrong-key":
+        raise TimestampError("signature algorithm does not match the signing certificate key")
+    if outcome != "ok":
         raise TimestampError("crypto/rsa: verification error" if kind != "ecdsa"
-                             else "x509: ECDSA verification failure") from None
+                             else "x509: ECDSA verification failure")
 
 
-def _verify_signed_attributes(token: _SignedToken, si: _SignerInfo, chain: Sequence[x509.Certificate]) -> None:
+def _verify_signed_attributes(token: SignedToken, si: SignerInfo, chain: Sequence[x509.Certificate]) -> None:
     if si.signed_attrs_raw is None:
         raise TimestampError("missing signed attributes")
     ct = si.signed_attrs.get(OID_CONTENT_TYPE)
-    if not ct or len(ct) != 1 or _oid(ct[0], "contentType attribute") != token.content_type:
+    if not ct or len(ct) != 1 or oid_of(ct[0], "contentType attribute") != token.content_type:
         raise TimestampError("mismatch content type in signer info")
     md = si.signed_attrs.get(OID_MESSAGE_DIGEST)
     if not md or len(md) != 1:
@@ -529,11 +266,11 @@ def _verify_signed_attributes(token: _SignedToken, si: _SignerInfo, chain: Seque
     name = _HASHES.get(si.digest_alg)
     if name is None:
         raise TimestampError("unsupported digest algorithm")
-    if hashlib.new(name, token.content).digest() != _octets(md[0], "messageDigest attribute"):
+    if hashlib.new(name, token.content).digest() != octets(md[0], "messageDigest attribute"):
         raise TimestampError("mismatch message digest")
     st = si.signed_attrs.get(OID_SIGNING_TIME)
     if st:
-        t = _utc_time(st[0], "signingTime attribute")
+        t = utc_time(st[0], "signingTime attribute")
         if any(t < c.not_valid_before_utc or t > c.not_valid_after_utc for c in chain):
             raise TimestampError(f"signing time, {t.isoformat()}, is outside certificate's validity period")
 
@@ -542,7 +279,7 @@ def _check_timestamping_chain(chain: Sequence[x509.Certificate]) -> None:
     """notation-core-go ``ValidateTimestampingCertChain``."""
     from cryptography import x509
 
-    from ocisign.envelope.common import key_spec_of
+    from ocisign.envelope.algorithms import key_spec_of
     from ocisign.errors import OcisignError
 
     def leaf_rules(cert: x509.Certificate) -> None:
@@ -594,12 +331,10 @@ def _check_timestamping_chain(chain: Sequence[x509.Certificate]) -> None:
 
     def self_signed(cert: x509.Certificate) -> bool:
         return (cert.issuer.public_bytes() == cert.subject.public_bytes()
-                and _check_signature_from(cert, cert) is None)
+                and check_signature_from(cert, cert) is None)
 
     if len(chain) == 1:
         cert = chain[0]
-        from ocisign.x509.chain import self_signature_problem
-
         if cert.issuer.public_bytes() != cert.subject.public_bytes() or self_signature_problem(cert):
             raise TimestampError(f"certificate with subject {_subject(cert)!r} is not self-signed")
         leaf_rules(cert)

@@ -244,6 +244,42 @@ def _envelope_opener(pm: OcisignPluginManager) -> Callable[[str, bytes], Envelop
     return open_envelope
 
 
+def _run_plugins(
+    pm: OcisignPluginManager,
+    config: ConfigDir,
+    report: VerificationReport,
+    *,
+    target: Target,
+    subject: Descriptor,
+    scope: str,
+    statement: TrustPolicyStatement,
+    envelopes: Sequence[SignatureBlob],
+    user_metadata: Mapping[str, str] | None,
+    max_signatures: int,
+    plugin_config: Mapping[str, str] | None,
+    verification_time: dt.datetime | None,
+) -> VerificationReport:
+    """Build the VerificationContext (artifact or detached envelope), run the verification plugins
+    and fold their results into ``report``."""
+    context = VerificationContext(
+        target=target,
+        subject=subject,
+        reference=report.reference,
+        scope=scope,
+        signatures=[b.manifest for b in envelopes if b.manifest is not None],
+        user_metadata=dict(user_metadata or {}),
+        max_signatures=max_signatures,
+        plugin_config=dict(plugin_config or {}),
+        envelopes=envelopes,
+        policy=statement,
+        trust_store=_trust_store_lookup(pm, config),
+        open_envelope=_envelope_opener(pm),
+        verification_time=verification_time,
+    )
+    results, error = _call_plugins(pm, context)
+    return _combine(report, results, error)
+
+
 def verify_artifact(
     pm: OcisignPluginManager,
     config: ConfigDir,
@@ -289,23 +325,9 @@ def verify_artifact(
     envelopes: list[SignatureBlob] = []
     if not statement.is_skip:
         envelopes = collect_signatures(target, subject, max_signatures=max_signatures)
-    context = VerificationContext(
-        target=target,
-        subject=subject,
-        reference=report.reference,
-        scope=scope,
-        signatures=[b.manifest for b in envelopes if b.manifest is not None],
-        user_metadata=dict(user_metadata or {}),
-        max_signatures=max_signatures,
-        plugin_config=dict(plugin_config or {}),
-        envelopes=envelopes,
-        policy=statement,
-        trust_store=_trust_store_lookup(pm, config),
-        open_envelope=_envelope_opener(pm),
-        verification_time=verification_time,
-    )
-    results, error = _call_plugins(pm, context)
-    return _combine(report, results, error)
+    return _run_plugins(pm, config, report, target=target, subject=subject, scope=scope, statement=statement,
+                        envelopes=envelopes, user_metadata=user_metadata, max_signatures=max_signatures,
+                        plugin_config=plugin_config, verification_time=verification_time)
 
 
 class DetachedTarget:
@@ -383,19 +405,7 @@ def verify_envelope(
         return report
     report.policy = statement
     blobs = [] if statement.is_skip else [SignatureBlob(manifest=None, media_type=media_type, envelope=bytes(envelope))]
-    context = VerificationContext(
-        target=DetachedTarget(location),
-        subject=subject,
-        reference=report.reference,
-        scope=scope or "",
-        signatures=[],
-        user_metadata=dict(user_metadata or {}),
-        max_signatures=DEFAULT_MAX_SIGNATURES,
-        envelopes=blobs,
-        policy=statement,
-        trust_store=_trust_store_lookup(pm, config),
-        open_envelope=_envelope_opener(pm),
-        verification_time=verification_time,
-    )
-    results, error = _call_plugins(pm, context)
-    return _combine(report, results, error)
+    return _run_plugins(pm, config, report, target=DetachedTarget(location), subject=subject, scope=scope or "",
+                        statement=statement, envelopes=blobs, user_metadata=user_metadata,
+                        max_signatures=DEFAULT_MAX_SIGNATURES, plugin_config=None,
+                        verification_time=verification_time)

@@ -1,1 +1,3 @@
-"""X.509 and ASN.1: the DER reader and writer, distinguished names, signing-chain rules, test certificates."""
+"""X.509 and ASN.1: the DER reader (``der``) and writer (``der_writer``), signature checks by key type
+(``signatures``), extension lookup (``extensions``), distinguished names (``dn``), signing-chain rules
+(``chain``), test certificates (``testcert``)."""

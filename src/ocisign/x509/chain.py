@@ -25,14 +25,12 @@ import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ocisign.envelope.common import (
-    SCHEME_SIGNING_AUTHORITY,
-    SCHEME_X509,
-    EnvelopeError,
-    UnsupportedKeyError,
-    key_spec_of,
-)
+from ocisign.envelope.algorithms import key_spec_of
+from ocisign.envelope.errors import EnvelopeError, UnsupportedKeyError
+from ocisign.envelope.headers import SCHEME_SIGNING_AUTHORITY, SCHEME_X509
 from ocisign.errors import SigningError
+from ocisign.x509 import der_writer
+from ocisign.x509.extensions import find_extension as _ext
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -71,18 +69,11 @@ _FIELD_ORDER = ("2.5.4.6", "2.5.4.8", "2.5.4.7", "2.5.4.9", "2.5.4.17", "2.5.4.1
 _PRINTABLE = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 '()+,-./:=?")
 
 
-def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes([n])
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes([0x80 | len(body)]) + body
-
-
 def _go_asn1_marshal_string(value: str) -> bytes:
     """What Go's ``asn1.Marshal(string)`` writes: PrintableString if possible, else UTF8String."""
     raw = value.encode("utf-8", "surrogatepass")
     tag = 0x13 if all(c in _PRINTABLE for c in value) else 0x0C
-    return bytes([tag]) + _der_length(len(raw)) + raw
+    return der_writer.tlv(tag, raw)
 
 
 def _escape(value: str) -> str:
@@ -150,15 +141,6 @@ def _fail(cert: x509.Certificate, rule: str, *, check: str | None = None) -> Cer
     return CertificateChainError(f'certificate "{_who(cert)}": {rule}', check=check)
 
 
-def _ext(cert: x509.Certificate, oid: Any) -> Any:
-    from cryptography import x509
-
-    try:
-        return cert.extensions.get_extension_for_oid(oid)
-    except x509.ExtensionNotFound:
-        return None
-
-
 def _extensions_parse(cert: x509.Certificate) -> None:
     try:
         _ = cert.extensions
@@ -180,8 +162,6 @@ def _check_time(cert: x509.Certificate, at: dt.datetime) -> None:
 def _verify_signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> str | None:
     """None if ``cert`` is signed by ``issuer`` under Go's CheckSignatureFrom rules, else why not."""
     from cryptography import x509
-    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-    from cryptography.hazmat.primitives import hashes
 
     if issuer.version == x509.Version.v3:
         bc = _ext(issuer, x509.oid.ExtensionOID.BASIC_CONSTRAINTS)
@@ -190,20 +170,31 @@ def _verify_signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> str |
     ku = _ext(issuer, x509.oid.ExtensionOID.KEY_USAGE)
     if ku is not None and not ku.value.key_cert_sign:
         return f'issuer "{_who(issuer)}" key usage does not allow certificate signing'
+    return _signature_problem(cert, issuer)
+
+
+def _signature_problem(cert: x509.Certificate, issuer: x509.Certificate | None = None) -> str | None:
+    """Why ``cert``'s signature is not accepted (None when it is): SHA-1/MD5 are refused, the issuer
+    name must match and the signature must verify with the issuer's key (its own key when ``issuer``
+    is None, Go ``CheckSignature``)."""
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes
+
     try:
         algo = cert.signature_hash_algorithm
     except UnsupportedAlgorithm:
         algo = None
     if isinstance(algo, (hashes.SHA1, hashes.MD5)):
         return f"signature algorithm {algo.name.upper()} is insecure and not accepted"
-    if cert.issuer.public_bytes() != issuer.subject.public_bytes():
+    if issuer is not None and cert.issuer.public_bytes() != issuer.subject.public_bytes():
         return f'issuer name does not match the subject of "{_who(issuer)}"'
+    with_key = "its own key" if issuer is None else f'the key of "{_who(issuer)}"'
     try:
-        cert.verify_directly_issued_by(issuer)
+        cert.verify_directly_issued_by(cert if issuer is None else issuer)
     except InvalidSignature:
-        return f'signature does not verify with the key of "{_who(issuer)}"'
+        return f"signature does not verify with {with_key}"
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        return f'signature cannot be verified with the key of "{_who(issuer)}" ({exc})'
+        return f"signature cannot be verified{'' if issuer is None else ' with ' + with_key} ({exc})"
     return None
 
 
@@ -346,22 +337,7 @@ def _validate(chain: Sequence[x509.Certificate], at: dt.datetime | None) -> None
 
 def _self_signature_problem(cert: x509.Certificate) -> str | None:
     """Go ``cert.CheckSignature`` on itself: the signature verifies with its own key (no CA checks)."""
-    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-    from cryptography.hazmat.primitives import hashes
-
-    try:
-        algo = cert.signature_hash_algorithm
-    except UnsupportedAlgorithm:
-        algo = None
-    if isinstance(algo, (hashes.SHA1, hashes.MD5)):
-        return f"signature algorithm {algo.name.upper()} is insecure and not accepted"
-    try:
-        cert.verify_directly_issued_by(cert)
-    except InvalidSignature:
-        return "signature does not verify with its own key"
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        return f"signature cannot be verified ({exc})"
-    return None
+    return _signature_problem(cert)
 
 
 #: public names for other modules: Go ``child.CheckSignatureFrom(issuer)`` plus the issuer-name match

@@ -1,14 +1,18 @@
 """A small, bounded DER reader (definite lengths, single-byte tags) for locating ASN.1 fields.
 
-Used to read RFC 3161 timestamp tokens (:mod:`ocisign.verify.timestamp`) and to hold certificates to
-the strict DER that Go's parser demands (:func:`certificate_encoding_problem`). It only splits
-bytes into tag/length/value; all cryptography is done by ``cryptography``. Every problem raises
-:class:`DERError`.
+The one DER tokenizer of the package: used to read RFC 3161 timestamp tokens
+(:mod:`ocisign.verify.timestamp`), to find the SubjectPublicKeyInfo of envelope certificates
+(:mod:`ocisign.envelope.certificates`), to decode GeneralizedTime values (timestamps, OCSP/CRL
+invalidity dates: :func:`generalized_time`) and to hold certificates to the strict DER that Go's
+parser demands (:func:`certificate_encoding_problem`). It only splits bytes into
+tag/length/value; all cryptography is done by ``cryptography``. Every problem raises
+:class:`DERError`. The writing side is :mod:`ocisign.x509.der_writer`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 from ocisign.errors import ContentError
 
@@ -91,6 +95,31 @@ def expect(tlv: TLV, tag: int, what: str) -> TLV:
     if tlv.tag != tag:
         raise DERError(f"malformed {what}: unexpected tag 0x{tlv.tag:02x} (want 0x{tag:02x})")
     return tlv
+
+
+def generalized_time(tlv: TLV, what: str, *, fraction: bool = True) -> dt.datetime:
+    """A UTC ``GeneralizedTime`` (``YYYYMMDDHHMMSS[.f]Z``) as an aware datetime.
+
+    Only the ``Z`` form is accepted. Fractional seconds (``.`` and digits without a trailing
+    zero, as DER requires) are accepted when ``fraction`` is true and refused otherwise (RFC 5280
+    times: certificates, CRL/OCSP invalidity dates). Digits past microseconds are dropped.
+    """
+    text = expect(tlv, 0x18, what).content.decode("ascii", "replace")
+    if not text.endswith("Z") or len(text) < 15 or not text[:14].isdigit():
+        raise DERError(f"malformed {what}: {text!r} is not a UTC GeneralizedTime")
+    frac = text[14:-1]
+    micro = 0
+    if frac:
+        if not fraction:
+            raise DERError(f"malformed {what}: fractional seconds are not allowed in {text!r}")
+        if not frac.startswith(".") or not frac[1:].isdigit() or frac.endswith("0"):
+            raise DERError(f"malformed {what}: bad fractional seconds in {text!r}")
+        micro = int(frac[1:].ljust(6, "0")[:6])
+    try:
+        return dt.datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
+                           int(text[12:14]), micro, tzinfo=dt.timezone.utc)
+    except ValueError:
+        raise DERError(f"malformed {what}: invalid date {text!r}") from None
 
 
 def certificate_encoding_problem(der: bytes) -> str | None:

@@ -104,7 +104,7 @@ def timestamp_info(token: bytes, signature: bytes, fmt_time: TimeFormat) -> dict
     """
     import hashlib
 
-    from ocisign.verify.timestamp import OID_TST_INFO, parse_token, parse_tst_info
+    from ocisign.verify.timestamp_token import OID_TST_INFO, parse_token, parse_tst_info
 
     try:
         token_info = parse_token(token)
@@ -128,7 +128,7 @@ def timestamp_info(token: bytes, signature: bytes, fmt_time: TimeFormat) -> dict
 
 def signature_output(desc: Descriptor, content: EnvelopeContent, fmt_time: TimeFormat) -> dict[str, Any]:
     """One signature in notation's ``signatureOutput`` shape (Go field order)."""
-    from ocisign.envelope.common import parse_json_strict
+    from ocisign.envelope.encoding import parse_json_strict
     from ocisign.goformat import sorted_map
     from ocisign.oci.model import descriptor_from_json
 

@@ -1,0 +1,197 @@
+"""The Notary algorithm table and the key/signature rules around it.
+
+* :class:`Algorithm` rows: key spec <-> JWS ``alg`` <-> COSE ``alg`` <-> hash <-> signature
+  algorithm name (``signature-specification.md#algorithm-selection``);
+* :func:`key_spec_of`: the exact key specs notation accepts (RSA 2048/3072/4096, EC P-256/384/521);
+* :func:`raw_ecdsa` / :func:`der_ecdsa`: ECDSA signatures between DER and raw ``r||s``;
+* :func:`verify_raw_signature`: RSASSA-PSS and raw ``r||s`` ECDSA envelope signatures (the
+  primitive check itself is :func:`ocisign.x509.signatures.verify_signature`).
+
+``cryptography`` is imported inside functions only (plugin modules import this module eagerly).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal
+
+from ocisign.envelope.errors import EnvelopeError, UnsupportedKeyError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+
+    from ocisign.types import KeySpec
+
+
+@dataclasses.dataclass(frozen=True)
+class Algorithm:
+    """One row of the Notary algorithm table (``signature-specification.md#algorithm-selection``)."""
+
+    key_spec: KeySpec
+    jws_alg: str
+    cose_alg: int
+    hash_name: Literal["SHA-256", "SHA-384", "SHA-512"]
+    signature_algorithm: str
+    key_type: Literal["RSA", "EC"]
+    #: RSA modulus bits, or EC curve bits
+    size: int
+
+    @property
+    def digest_size(self) -> int:
+        """Hash output length in bytes (also the PSS salt length notation uses)."""
+        return {"SHA-256": 32, "SHA-384": 48, "SHA-512": 64}[self.hash_name]
+
+    @property
+    def ec_coordinate_size(self) -> int:
+        """Bytes of one ECDSA coordinate (32/48/66); 0 for RSA."""
+        return (self.size + 7) // 8 if self.key_type == "EC" else 0
+
+    @property
+    def hashlib_name(self) -> str:
+        """``sha256``/``sha384``/``sha512`` (hashlib and OCI digest algorithm name)."""
+        return self.hash_name.replace("-", "").lower()
+
+    def hash(self) -> hashes.HashAlgorithm:
+        """A fresh ``cryptography`` hash object for this algorithm."""
+        from cryptography.hazmat.primitives import hashes
+
+        if self.hash_name == "SHA-256":
+            return hashes.SHA256()
+        if self.hash_name == "SHA-384":
+            return hashes.SHA384()
+        return hashes.SHA512()
+
+
+ALGORITHMS: tuple[Algorithm, ...] = (
+    Algorithm("RSA-2048", "PS256", -37, "SHA-256", "RSASSA-PSS-SHA-256", "RSA", 2048),
+    Algorithm("RSA-3072", "PS384", -38, "SHA-384", "RSASSA-PSS-SHA-384", "RSA", 3072),
+    Algorithm("RSA-4096", "PS512", -39, "SHA-512", "RSASSA-PSS-SHA-512", "RSA", 4096),
+    Algorithm("EC-256", "ES256", -7, "SHA-256", "ECDSA-SHA-256", "EC", 256),
+    Algorithm("EC-384", "ES384", -35, "SHA-384", "ECDSA-SHA-384", "EC", 384),
+    Algorithm("EC-521", "ES512", -36, "SHA-512", "ECDSA-SHA-512", "EC", 521),
+)
+BY_KEY_SPEC: Mapping[str, Algorithm] = {a.key_spec: a for a in ALGORITHMS}
+BY_JWS_ALG: Mapping[str, Algorithm] = {a.jws_alg: a for a in ALGORITHMS}
+BY_COSE_ALG: Mapping[int, Algorithm] = {a.cose_alg: a for a in ALGORITHMS}
+BY_SIGNATURE_ALGORITHM: Mapping[str, Algorithm] = {a.signature_algorithm: a for a in ALGORITHMS}
+KEY_SPECS: tuple[str, ...] = tuple(a.key_spec for a in ALGORITHMS)
+
+
+def algorithm_for(key_spec: str) -> Algorithm:
+    """The table row of ``key_spec`` (``RSA-2048`` …); UnsupportedKeyError for anything else."""
+    alg = BY_KEY_SPEC.get(key_spec)
+    if alg is None:
+        raise UnsupportedKeyError(
+            f"unsupported key spec {key_spec!r}; supported: {', '.join(KEY_SPECS)}"
+        )
+    return alg
+
+
+_CURVE_BITS = {"secp256r1": 256, "secp384r1": 384, "secp521r1": 521}
+
+
+def key_spec_of(key: object, *, what: str = "key") -> KeySpec:
+    """The Notary key spec of a public (or private) key, like notation's ``ExtractKeySpec``.
+
+    Only RSA 2048/3072/4096 and EC P-256/P-384/P-521 are accepted; everything else (RSA-1024,
+    RSA-2560, RSA-8192, other curves, Ed25519, DSA …) raises UnsupportedKeyError naming ``what``.
+    """
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    if isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+        key = key.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        # Go: key.Size()*8, i.e. the modulus length rounded up to whole bytes
+        bits = (key.key_size + 7) // 8 * 8
+        if bits in (2048, 3072, 4096):
+            return f"RSA-{bits}"  # type: ignore[return-value]
+        raise UnsupportedKeyError(f"{what}: RSA key size {key.key_size} bits is not supported "
+                                  "(use 2048, 3072 or 4096)")
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        curve_bits = _CURVE_BITS.get(key.curve.name)
+        if curve_bits is not None:
+            return f"EC-{curve_bits}"  # type: ignore[return-value]
+        raise UnsupportedKeyError(f"{what}: EC curve {key.curve.name} is not supported "
+                                  "(use P-256, P-384 or P-521)")
+    kind = type(key).__name__.lstrip("_")
+    raise UnsupportedKeyError(f"{what}: key type {kind} is not supported "
+                              "(use RSA 2048/3072/4096 or EC P-256/P-384/P-521)")
+
+
+def resolve_algorithm(alg: Algorithm | str) -> Algorithm:
+    """An Algorithm from itself, a key spec (``EC-256``), a JWS alg (``ES256``) or a signature
+    algorithm name (``ECDSA-SHA-256``); UnsupportedKeyError otherwise."""
+    if isinstance(alg, Algorithm):
+        return alg
+    for table in (BY_KEY_SPEC, BY_JWS_ALG, BY_SIGNATURE_ALGORITHM):
+        if alg in table:
+            return table[alg]
+    raise UnsupportedKeyError(f"unsupported signature algorithm {alg!r}")
+
+
+def _coordinate_size(curve: object) -> int:
+    if isinstance(curve, int):
+        return curve
+    if isinstance(curve, Algorithm):
+        return curve.ec_coordinate_size
+    return (int(curve.key_size) + 7) // 8  # type: ignore[attr-defined]
+
+
+def raw_ecdsa(der_sig: bytes, curve: object) -> bytes:
+    """Convert a DER ECDSA signature to fixed-width ``r || s``.
+
+    ``curve`` is the coordinate size in bytes (32/48/66), an ``ec.EllipticCurve`` or an Algorithm.
+    """
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    size = _coordinate_size(curve)
+    r, s = decode_dss_signature(der_sig)
+    return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+
+def der_ecdsa(raw_sig: bytes, curve: object) -> bytes:
+    """Convert a raw ``r || s`` ECDSA signature of exactly twice the coordinate size to DER.
+
+    ``curve`` as for :func:`raw_ecdsa`; a wrong length raises EnvelopeError (DER is refused).
+    """
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    coordinate_size = _coordinate_size(curve)
+    if len(raw_sig) != 2 * coordinate_size:
+        raise EnvelopeError(
+            f"ECDSA signature has {len(raw_sig)} bytes, expected {2 * coordinate_size} (raw r||s)"
+        )
+    r = int.from_bytes(raw_sig[:coordinate_size], "big")
+    s = int.from_bytes(raw_sig[coordinate_size:], "big")
+    return encode_dss_signature(r, s)
+
+
+def verify_raw_signature(
+    public_key: PublicKeyTypes, alg: Algorithm | str, data: bytes, sig: bytes, *, pss_salt_auto: bool
+) -> None:
+    """Verify ``sig`` over ``data`` with ``public_key`` using ``alg``; EnvelopeError on failure.
+
+    RSA: RSASSA-PSS, MGF1 with the same hash; salt length auto-detected when ``pss_salt_auto``
+    (JWS, like golang-jwt) else exactly the hash length (COSE, like go-cose).
+    ECDSA: raw ``r || s`` of exactly twice the coordinate size (DER refused).
+    The key must have exactly the key spec of ``alg`` (an Algorithm, key spec, JWS alg or
+    signature algorithm name).
+    """
+    from ocisign.x509.signatures import verify_signature
+
+    alg = resolve_algorithm(alg)
+    spec = key_spec_of(public_key, what="signing certificate")
+    if spec != alg.key_spec:
+        raise EnvelopeError(
+            f"signature algorithm {alg.jws_alg} does not match the {spec} key of the signing certificate"
+        )
+    if alg.key_type == "RSA":
+        outcome = verify_signature(public_key, sig, data, scheme="pss", hash_alg=alg.hash(),
+                                   pss_salt_auto=pss_salt_auto)
+    else:
+        outcome = verify_signature(public_key, der_ecdsa(sig, alg.ec_coordinate_size), data, scheme="ecdsa",
+                                   hash_alg=alg.hash())
+    if outcome != "ok":
+        raise EnvelopeError(f"signature is invalid ({alg.signature_algorithm})")

@@ -1,0 +1,52 @@
+"""Envelope certificates parsed the way Go's ``x509.ParseCertificate`` would accept them.
+
+``cryptography`` is imported inside the function; the SubjectPublicKeyInfo is located with the
+package's one DER reader (:mod:`ocisign.x509.der`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from ocisign.envelope.errors import EnvelopeError
+from ocisign.x509.der import parse_single
+
+
+def parse_der_certificate(der: bytes, *, where: str) -> Any:
+    """An ``x509.Certificate`` from DER bytes (trailing data refused); EnvelopeError otherwise."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    try:
+        with warnings.catch_warnings():
+            # cryptography warns on non-positive serials (refused below) and odd attribute lengths
+            warnings.simplefilter("ignore")
+            cert = x509.load_der_x509_certificate(der)
+            serial = cert.serial_number
+            # parse everything now, like Go's x509.ParseCertificate (cryptography parses lazily)
+            cert.subject.public_bytes()
+            cert.issuer.public_bytes()
+            _ = (cert.extensions, cert.not_valid_before_utc, cert.not_valid_after_utc,
+                 cert.signature_algorithm_oid, cert.version)
+        key = cert.public_key()
+        canonical = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        raw_spki = _raw_spki(cert.tbs_certificate_bytes)
+    except Exception as exc:
+        raise EnvelopeError(f"{where}: malformed certificate ({exc})") from None
+    if serial < 0:
+        raise EnvelopeError(f"{where}: malformed certificate (negative serial number)")
+    if raw_spki != canonical:
+        # e.g. a BIT STRING with unused bits, compressed EC points, RSA without NULL parameters:
+        # Go's parser refuses these; cryptography would silently normalise them
+        raise EnvelopeError(f"{where}: certificate public key is not in canonical DER form")
+    return cert
+
+
+def _raw_spki(tbs: bytes) -> bytes:
+    """The SubjectPublicKeyInfo TLV exactly as encoded in a TBSCertificate."""
+    fields = parse_single(tbs, "tbsCertificate").children()
+    if fields and fields[0].tag == 0xA0:  # explicit [0] version
+        fields = fields[1:]
+    # serialNumber, signature, issuer, validity, subject, subjectPublicKeyInfo
+    return fields[5].raw

@@ -1,0 +1,75 @@
+"""Strict decoding of envelope text fields: base64url/standard base64 and JSON.
+
+Go's encoders are the reference: base64url without padding (JWS), standard base64 with padding
+(Go ``[]byte`` in JSON), strict JSON. Anything non-canonical raises EnvelopeError. The JSON
+*encoder* (Go ``json.Marshal``) is :func:`ocisign.goformat.go_marshal`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from ocisign.envelope.errors import EnvelopeError
+from ocisign.errors import ContentError
+from ocisign.oci.model import parse_json
+
+
+def b64url_encode(data: bytes) -> str:
+    """base64url without padding (RFC 7515 §2)."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode_strict(text: object, *, where: str) -> bytes:
+    """Decode canonical base64url without padding; anything else raises EnvelopeError.
+
+    Padding, whitespace, the standard alphabet (``+/``) and non-zero trailing bits are refused.
+    """
+    if not isinstance(text, str):
+        raise EnvelopeError(f"{where}: expected a base64url string, got {json_type(text)}")
+    if not text.isascii():
+        raise EnvelopeError(f"{where}: not base64url (non-ASCII characters)")
+    if len(text) % 4 == 1:
+        raise EnvelopeError(f"{where}: not base64url (bad length)")
+    try:
+        raw = base64.b64decode(text.translate(_URL_TO_STD) + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise EnvelopeError(f"{where}: not base64url without padding") from None
+    if b64url_encode(raw) != text:
+        raise EnvelopeError(f"{where}: not canonical base64url without padding")
+    return raw
+
+
+def b64std_decode_strict(text: object, *, where: str) -> bytes:
+    """Decode canonical standard base64 *with* padding (Go's ``[]byte`` JSON encoding)."""
+    if not isinstance(text, str):
+        raise EnvelopeError(f"{where}: expected a base64 string, got {json_type(text)}")
+    if not text.isascii():
+        raise EnvelopeError(f"{where}: not base64 (non-ASCII characters)")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise EnvelopeError(f"{where}: not standard base64 with padding") from None
+    if base64.b64encode(raw).decode("ascii") != text:
+        raise EnvelopeError(f"{where}: not canonical standard base64 with padding")
+    return raw
+
+
+_URL_TO_STD = str.maketrans({"-": "+", "_": "/", "+": "!", "/": "!"})
+
+
+def json_type(value: object) -> str:
+    """The JSON name of a decoded value's type (``null``, ``number``, ``object`` …) for messages."""
+    if value is None:
+        return "null"
+    return {bool: "boolean", int: "number", float: "number", str: "string", list: "array",
+            dict: "object"}.get(type(value), type(value).__name__)
+
+
+def parse_json_strict(data: bytes, *, where: str) -> Any:
+    """Strict JSON (UTF-8 without BOM, no duplicate keys, no NaN); EnvelopeError otherwise."""
+    try:
+        return parse_json(data, where=where)
+    except ContentError as exc:
+        raise EnvelopeError(str(exc)) from None

@@ -1,0 +1,72 @@
+"""Times in envelopes: RFC 3339 text (JWS) and epoch seconds (COSE), truncated to whole seconds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from ocisign.envelope.encoding import json_type
+from ocisign.envelope.errors import EnvelopeError
+from ocisign.errors import SigningError
+
+_RFC3339_RE = re.compile(
+    r"\A(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})\Z"
+)
+
+
+def require_aware(t: dt.datetime, *, what: str) -> dt.datetime:
+    """Return ``t`` if it carries a UTC offset; SigningError for naive datetimes."""
+    if t.tzinfo is None or t.utcoffset() is None:
+        raise SigningError(f"{what} must be a timezone-aware datetime")
+    return t
+
+
+def truncate_seconds(t: dt.datetime) -> dt.datetime:
+    """``t`` converted to UTC with fractional seconds dropped (notation's ``Truncate(time.Second)``)."""
+    return require_aware(t, what="time").astimezone(dt.timezone.utc).replace(microsecond=0)
+
+
+def format_time(t: dt.datetime) -> str:
+    """RFC 3339 in UTC, whole seconds: ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return truncate_seconds(t).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: object, *, where: str = "time") -> dt.datetime:
+    """Parse an RFC 3339 date-time (``Z`` or ``±hh:mm`` offset, optional fraction); EnvelopeError otherwise.
+
+    The result is timezone-aware and keeps the given offset; sub-microsecond digits are dropped.
+    """
+    if not isinstance(text, str):
+        raise EnvelopeError(f"{where}: expected an RFC 3339 time string, got {json_type(text)}")
+    m = _RFC3339_RE.match(text)
+    if not m:
+        raise EnvelopeError(f"{where}: {text!r} is not an RFC 3339 date-time")
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
+    frac, zone = m.group(7), m.group(8)
+    try:
+        if zone == "Z":
+            tz = dt.timezone.utc
+        else:
+            oh, om = int(zone[1:3]), int(zone[4:6])
+            if oh > 23 or om > 59:
+                raise ValueError("offset out of range")
+            delta = dt.timedelta(hours=oh, minutes=om)
+            tz = dt.timezone(-delta if zone[0] == "-" else delta)
+        micro = int((frac or "0").ljust(6, "0")[:6])
+        return dt.datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
+    except (ValueError, OverflowError):
+        raise EnvelopeError(f"{where}: {text!r} is not a valid RFC 3339 date-time") from None
+
+
+def to_unix(t: dt.datetime) -> int:
+    """Whole seconds since the epoch (truncated), for COSE tag-1 times."""
+    t = require_aware(t, what="time")
+    return int((t - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(seconds=1))
+
+
+def from_unix(seconds: int, *, where: str = "time") -> dt.datetime:
+    """UTC datetime of an epoch second count; EnvelopeError when out of range."""
+    try:
+        return dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=seconds)
+    except (OverflowError, ValueError):
+        raise EnvelopeError(f"{where}: epoch time {seconds} is out of range") from None

@@ -1,0 +1,135 @@
+"""What revocation checking reports: one result per server, per certificate and for the chain.
+
+:class:`ChainResult` holds the per-certificate :class:`CertResult` (each with the
+:class:`ServerResult` of every OCSP responder or CRL distribution point asked) and computes
+notation's final verdict (``revocationFinalResult``); the checking itself is
+:mod:`ocisign.verify.revocation`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import urllib.parse
+from typing import Any
+
+__all__ = ["NON_REVOCABLE", "OK", "REVOKED", "UNKNOWN", "CertResult", "ChainResult", "ServerResult"]
+
+OK = "ok"
+REVOKED = "revoked"
+UNKNOWN = "unknown"
+NON_REVOCABLE = "nonRevocable"
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerResult:
+    """What one OCSP responder or CRL distribution point said."""
+
+    method: str
+    url: str
+    result: str
+    reason: str = ""
+
+    def describe(self) -> str:
+        """``OCSP http://…: reason``."""
+        if not self.url:
+            return self.reason or self.result
+        return f"{self.method} {_display_url(self.url)}: {self.reason or self.result}"
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        out: dict[str, Any] = {"method": self.method, "url": _display_url(self.url), "result": self.result}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class CertResult:
+    """The revocation status of one certificate of a chain."""
+
+    #: position in the chain, 0 = leaf
+    index: int
+    #: the subject as Go prints it
+    subject: str
+    #: ok | revoked | unknown | nonRevocable
+    result: str
+    #: OCSP | CRL | OCSPFallbackCRL | none | root
+    method: str
+    servers: tuple[ServerResult, ...] = ()
+
+    @property
+    def reason(self) -> str:
+        """One line explaining the result."""
+        if self.method == "root":
+            return "root certificate (never checked)"
+        if self.result == NON_REVOCABLE:
+            return "neither an OCSP nor a CRL revocation method"
+        return "; ".join(s.describe() for s in self.servers) or self.result
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"index": self.index, "subject": self.subject, "result": self.result, "method": self.method,
+                "reason": self.reason, "servers": [s.to_json() for s in self.servers]}
+
+
+@dataclasses.dataclass(frozen=True)
+class ChainResult:
+    """Per-certificate results for a chain, leaf first."""
+
+    certificates: tuple[CertResult, ...]
+
+    def final(self) -> tuple[str, CertResult | None]:
+        """notation's ``revocationFinalResult``: (ok | revoked | unknown, the certificate to blame)."""
+        problem: CertResult | None = None
+        revoked: CertResult | None = None
+        for r in reversed(self.certificates):
+            if r.result in (OK, NON_REVOCABLE):
+                continue
+            problem = r
+            if r.result == REVOKED:
+                revoked = r
+        if revoked is not None:
+            return REVOKED, revoked
+        if problem is not None:
+            return UNKNOWN, problem
+        return OK, None
+
+    @property
+    def ok(self) -> bool:
+        """True when no certificate is revoked or unknown."""
+        return self.final()[0] == OK
+
+    def message(self, role: str = "signing") -> str:
+        """notation's message (``<role> certificate with subject "…" is revoked`` …) plus the reasons."""
+        verdict, cert = self.final()
+        if cert is None:
+            return "no certificate of the chain is revoked"
+        what = "is revoked" if verdict == REVOKED else "revocation status is unknown"
+        return f"{role} certificate with subject {json.dumps(cert.subject, ensure_ascii=False)} {what} ({cert.reason})"
+
+    def summary(self) -> str:
+        """One line for a passing check: each certificate's status."""
+        parts = []
+        for r in self.certificates:
+            how = r.method if r.method not in ("none", "root") else r.reason
+            parts.append(f"#{r.index + 1} {r.result} ({how})")
+        return "certificate chain revocation status: " + ", ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form (``details`` of the revocation check)."""
+        verdict, _ = self.final()
+        return {"result": verdict, "certificates": [c.to_json() for c in self.certificates]}
+
+
+def _display_url(url: str) -> str:
+    """The URL without query string or user info (for messages)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        shown = f"{parts.scheme}://{host}{parts.path}"
+    except ValueError:
+        return "<malformed URL>"
+    return shown if len(shown) <= 200 else shown[:200] + "…"
