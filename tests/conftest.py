@@ -301,10 +301,10 @@ def repo_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record registry retry waits instead of sleeping."""
-    from ocisign.registry import client as registry_client
+    from ocisign.registry import transport as registry_transport
 
     waits: list[float] = []
-    monkeypatch.setattr(registry_client, "_sleep", waits.append)
+    monkeypatch.setattr(registry_transport, "_sleep", waits.append)
     return waits
 
 

@@ -3,7 +3,7 @@ docker-registry cuts uploads, answers 429/5xx, expires tokens, redirects to anot
 
 Every failure must be a clear one-line error with exit 1, no manifest may be pushed before its
 blobs, a re-run must complete, and credentials must never reach another origin. Retries sleep
-through ``ocisign.registry.client._sleep``, which the tests record instead of waiting.
+through ``ocisign.registry.transport._sleep``, which the tests record instead of waiting.
 """
 
 from __future__ import annotations
