@@ -4,6 +4,8 @@
   TLS with a generated CA, htpasswd auth), a token server and a fault-injecting proxy.
 - :mod:`ocisign.testing.tsa`: an RFC 3161 timestamping authority issuing real tokens.
 - :mod:`ocisign.testing.sample_image`: small but real OCI image layouts.
+- :mod:`ocisign.testing.loopback`: the quiet threaded HTTP server and handler base those peers share.
 
-Nothing in the product imports this room except the demo.
+Nothing in the product imports this room except the demo, which starts its local registry
+with :class:`ocisign.testing.registry.RegistryProcess`.
 """

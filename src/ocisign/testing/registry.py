@@ -39,6 +39,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from ocisign.testing.loopback import QuietHandler, QuietHTTPServer
+
 __all__ = [
     "REGISTRY_BINARY",
     "Action",
@@ -46,11 +48,13 @@ __all__ = [
     "ProxyRequest",
     "QuietHTTPServer",
     "RegistryProcess",
+    "RegistryStartError",
     "Rule",
     "TLSFiles",
     "TokenServer",
     "add_signature_like",
     "bcrypt_hash",
+    "find_registry_binary",
     "free_port",
     "make_tls",
     "registry",
@@ -68,9 +72,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def find_registry_binary() -> str | None:
+    """Path of ``docker-registry``: ``$OCISIGN_TEST_REGISTRY`` (default /usr/bin/docker-registry)
+    when executable, else the first on ``PATH``; None when it is not installed."""
+    if os.access(REGISTRY_BINARY, os.X_OK) and os.path.isfile(REGISTRY_BINARY):
+        return REGISTRY_BINARY
+    return shutil.which("docker-registry")
+
+
 def registry_available() -> bool:
     """True when the docker-registry binary is installed."""
-    return os.access(REGISTRY_BINARY, os.X_OK) or shutil.which("docker-registry") is not None
+    return find_registry_binary() is not None
+
+
+class RegistryStartError(RuntimeError):
+    """docker-registry exited or did not answer while starting (the message says which, with its log)."""
 
 
 # --- certificates ----------------------------------------------------------------------------
@@ -159,16 +175,6 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-class QuietHTTPServer(http.server.ThreadingHTTPServer):
-    """A threaded loopback HTTP server that does not print handler errors (test peers share it)."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
-
-
 class TokenServer:
     """A distribution token server for docker-registry's ``auth.token`` (loopback only).
 
@@ -221,18 +227,12 @@ class TokenServer:
         self._x5c = base64.b64encode(self._cert.public_bytes(serialization.Encoding.DER)).decode()
         server = self
         self._server = QuietHTTPServer((host, 0), self._handler_class(server))
-        self.port = int(self._server.server_address[1])
+        self.port = self._server.port
         self.realm = f"http://{host}:{self.port}/token"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        self._server.start("test-token-server")
 
     def _handler_class(self, server: TokenServer) -> type[http.server.BaseHTTPRequestHandler]:
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 server._handle(self)
 
@@ -304,8 +304,7 @@ class TokenServer:
 
     def close(self) -> None:
         """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 # --- docker-registry process -----------------------------------------------------------------
@@ -320,12 +319,18 @@ class RegistryProcess:
         htpasswd: Path | None = None,
         token: TokenServer | None = None,
         delete: bool = True,
+        port: int | None = None,
+        binary: str | None = None,
     ) -> None:
+        """Write the config and start ``binary`` (default :func:`find_registry_binary`) on
+        127.0.0.1:``port`` (default a free port); :class:`RegistryStartError` when it does not
+        come up. With ``directory`` the storage is kept there, else in a temporary directory
+        removed by :meth:`stop`."""
         self._own_dir = directory is None
         self.directory = Path(tempfile.mkdtemp(prefix="ocisign-registry-")) if directory is None else directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.tls = tls
-        self.port = free_port()
+        self.port = port or free_port()
         self.host = f"127.0.0.1:{self.port}"
         lines = [
             "version: 0.1",
@@ -355,7 +360,8 @@ class RegistryProcess:
         self.config = self.directory / "config.yml"
         self.config.write_text("\n".join(lines) + "\n")
         self._log = open(self.directory / "registry.log", "wb")  # noqa: SIM115 - closed in stop()
-        binary = REGISTRY_BINARY if os.access(REGISTRY_BINARY, os.X_OK) else (shutil.which("docker-registry") or "")
+        binary = binary or find_registry_binary() or "docker-registry"
+        self.binary = binary
         self._proc = subprocess.Popen(
             [binary, "serve", str(self.config)], stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
@@ -377,11 +383,13 @@ class RegistryProcess:
         return f"{self.scheme}://{self.host}"
 
     def _wait_ready(self, timeout: float = 15.0) -> None:
+        log = self.directory / "registry.log"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                log = (self.directory / "registry.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"docker-registry exited with {self._proc.returncode}: {log}")
+                tail = log.read_text(errors="replace")[-2000:].strip()
+                raise RegistryStartError(
+                    f"docker-registry exited with code {self._proc.returncode} on {self.host}: {tail}")
             try:
                 conn: http.client.HTTPConnection
                 if self.tls:
@@ -397,7 +405,7 @@ class RegistryProcess:
             except OSError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError("docker-registry did not become ready")
+        raise RegistryStartError(f"docker-registry did not answer on {self.host} within {timeout:.0f}s (log: {log})")
 
     def stop(self) -> None:
         """Stop the registry and remove its storage (when this object created it)."""
@@ -483,23 +491,17 @@ class FaultProxy:
         self._lock = threading.Lock()
         proxy = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 proxy._handle(self)
 
             do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_GET
 
         self._server = QuietHTTPServer((host, 0), Handler)
-        self.port = int(self._server.server_address[1])
+        self.port = self._server.port
         self.host = f"{host}:{self.port}"
         self.origin = f"http://{self.host}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        self._server.start("test-fault-proxy")
 
     def seen(self, method: str | None = None, contains: str = "") -> list[ProxyRequest]:
         """Recorded requests filtered by method and path substring."""
@@ -613,8 +615,7 @@ class FaultProxy:
 
     def close(self) -> None:
         """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
     def __enter__(self) -> FaultProxy:
         return self
@@ -625,7 +626,7 @@ class FaultProxy:
 
 @contextlib.contextmanager
 def registry(**kwargs: Any) -> Iterator[RegistryProcess]:
-    """Context manager around :class:`RegistryProcess`."""
+    """Context manager around :class:`RegistryProcess` (the demo's local registry uses it too)."""
     proc = RegistryProcess(**kwargs)
     try:
         yield proc
