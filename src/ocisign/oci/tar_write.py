@@ -2,8 +2,8 @@
 
 :func:`member_header` builds a POSIX ustar header (with a PAX ``x`` header in front when the
 name or size does not fit ustar) with :meth:`tarfile.TarInfo.tobuf`, :func:`end_of_archive`
-the two zero blocks padded to a 10 KiB record, and :func:`copy_range` moves bytes between files with ``copy_file_range``/``sendfile``
-so large blobs never pass through Python buffers.
+the two zero blocks padded to a 10 KiB record, and :func:`copy_range` moves bytes between
+files with ``copy_file_range``/``sendfile`` so large blobs never pass through Python buffers.
 """
 
 from __future__ import annotations
