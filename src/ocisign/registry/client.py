@@ -177,16 +177,10 @@ class RegistryClient(RegistryTransport):
 
     def head_manifest(self, repo: str, reference: str) -> Descriptor | None:
         """HEAD a manifest (with the OCI Accept types): its descriptor, or None when absent."""
-        resp = self.request(
-            "HEAD", f"/v2/{repo}/manifests/{reference}", scopes=[repository_scope(repo, "pull")],
-            headers={"Accept": MANIFEST_ACCEPT}, what="check manifest",
-        )
-        if resp.status == 404:
-            drain(resp)
+        resp = self._head(repo, f"/v2/{repo}/manifests/{reference}", "check manifest",
+                          f"{self.host}/{repo}@{reference}", headers={"Accept": MANIFEST_ACCEPT})
+        if resp is None:
             return None
-        if resp.status != 200:
-            self.raise_for(resp, f"check manifest {self.host}/{repo}@{reference}")
-        drain(resp)
         digest = resp.headers.get("Docker-Content-Digest") or (reference if ":" in reference else "")
         length = resp.headers.get("Content-Length", "")
         try:
@@ -197,6 +191,20 @@ class RegistryClient(RegistryTransport):
             )
         except ContentError:
             return Descriptor(media_type="application/octet-stream", digest=reference, size=0)
+
+    def _head(
+        self, repo: str, path: str, action: str, target: str, *, headers: Mapping[str, str] | None = None
+    ) -> urllib3.BaseHTTPResponse | None:
+        """``HEAD path`` with pull scope: the released 200 response (headers only), None on 404;
+        any other status raises (``action target`` in the message)."""
+        resp = self.request("HEAD", path, scopes=[repository_scope(repo, "pull")], headers=headers, what=action)
+        if resp.status == 404:
+            drain(resp)
+            return None
+        if resp.status != 200:
+            self.raise_for(resp, f"{action} {target}")
+        drain(resp)
+        return resp
 
     def put_manifest(self, repo: str, reference: str, data: bytes, media_type: str) -> Mapping[str, str]:
         """PUT a manifest by tag or digest; returns the response headers (``OCI-Subject``…)."""
@@ -226,15 +234,9 @@ class RegistryClient(RegistryTransport):
     # --- API: blobs ---------------------------------------------------------------------------
     def head_blob(self, repo: str, digest: str) -> int | None:
         """Size of a blob the repository holds, or None."""
-        resp = self.request(
-            "HEAD", f"/v2/{repo}/blobs/{digest}", scopes=[repository_scope(repo, "pull")], what="check blob",
-        )
-        if resp.status == 404:
-            drain(resp)
+        resp = self._head(repo, f"/v2/{repo}/blobs/{digest}", "check blob", f"{self.host}/{repo}@{digest}")
+        if resp is None:
             return None
-        if resp.status != 200:
-            self.raise_for(resp, f"check blob {self.host}/{repo}@{digest}")
-        drain(resp)
         length = resp.headers.get("Content-Length", "")
         return int(length) if length.isdigit() else -1
 
