@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ast
 import itertools
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,7 +62,7 @@ def _imported_names(tree: ast.AST, module: str, is_package: bool) -> Iterator[tu
             yield base, [a.name for a in node.names], node.lineno
 
 
-def _resolve(name: str, modules: dict[str, Path]) -> str | None:
+def _resolve(name: str, modules: Collection[str]) -> str | None:
     """The longest prefix of ``name`` that is one of our modules."""
     parts = name.split(".")
     while parts:
@@ -73,21 +73,23 @@ def _resolve(name: str, modules: dict[str, Path]) -> str | None:
     return None
 
 
+def module_edges(source: str, name: str, *, is_package: bool, modules: Collection[str]) -> dict[str, int]:
+    """{imported module: line of the first import} for module ``name`` with ``source``, our modules only."""
+    edges: dict[str, int] = {}
+    for base, names, line in _imported_names(ast.parse(source), name, is_package):
+        targets = [f"{base}.{n}" for n in names if f"{base}.{n}" in modules] or [base]
+        for target in targets:
+            resolved = _resolve(target, modules)
+            if resolved is not None and resolved != name:
+                edges.setdefault(resolved, line)
+    return edges
+
+
 def import_graph() -> dict[str, dict[str, int]]:
     """module -> {imported module: line of the first import}, our modules only."""
     modules = _module_files()
-    graph: dict[str, dict[str, int]] = {}
-    for name, path in modules.items():
-        edges: dict[str, int] = {}
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        for base, names, line in _imported_names(tree, name, _is_package(path)):
-            targets = [f"{base}.{n}" for n in names if f"{base}.{n}" in modules] or [base]
-            for target in targets:
-                resolved = _resolve(target, modules)
-                if resolved is not None and resolved != name:
-                    edges.setdefault(resolved, line)
-        graph[name] = edges
-    return graph
+    return {name: module_edges(path.read_text(encoding="utf-8"), name, is_package=_is_package(path), modules=modules)
+            for name, path in modules.items()}
 
 
 def find_cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
@@ -160,6 +162,25 @@ def test_find_cycles_reports_a_cycle() -> None:
     graph = {"a": {"b": 1}, "b": {"c": 2}, "c": {"a": 3}, "d": {"a": 4}}
     assert find_cycles(graph) == [["a", "b", "c", "a"]]
     assert find_cycles({"a": {"b": 1}, "b": {}}) == []
+
+
+def test_edges_cover_function_level_relative_and_submodule_imports() -> None:
+    modules = {"pkg", "pkg.a", "pkg.b", "pkg.sub", "pkg.sub.c", "pkg.sub.d"}
+    source = (
+        "import os\n"
+        "from pkg import b\n"               # b is a submodule: edge to pkg.b, not pkg
+        "from . import d\n"                 # relative, resolves to pkg.sub.d
+        "def f():\n"
+        "    from ..a import thing\n"       # function level, two dots: pkg.a
+        "    import pkg.sub.c as c\n"
+        "if False:\n"
+        "    from pkg.b import helper\n"   # a name inside pkg.b: edge to pkg.b
+    )
+    edges = module_edges(source, "pkg.sub.e", is_package=False, modules=modules)
+    assert edges == {"pkg.b": 2, "pkg.sub.d": 3, "pkg.a": 5, "pkg.sub.c": 6}
+    # in a package's __init__, one dot is the package itself
+    assert module_edges("from .c import x\n", "pkg.sub", is_package=True, modules=modules) == {"pkg.sub.c": 1}
+    assert module_edges("from pkg import nothing_here\n", "pkg.a", is_package=False, modules=modules) == {"pkg": 1}
 
 
 def test_graph_sees_function_level_and_relative_imports() -> None:
