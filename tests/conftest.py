@@ -310,8 +310,8 @@ def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 @pytest.fixture
 def proxy(registry_plain: object) -> Iterator[object]:
-    """A fault proxy (ocisign.testing.registry.FaultProxy) in front of the plain registry."""
-    from ocisign.testing.registry import FaultProxy
+    """A fault proxy (ocisign.testing.fault_proxy.FaultProxy) in front of the plain registry."""
+    from ocisign.testing.fault_proxy import FaultProxy
 
     with FaultProxy(registry_plain.url) as p:  # type: ignore[attr-defined]
         yield p

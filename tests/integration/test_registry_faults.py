@@ -21,7 +21,7 @@ from ocisign.oci.model import MT_INDEX, MT_MANIFEST, MT_NOTARY_SIGNATURE, Descri
 from ocisign.oci.referrers_tag import referrers_tag
 from ocisign.registry import client as registry_client
 from ocisign.registry.target import RegistryTarget
-from ocisign.testing.registry import Action, FaultProxy, ProxyRequest
+from ocisign.testing.fault_proxy import Action, FaultProxy, ProxyRequest
 from ocisign.testing.sample_image import write_image_layout
 from ocisign.types import RemoteOptions
 

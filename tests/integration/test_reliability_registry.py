@@ -33,7 +33,8 @@ from ocisign.registry import client as registry_client
 from ocisign.registry import transport as registry_transport
 from ocisign.registry.auth import Origin, RegistryAuth
 from ocisign.registry.target import RegistryTarget
-from ocisign.testing.registry import Action, FaultProxy, ProxyRequest, add_signature_like
+from ocisign.testing.fault_proxy import Action, FaultProxy, ProxyRequest
+from ocisign.testing.registry import add_signature_like
 from ocisign.types import Credentials, RemoteOptions
 
 pytestmark = pytest.mark.registry
