@@ -1,25 +1,22 @@
-"""The distribution-spec endpoints of a registry: manifests, blobs, uploads, tags, referrers.
+"""The distribution-spec endpoints of a registry: the client every registry caller uses.
 
-:class:`RegistryClient` adds the API calls to :class:`ocisign.registry.transport.RegistryTransport`
-(pooled HTTP, auth, retries, redirects, error mapping, bounded reads):
+Three layers, one class at the top:
 
-* Manifests are read bounded (4 MiB), hashed and checked against a digest reference and the
-  ``Docker-Content-Digest`` header; their media type is taken from ``Content-Type`` or the body.
-* Blobs stream through a :class:`~ocisign.oci.streams.VerifyingReader` (size and digest checked
-  at EOF); redirects to another origin are followed without credentials.
-* Uploads are monolithic POST→PUT with ``Content-Length`` streamed from the source and hashed on
-  the fly (never a whole blob in memory), restarted from a fresh POST with a reopened source at
-  most :data:`UPLOAD_ATTEMPTS` times; a 413 on the PUT falls back to chunked PATCH uploads. An
-  upload ``Location`` on another origin (or a scheme downgrade) is refused.
-* Referrers follow ``Link: rel="next"`` on the same origin only, at most :data:`MAX_PAGES` pages.
+* :class:`ocisign.registry.transport.RegistryTransport` -- pooled HTTP, auth, retries,
+  redirects, error mapping, bounded reads.
+* :class:`ocisign.registry.uploads.RegistryUploads` -- blob uploads (monolithic, restarted,
+  mounted, chunked fallback).
+* :class:`RegistryClient` (here) -- ping, manifests, blobs, referrers, tags:
 
-The transport's names that callers and tests use (retry limits, ``is_loopback_host``,
-``retry_after``, ``use_plain_http``, the HTTP error classes) are re-exported here.
+  * Manifests are read bounded (4 MiB), hashed and checked against a digest reference and the
+    ``Docker-Content-Digest`` header; their media type is taken from ``Content-Type`` or the body.
+  * Blobs stream through a :class:`~ocisign.oci.streams.VerifyingReader` (size and digest
+    checked at EOF); redirects to another origin are followed without credentials.
+  * Referrers follow ``Link: rel="next"`` on the same origin only, at most :data:`MAX_PAGES` pages.
 
-Size: about 600 lines, over the ~500 guideline, because it is one API surface on one class
-(manifests, blobs, uploads, referrers, tags, each a handful of methods); the plumbing they share
-lives in :mod:`ocisign.registry.transport`, and splitting the endpoints further would only spread
-one class over several modules.
+The lower layers' names that callers and tests use (retry and upload limits,
+``is_loopback_host``, ``retry_after``, ``use_plain_http``, the HTTP error classes) are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -27,11 +24,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterator, Mapping
 from typing import IO, TYPE_CHECKING
 
-from ocisign.errors import AuthError, ContentError, NotFoundError, RegistryError
+from ocisign.errors import ContentError, NotFoundError, RegistryError
 from ocisign.oci.model import (
     ALL_MANIFEST_TYPES,
     MAX_MANIFEST_SIZE,
@@ -47,29 +43,23 @@ from ocisign.oci.model import (
     validate_digest,
 )
 from ocisign.oci.streams import VerifyingReader
-from ocisign.registry.auth import Origin, repository_scope
+from ocisign.registry.auth import repository_scope
 from ocisign.registry.transport import (
     MAX_ERROR_BODY,
     MAX_REDIRECTS,
     MAX_RETRIES,
     MAX_RETRY_AFTER,
-    READ_CHUNK,
-    RETRY_STATUSES,
     ManifestBlobUnknownError,
     RegistryHTTPError,
-    RegistryTransport,
     ResponseStream,
-    backoff,
-    describe,
     drain,
     error_summary,
     is_loopback_host,
     media_type_of,
     retry_after,
-    status_phrase,
-    transient,
     use_plain_http,
 )
+from ocisign.registry.uploads import CHUNK_SIZE, UPLOAD_ATTEMPTS, RegistryUploads
 
 if TYPE_CHECKING:
     import urllib3
@@ -93,23 +83,9 @@ __all__ = [
 #: every manifest type we can read, for Accept headers (2.8.2 answers 404 without an OCI type)
 MANIFEST_ACCEPT = ", ".join([MT_MANIFEST, MT_INDEX, MT_DOCKER_MANIFEST, MT_DOCKER_LIST, MT_ARTIFACT_MANIFEST])
 MAX_PAGES = 100
-#: how many times a blob upload is restarted from a fresh POST
-UPLOAD_ATTEMPTS = 3
-#: chunk size for the chunked-upload fallback
-CHUNK_SIZE = 8 << 20
 
 
-class _RetryUpload(Exception):
-    """A transient failure of one upload attempt: ``error`` if it was the last, ``wait`` from
-    ``Retry-After`` (None: back off)."""
-
-    def __init__(self, error: Exception, wait: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.wait = wait
-
-
-class RegistryClient(RegistryTransport):
+class RegistryClient(RegistryUploads):
     """Distribution API calls against one registry host."""
 
     # --- ping, manifests -----------------------------------------------------------------
@@ -154,11 +130,11 @@ class RegistryClient(RegistryTransport):
             raise ContentError(
                 f"manifest {what}: registry says Docker-Content-Digest {header_digest} but the content is {digest}"
             )
-        media_type = self._manifestmedia_type_of(resp.headers.get("Content-Type"), data, what)
+        media_type = self._manifest_media_type(resp.headers.get("Content-Type"), data, what)
         return Descriptor(media_type=media_type, digest=digest, size=len(data)), data
 
     @staticmethod
-    def _manifestmedia_type_of(content_type: str | None, data: bytes, what: str) -> str:
+    def _manifest_media_type(content_type: str | None, data: bytes, what: str) -> str:
         ct = media_type_of(content_type)
         declared: object = None
         try:
@@ -231,7 +207,7 @@ class RegistryClient(RegistryTransport):
             self.raise_for(resp, f"delete {self.host}/{repo}@{digest}")
         drain(resp)
 
-    # --- API: blobs ---------------------------------------------------------------------------
+    # --- blobs ---------------------------------------------------------------------------
     def head_blob(self, repo: str, digest: str) -> int | None:
         """Size of a blob the repository holds, or None."""
         resp = self._head(repo, f"/v2/{repo}/blobs/{digest}", "check blob", f"{self.host}/{repo}@{digest}")
@@ -269,207 +245,7 @@ class RegistryClient(RegistryTransport):
         finally:
             drain(resp, close=not raw.at_eof)
 
-    def _upload_location(self, resp: urllib3.BaseHTTPResponse, request_url: str, what: str) -> str:
-        location = resp.headers.get("Location")
-        if not location:
-            raise RegistryError(f"{what}: registry sent no upload Location")
-        url = urllib.parse.urljoin(request_url, location)
-        if not self.same_origin(url):
-            raise RegistryError(
-                f"{what}: refusing upload Location on another origin ({Origin.of(url).scheme}://"
-                f"{Origin.of(url).host}:{Origin.of(url).port}); credentials are not sent there"
-            )
-        return url
-
-    def start_upload(self, repo: str, *, mount: tuple[str, str] | None = None) -> tuple[str | None, bool]:
-        """POST an upload session; with ``mount=(digest, from_repo)`` try a cross-repo mount.
-
-        Returns (upload URL, mounted). A refused mount (401/403) retries without mounting.
-        """
-        scopes = [repository_scope(repo, "pull", "push")]
-        path = f"/v2/{repo}/blobs/uploads/"
-        if mount:
-            scopes.append(repository_scope(mount[1], "pull"))
-            path += "?" + urllib.parse.urlencode({"mount": mount[0], "from": mount[1]})
-        what = f"upload to {self.host}/{repo}"
-        try:
-            resp = self.request("POST", path, scopes=scopes, body=b"", headers={"Content-Length": "0"}, what=what)
-        except AuthError:
-            if mount:
-                return self.start_upload(repo)
-            raise
-        if mount and resp.status == 201:
-            drain(resp)
-            return None, True
-        if resp.status in (401, 403) and mount:
-            drain(resp)
-            return self.start_upload(repo)
-        if resp.status != 202:
-            self.raise_for(resp, what)
-        drain(resp)
-        return self._upload_location(resp, self.url(path), what), False
-
-    def cancel_upload(self, url: str) -> None:
-        """DELETE an upload session (best effort)."""
-        with contextlib.suppress(Exception):
-            resp = self.request("DELETE", url, scopes=[], retry=False, what="cancel upload")
-            drain(resp)
-
-    def upload_blob(
-        self,
-        repo: str,
-        desc: Descriptor,
-        opener: Callable[[], AbstractContextManager[IO[bytes]]],
-        *,
-        mount_from: str | None = None,
-        on_bytes: Callable[[int], None] | None = None,
-        verify_source: bool = True,
-    ) -> str:
-        """Upload a blob: ``mounted`` or ``uploaded``. Restarts from a fresh POST on failure.
-
-        ``opener`` opens the source afresh for each attempt. ``verify_source`` hashes what is
-        sent and refuses to finish an upload whose content does not match ``desc``. A 401
-        re-authenticates once; a 413 falls back to :meth:`upload_blob_chunked`.
-        """
-        what = f"upload blob {desc.digest} to {self.host}/{repo}"
-        scopes = [repository_scope(repo, "pull", "push")]
-        last: _RetryUpload | None = None
-        auth_retried = False
-        attempt = 0
-        while attempt < UPLOAD_ATTEMPTS:
-            mount = (desc.digest, mount_from) if mount_from and mount_from != repo else None
-            location, mounted = self.start_upload(repo, mount=mount)
-            if mounted:
-                return "mounted"
-            assert location is not None
-            try:
-                resp, sent_auth, sent = self._stream_blob(location, desc, opener, scopes, what, on_bytes,
-                                                          verify_source)
-            except _RetryUpload as retry:
-                last = retry
-            else:
-                status = resp.status
-                if status in (201, 204, 200):
-                    drain(resp)
-                    got = resp.headers.get("Docker-Content-Digest")
-                    if got and got.split(":", 1)[0] == desc.digest.split(":", 1)[0] and got != desc.digest:
-                        raise ContentError(f"{what}: registry stored {got}")
-                    return "uploaded"
-                if on_bytes and sent:
-                    on_bytes(-sent)
-                if status == 401 and not auth_retried:
-                    self.reauthenticate(resp, scopes, sent_auth)
-                    auth_retried = True
-                    continue
-                if status == 413:
-                    drain(resp)
-                    self.cancel_upload(location)
-                    return self.upload_blob_chunked(repo, desc, opener, on_bytes=on_bytes,
-                                                    verify_source=verify_source)
-                if status not in RETRY_STATUSES:
-                    self.raise_for(resp, what)
-                wait = retry_after(resp.headers.get("Retry-After"))
-                drain(resp)
-                last = _RetryUpload(RegistryHTTPError(f"{what}: {status_phrase(status)}", status=status), wait)
-            attempt += 1
-            if attempt < UPLOAD_ATTEMPTS:
-                self.pause(last.wait if last.wait is not None else backoff(attempt - 1))
-        assert last is not None
-        raise last.error
-
-    def _stream_blob(
-        self,
-        location: str,
-        desc: Descriptor,
-        opener: Callable[[], AbstractContextManager[IO[bytes]]],
-        scopes: Sequence[str],
-        what: str,
-        on_bytes: Callable[[int], None] | None,
-        verify_source: bool,
-    ) -> tuple[urllib3.BaseHTTPResponse, str | None, int]:
-        """One monolithic ``PUT ?digest=`` streamed from a freshly opened source: the open
-        response, the authorization sent and the bytes counted to ``on_bytes``. A transient
-        network failure is a :class:`_RetryUpload`; a bad source cancels the upload."""
-        sent = 0
-
-        def count(n: int) -> None:
-            nonlocal sent
-            sent += n
-            if on_bytes:
-                on_bytes(n)
-
-        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(desc.size)}
-        try:
-            with opener() as src:
-                body = _hashing_chunks(src, desc, count if on_bytes else None, verify=verify_source)
-                resp, sent_auth = self.send_stream("PUT", _add_query(location, "digest", desc.digest), body,
-                                                   headers=headers, scopes=scopes)
-        except ContentError:
-            self.cancel_upload(location)
-            raise
-        except Exception as exc:
-            if on_bytes and sent:
-                on_bytes(-sent)
-            if isinstance(exc, OSError) and not transient(exc):
-                raise RegistryError(f"{what}: cannot read the source: {exc}") from None
-            error = RegistryError(f"{what}: {describe(exc)}")
-            if not transient(exc):
-                raise error from None
-            raise _RetryUpload(error) from None
-        return resp, sent_auth, sent
-
-    def upload_blob_chunked(
-        self,
-        repo: str,
-        desc: Descriptor,
-        opener: Callable[[], AbstractContextManager[IO[bytes]]],
-        *,
-        on_bytes: Callable[[int], None] | None = None,
-        verify_source: bool = True,
-        chunk_size: int | None = None,
-    ) -> str:
-        """Chunked upload: POST, PATCH each chunk to the newest Location, PUT ``?digest=``."""
-        what = f"chunked upload of {desc.digest} to {self.host}/{repo}"
-        scopes = [repository_scope(repo, "pull", "push")]
-        chunk_size = chunk_size or CHUNK_SIZE
-        location, _ = self.start_upload(repo)
-        assert location is not None
-        h = hasher_for(desc.digest)
-        offset = 0
-        with opener() as src:
-            while offset < desc.size:
-                piece = src.read(min(chunk_size, desc.size - offset))
-                if not piece:
-                    raise ContentError(f"blob {desc.digest}: source ended after {offset} of {desc.size} bytes")
-                h.update(piece)
-                end = offset + len(piece) - 1
-                resp = self.request(
-                    "PATCH", location, scopes=scopes, body=piece, retry=False, what=what,
-                    headers={"Content-Type": "application/octet-stream", "Content-Range": f"{offset}-{end}",
-                             "Content-Length": str(len(piece))},
-                )
-                if resp.status != 202:
-                    self.raise_for(resp, what)
-                drain(resp)
-                location = self._upload_location(resp, location, what)
-                offset += len(piece)
-                if on_bytes:
-                    on_bytes(len(piece))
-            if src.read(1):
-                raise ContentError(f"blob {desc.digest}: source is longer than {desc.size} bytes")
-        if verify_source and f"{desc.digest.split(':', 1)[0]}:{h.hexdigest()}" != desc.digest:
-            self.cancel_upload(location)
-            raise ContentError(f"blob {desc.digest}: source content does not match its digest")
-        resp = self.request(
-            "PUT", _add_query(location, "digest", desc.digest), scopes=scopes, body=b"",
-            headers={"Content-Length": "0", "Content-Type": "application/octet-stream"}, retry=False, what=what,
-        )
-        if resp.status not in (201, 204):
-            self.raise_for(resp, what)
-        drain(resp)
-        return "uploaded"
-
-    # --- API: referrers -----------------------------------------------------------------------
+    # --- referrers, tags -----------------------------------------------------------------------
     def referrers_api(self, repo: str, digest: str, artifact_type: str | None = None) -> list[Descriptor] | None:
         """Referrers through ``GET /v2/<repo>/referrers/<digest>``; None when the API is missing.
 
@@ -544,57 +320,6 @@ class RegistryClient(RegistryTransport):
             resp.release_conn()
         tags = parse_json_object(data, where="tag list").get("tags") or []
         return [t for t in tags if isinstance(t, str)]
-
-
-def _hashing_chunks(
-    src: IO[bytes], desc: Descriptor, on_bytes: Callable[[int], None] | None, *, verify: bool
-) -> Iterator[memoryview | bytes]:
-    """Yield the source in 1 MiB pieces while hashing it.
-
-    One piece is held back, so a size or digest mismatch raises ContentError before the body
-    is complete and the registry never commits wrong content. Two buffers alternate, so a
-    yielded piece stays intact until the HTTP layer has sent it.
-    """
-    h = hasher_for(desc.digest) if verify else None
-    readinto = getattr(src, "readinto", None)
-    bufs = (bytearray(READ_CHUNK), bytearray(READ_CHUNK))
-    cur = 0
-    total = 0
-    pending: memoryview | bytes | None = None
-    while True:
-        if readinto is not None:
-            mv = memoryview(bufs[cur])
-            n = readinto(mv) or 0
-            piece: memoryview | bytes = mv[:n]
-            cur ^= 1
-        else:
-            piece = src.read(READ_CHUNK)
-            n = len(piece)
-        if not n:
-            break
-        total += n
-        if total > desc.size:
-            raise ContentError(f"blob {desc.digest}: source is longer than {desc.size} bytes")
-        if h is not None:
-            h.update(piece)
-        if pending is not None:
-            yield pending
-            if on_bytes:
-                on_bytes(len(pending))
-        pending = piece
-    if total != desc.size:
-        raise ContentError(f"blob {desc.digest}: source has {total} bytes, descriptor says {desc.size}")
-    if h is not None and f"{desc.digest.split(':', 1)[0]}:{h.hexdigest()}" != desc.digest:
-        raise ContentError(f"blob {desc.digest}: source content does not match its digest")
-    if pending is not None:
-        yield pending
-        if on_bytes:
-            on_bytes(len(pending))
-
-
-def _add_query(url: str, key: str, value: str) -> str:
-    sep = "&" if urllib.parse.urlsplit(url).query else "?"
-    return f"{url}{sep}{urllib.parse.urlencode({key: value})}"
 
 
 def _next_link(header: str | None) -> str | None:
