@@ -301,17 +301,17 @@ def repo_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Record registry retry waits instead of sleeping."""
-    from ocisign.registry import client as registry_client
+    from ocisign.registry import transport as registry_transport
 
     waits: list[float] = []
-    monkeypatch.setattr(registry_client, "_sleep", waits.append)
+    monkeypatch.setattr(registry_transport, "_sleep", waits.append)
     return waits
 
 
 @pytest.fixture
 def proxy(registry_plain: object) -> Iterator[object]:
-    """A fault proxy (ocisign.testing.registry.FaultProxy) in front of the plain registry."""
-    from ocisign.testing.registry import FaultProxy
+    """A fault proxy (ocisign.testing.fault_proxy.FaultProxy) in front of the plain registry."""
+    from ocisign.testing.fault_proxy import FaultProxy
 
     with FaultProxy(registry_plain.url) as p:  # type: ignore[attr-defined]
         yield p

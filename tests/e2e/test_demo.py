@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ocisign.cli.demo import find_registry_binary, free_port
+from ocisign.testing.registry import find_registry_binary, free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.registry]
 
@@ -121,3 +121,14 @@ def test_demo_without_docker_registry_says_how_to_get_it(tmp_path: Path) -> None
     assert "apt-get install docker-registry" in res.stdout
     assert "(skipped: docker-registry is not installed)" in res.stdout
     assert "3 registry step(s) skipped" in res.stdout
+
+
+def test_local_registry_that_does_not_start_is_a_usage_error(tmp_path: Path) -> None:
+    from ocisign.cli.demo import local_registry
+    from ocisign.errors import UsageError
+
+    port = free_port()
+    with pytest.raises(UsageError, match=f"docker-registry exited with code 1 on 127.0.0.1:{port}"), \
+            local_registry(tmp_path / "registry", port, "/bin/false"):
+        pass  # pragma: no cover - never entered
+    assert (tmp_path / "registry" / "config.yml").is_file()

@@ -15,7 +15,7 @@ import pytest
 
 from ocisign.oci.model import MT_INDEX, MT_MANIFEST
 from ocisign.oci.referrers_tag import referrers_tag
-from ocisign.testing.registry import Action, FaultProxy, ProxyRequest
+from ocisign.testing.fault_proxy import Action, FaultProxy, ProxyRequest
 
 Run = Callable[..., Any]
 DIGEST_RE = r"sha256:[0-9a-f]{64}"

@@ -3,7 +3,7 @@ docker-registry cuts uploads, answers 429/5xx, expires tokens, redirects to anot
 
 Every failure must be a clear one-line error with exit 1, no manifest may be pushed before its
 blobs, a re-run must complete, and credentials must never reach another origin. Retries sleep
-through ``ocisign.registry.client._sleep``, which the tests record instead of waiting.
+through ``ocisign.registry.transport._sleep``, which the tests record instead of waiting.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from ocisign.errors import ContentError, RegistryError
 from ocisign.oci.model import MT_INDEX, MT_MANIFEST, MT_NOTARY_SIGNATURE, Descriptor, canonical_json, sha256_digest
 from ocisign.oci.referrers_tag import referrers_tag
 from ocisign.registry import client as registry_client
+from ocisign.registry import uploads as registry_uploads
 from ocisign.registry.target import RegistryTarget
-from ocisign.testing.registry import Action, FaultProxy, ProxyRequest
+from ocisign.testing.fault_proxy import Action, FaultProxy, ProxyRequest
 from ocisign.testing.sample_image import write_image_layout
 from ocisign.types import RemoteOptions
 
@@ -390,7 +391,7 @@ def test_413_on_monolithic_upload_falls_back_to_chunked(
 ) -> None:
     import io
 
-    monkeypatch.setattr(registry_client, "CHUNK_SIZE", 700_000)
+    monkeypatch.setattr(registry_uploads, "CHUNK_SIZE", 700_000)
     data = bytes(range(256)) * 8000  # 2 048 000 bytes
     desc = Descriptor(media_type="application/octet-stream", digest=sha256_digest(data), size=len(data))
     proxy.rule = lambda r: (Action(status=413) if r.method == "PUT" and int(r.header("Content-Length") or 0) > 1_000_000

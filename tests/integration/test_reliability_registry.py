@@ -30,9 +30,11 @@ from ocisign.errors import ContentError, RegistryError
 from ocisign.oci.model import MT_INDEX, MT_MANIFEST, MT_NOTARY_SIGNATURE, Descriptor, canonical_json, sha256_digest
 from ocisign.oci.referrers_tag import referrers_tag
 from ocisign.registry import client as registry_client
+from ocisign.registry import transport as registry_transport
 from ocisign.registry.auth import Origin, RegistryAuth
 from ocisign.registry.target import RegistryTarget
-from ocisign.testing.registry import Action, FaultProxy, ProxyRequest, add_signature_like
+from ocisign.testing.fault_proxy import Action, FaultProxy, ProxyRequest
+from ocisign.testing.registry import add_signature_like
 from ocisign.types import Credentials, RemoteOptions
 
 pytestmark = pytest.mark.registry
@@ -220,7 +222,7 @@ def test_b8_4_slowloris_manifest_body_meets_the_deadline(sleeps: list[float]) ->
 
 def test_b8_4_slowloris_leftover_body_is_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
     """A short body the client only discards (here after ``GET /v2/``) is cut after a deadline."""
-    monkeypatch.setattr(registry_client, "DRAIN_DEADLINE", 0.5)
+    monkeypatch.setattr(registry_transport, "DRAIN_DEADLINE", 0.5)
 
     def respond(conn: socket.socket) -> None:
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n")

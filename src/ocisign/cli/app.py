@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from ocisign import __version__
+from ocisign.cli.options import add_common_options
 from ocisign.errors import ExitCode, OcisignError
 
 
@@ -48,30 +49,6 @@ COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "version": ("ocisign.cli.commands.version", "Show the version", ()),
 }
 ALIASES = {alias: name for name, (_, _, aliases) in COMMANDS.items() for alias in aliases}
-
-
-def add_common_options(parser: argparse.ArgumentParser, *, top: bool, plugin_short: bool = True) -> None:
-    """Options accepted both before and after the command name.
-
-    ``plugin_short=False`` leaves ``-p`` to the command (``login -p PASSWORD``, as notation);
-    ``--plugin-module`` and ``ocisign -p MODULE login`` still work there.
-    """
-    default = argparse.SUPPRESS
-    g = parser.add_argument_group("common options")
-    g.add_argument("-d", "--debug", action="store_true", default=False if top else default,
-                   help="debug output; tracebacks on internal errors")
-    g.add_argument("-v", "--verbose", action="store_true", default=False if top else default,
-                   help="verbose output")
-    g.add_argument(*(("-p",) if plugin_short else ()), "--plugin-module", dest="plugin_modules", action="append",
-                   default=[] if top else default, metavar="MODULE",
-                   help="load plugin module MODULE; 'no:NAME' disables plugin NAME (repeatable)")
-    g.add_argument("--trace-plugins", action="store_true", default=False if top else default,
-                   help="trace hook calls to stderr (also OCISIGN_TRACE_PLUGINS=1)")
-    g.add_argument("--config-dir", default=None if top else argparse.SUPPRESS, metavar="DIR",
-                   help="configuration directory (default: $OCISIGN_CONFIG_DIR, else $XDG_CONFIG_HOME/ocisign)")
-    g.add_argument("--project-config", default=None if top else argparse.SUPPRESS, metavar="FILE",
-                   help="project config: ocisign.toml or pyproject.toml with [tool.ocisign] (default: "
-                   "$OCISIGN_PROJECT_CONFIG, else found from the working directory upward; 'none' disables)")
 
 
 def _find_command(argv: Sequence[str]) -> str | None:

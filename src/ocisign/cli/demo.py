@@ -18,9 +18,6 @@ import dataclasses
 import io
 import json
 import os
-import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,11 +26,11 @@ from pathlib import Path
 from typing import TextIO
 
 from ocisign.errors import UsageError
+from ocisign.testing.registry import find_registry_binary, free_port
 
 CERT_NAME = "ocisign-demo"
 IMAGE = "hello-world"
 LAYOUT_SCOPE = f"local/{IMAGE}"
-REGISTRY_BINARY = "docker-registry"
 INSTALL_HINT = (
     "docker-registry is not installed, so the registry steps are skipped. Get it with "
     "'sudo apt-get install docker-registry' (Debian/Ubuntu; the binary is /usr/bin/docker-registry), "
@@ -82,70 +79,22 @@ class Step:
 
 
 # --- a local registry -------------------------------------------------------------------------
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def find_registry_binary() -> str | None:
-    """Path of ``docker-registry`` (PATH or /usr/bin), or None."""
-    found = shutil.which(REGISTRY_BINARY)
-    if found:
-        return found
-    fallback = Path("/usr/bin") / REGISTRY_BINARY
-    return str(fallback) if fallback.is_file() and os.access(fallback, os.X_OK) else None
-
-
-def _wait_ready(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 15.0) -> None:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    url = f"http://127.0.0.1:{port}/v2/"
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-500:] if log.exists() else ""
-            raise UsageError(f"docker-registry exited with code {proc.returncode} on port {port}: {tail.strip()}")
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:  # loopback only
-                if resp.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    raise UsageError(f"docker-registry did not answer on 127.0.0.1:{port} within {timeout:.0f}s (log: {log})")
-
-
 @contextlib.contextmanager
 def local_registry(storage: Path, port: int, binary: str) -> Iterator[str]:
-    """Run ``docker-registry`` (distribution 2.x) on 127.0.0.1:``port`` with storage in ``storage``.
+    """Run ``docker-registry`` on 127.0.0.1:``port`` with storage in ``storage`` (the launcher of
+    :mod:`ocisign.testing.registry`, deletes enabled so the registry behaves like a real
+    deployment for the referrers-tag fallback). Yields ``localhost:PORT``; the process is
+    stopped on exit. A registry that does not come up is a UsageError."""
+    from ocisign.testing.registry import RegistryProcess, RegistryStartError
 
-    Yields ``localhost:PORT``; the process is stopped on exit. Deleting is enabled so the
-    registry behaves like a real deployment for the referrers-tag fallback.
-    """
-    storage.mkdir(parents=True, exist_ok=True)
-    config = storage / "config.yml"
-    config.write_text(
-        "version: 0.1\n"
-        "log:\n  level: error\n  accesslog:\n    disabled: true\n"
-        f"storage:\n  filesystem:\n    rootdirectory: {storage / 'data'}\n  delete:\n    enabled: true\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n"
-    )
-    log = storage / "registry.log"
-    with open(log, "wb") as log_fh:
-        proc = subprocess.Popen([binary, "serve", str(config)], stdout=log_fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env={**os.environ, "OTEL_TRACES_EXPORTER": "none"})
     try:
-        _wait_ready(port, proc, log)
+        proc = RegistryProcess(storage, port=port, binary=binary)
+    except RegistryStartError as exc:
+        raise UsageError(str(exc)) from None
+    try:
         yield f"localhost:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - docker-registry stops on SIGTERM
-            proc.kill()
-            proc.wait()
+        proc.stop()
 
 
 # --- the demo -----------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """Command-line options shared by the commands that talk to registries (sign, list, inspect,
-verify, cp, login), and the function that turns them into :class:`ocisign.types.RemoteOptions`.
+verify, cp, login), and the function that turns them into :class:`ocisign.types.RemoteOptions`;
+also the common options every command takes (:func:`add_common_options`) and the subcommand
+helper. This module sits below :mod:`ocisign.cli.app` and :mod:`ocisign.cli.context` and imports
+neither, so the CLI has no import cycle.
 
 Flag names follow notation and oras, with one deliberate difference: ``-p`` already means
 ``--plugin-module`` on sign/list/inspect/verify/cp, so their password flag is ``-P/--password``
@@ -150,12 +153,34 @@ def parse_key_values(items: list[str], *, flag: str) -> dict[str, str]:
     return out
 
 
+def add_common_options(parser: argparse.ArgumentParser, *, top: bool, plugin_short: bool = True) -> None:
+    """Options accepted both before and after the command name.
+
+    ``plugin_short=False`` leaves ``-p`` to the command (``login -p PASSWORD``, as notation);
+    ``--plugin-module`` and ``ocisign -p MODULE login`` still work there.
+    """
+    default = argparse.SUPPRESS
+    g = parser.add_argument_group("common options")
+    g.add_argument("-d", "--debug", action="store_true", default=False if top else default,
+                   help="debug output; tracebacks on internal errors")
+    g.add_argument("-v", "--verbose", action="store_true", default=False if top else default,
+                   help="verbose output")
+    g.add_argument(*(("-p",) if plugin_short else ()), "--plugin-module", dest="plugin_modules", action="append",
+                   default=[] if top else default, metavar="MODULE",
+                   help="load plugin module MODULE; 'no:NAME' disables plugin NAME (repeatable)")
+    g.add_argument("--trace-plugins", action="store_true", default=False if top else default,
+                   help="trace hook calls to stderr (also OCISIGN_TRACE_PLUGINS=1)")
+    g.add_argument("--config-dir", default=None if top else argparse.SUPPRESS, metavar="DIR",
+                   help="configuration directory (default: $OCISIGN_CONFIG_DIR, else $XDG_CONFIG_HOME/ocisign)")
+    g.add_argument("--project-config", default=None if top else argparse.SUPPRESS, metavar="FILE",
+                   help="project config: ocisign.toml or pyproject.toml with [tool.ocisign] (default: "
+                   "$OCISIGN_PROJECT_CONFIG, else found from the working directory upward; 'none' disables)")
+
+
 def subcommand_adder(
     parser: argparse.ArgumentParser, *, dest: str
 ) -> Callable[..., argparse.ArgumentParser]:
     """``new(name, help_text, aliases=())`` adding a required subcommand that takes the common options."""
-    from ocisign.cli.app import add_common_options
-
     sub = parser.add_subparsers(dest=dest, metavar="SUBCOMMAND", required=True)
 
     def new(name: str, help_text: str, aliases: tuple[str, ...] = ()) -> argparse.ArgumentParser:

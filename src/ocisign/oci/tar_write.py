@@ -1,9 +1,9 @@
 """Writing tar archives the way every reader accepts them, and copying byte ranges in the kernel.
 
 :func:`member_header` builds a POSIX ustar header (with a PAX ``x`` header in front when the
-name or size does not fit ustar), :func:`end_of_archive` the two zero blocks padded to a 10 KiB
-record, and :func:`copy_range` moves bytes between files with ``copy_file_range``/``sendfile``
-so large blobs never pass through Python buffers.
+name or size does not fit ustar) with :meth:`tarfile.TarInfo.tobuf`, :func:`end_of_archive`
+the two zero blocks padded to a 10 KiB record, and :func:`copy_range` moves bytes between
+files with ``copy_file_range``/``sendfile`` so large blobs never pass through Python buffers.
 """
 
 from __future__ import annotations
@@ -15,9 +15,6 @@ BLOCK = 512
 #: GNU tar and Python's tarfile pad archives to 20-block records
 RECORD = 20 * BLOCK
 ZERO_BLOCK = bytes(BLOCK)
-#: largest size an 11-digit octal ustar field holds
-_MAX_OCTAL_SIZE = 8**11 - 1
-_PAX_HEADER_NAME = "././@PaxHeader"
 _COPY_CHUNK = 1 << 30
 _FALLBACK_ERRNOS = frozenset({errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF})
 
@@ -32,76 +29,25 @@ def padding(size: int) -> bytes:
     return bytes(padded(size) - size)
 
 
-def _octal(value: int, width: int) -> bytes:
-    """``width``-byte NUL-terminated octal field."""
-    return b"%0*o\0" % (width - 1, value)
-
-
-def _pax_record(key: str, value: str) -> bytes:
-    body = f" {key}={value}\n".encode()
-    length = len(body) + 1
-    while len(str(length).encode()) + len(body) != length:
-        length = len(str(length).encode()) + len(body)
-    return str(length).encode() + body
-
-
-def _split_ustar(name: bytes) -> tuple[bytes, bytes] | None:
-    """(prefix, name) when ``name`` fits the ustar name/prefix fields, else None."""
-    if len(name) <= 100:
-        return b"", name
-    for i in range(len(name) - 1, 0, -1):
-        if name[i : i + 1] == b"/" and i <= 155 and len(name) - i - 1 <= 100 and len(name) - i - 1 > 0:
-            return name[:i], name[i + 1 :]
-    return None
-
-
-def _ustar_block(name: bytes, prefix: bytes, *, size: int, typeflag: bytes, mode: int, mtime: int) -> bytes:
-    hdr = bytearray(BLOCK)
-    hdr[0 : len(name)] = name
-    hdr[100:108] = _octal(mode, 8)
-    hdr[108:116] = _octal(0, 8)
-    hdr[116:124] = _octal(0, 8)
-    hdr[124:136] = _octal(size, 12)
-    hdr[136:148] = _octal(mtime, 12)
-    hdr[148:156] = b" " * 8
-    hdr[156:157] = typeflag
-    hdr[257:263] = b"ustar\0"
-    hdr[263:265] = b"00"
-    hdr[329:337] = _octal(0, 8)
-    hdr[337:345] = _octal(0, 8)
-    hdr[345 : 345 + len(prefix)] = prefix
-    hdr[148:156] = b"%06o\0 " % sum(hdr)
-    return bytes(hdr)
-
-
 def member_header(name: str, size: int, *, is_dir: bool = False, mtime: int = 0) -> bytes:
     """Header block(s) for a regular file or directory member: owner 0:0, no user/group names.
 
-    Files get mode 0644, directories 0755 (and a trailing ``/``). A PAX ``x`` header carrying
-    ``path``/``size`` is prepended when the name is not ASCII, does not fit the ustar fields,
-    or the size needs more than 11 octal digits.
+    Files get mode 0644, directories 0755 (and a trailing ``/``). Built by the standard
+    library's :meth:`tarfile.TarInfo.tobuf` in PAX format: a plain ustar header when everything
+    fits, with a PAX ``x`` header carrying ``path``/``size`` in front when the name is not
+    ASCII, is longer than the 100-byte name field, or the size needs more than 11 octal digits.
+    No hand-written header path is left: tobuf produces every header these archives use, and
+    :mod:`ocisign.oci.tar_index` reads them strictly. (``USTAR_FORMAT`` is not used: its
+    prefix/name split can leave a directory's name field empty, which strict readers refuse.)
     """
-    if is_dir and not name.endswith("/"):
-        name += "/"
-    raw = name.encode("utf-8")
-    split = _split_ustar(raw) if raw.isascii() else None
-    records = b""
-    if split is None:
-        records += _pax_record("path", name)
-        short = raw[:100].decode("ascii", "replace").encode("ascii", "replace") if raw.isascii() else b"pax-name"
-        split = (b"", short)
-    field_size = size
-    if size > _MAX_OCTAL_SIZE:
-        records += _pax_record("size", str(size))
-        field_size = 0
-    out = b""
-    if records:
-        out += _ustar_block(_PAX_HEADER_NAME.encode(), b"", size=len(records), typeflag=b"x", mode=0o644, mtime=mtime)
-        out += records + padding(len(records))
-    typeflag = b"5" if is_dir else b"0"
-    out += _ustar_block(split[1], split[0], size=field_size, typeflag=typeflag,
-                        mode=0o755 if is_dir else 0o644, mtime=mtime)
-    return out
+    import tarfile
+
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.DIRTYPE if is_dir else tarfile.REGTYPE
+    info.size = size
+    info.mode = 0o755 if is_dir else 0o644
+    info.mtime = mtime
+    return info.tobuf(tarfile.PAX_FORMAT, encoding="utf-8", errors="strict")
 
 
 def end_of_archive(offset: int) -> bytes:

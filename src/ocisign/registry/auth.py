@@ -5,8 +5,8 @@ bearer tokens per scope set, fetches tokens from the challenge's ``realm``, and 
 credentials may go:
 
 * ``Authorization`` is only ever attached to requests for the registry's own origin (scheme,
-  host and port); :mod:`ocisign.registry.client` enforces that for redirects, upload
-  ``Location`` and pagination ``Link`` URLs.
+  host and port); :mod:`ocisign.registry.transport` enforces that for redirects and streamed
+  uploads, :mod:`ocisign.registry.client` for upload ``Location`` and pagination ``Link`` URLs.
 * A token ``realm`` must be ``http``/``https``; an ``https`` registry never sends credentials to
   an ``http`` realm; an IP-literal realm on a loopback, link-local, private or unspecified
   address is refused unless it is the registry's own host; and credentials (Basic to the token

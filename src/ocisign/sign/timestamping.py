@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocisign.errors import OcisignError, SigningError, UsageError
-from ocisign.net import describe_network_error, is_timeout, read_bounded
+from ocisign.net import describe_network_error, is_timeout, pool_manager, read_bounded
 from ocisign.x509 import der_writer as w
 from ocisign.x509.der import DERError, expect, parse_single
 
@@ -201,7 +201,7 @@ def post_request(url: str, body: bytes, *, timeout: float = DEFAULT_TIMEOUT) -> 
 
     host = urllib.parse.urlsplit(url).hostname
     deadline = time.monotonic() + timeout
-    pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=timeout))
+    pool = pool_manager(timeout=urllib3.Timeout(total=timeout))
     try:
         resp = pool.request("POST", url, body=body, redirect=False, retries=False, preload_content=False,
                             headers={"Content-Type": QUERY_MEDIA_TYPE, "Accept": REPLY_MEDIA_TYPE,

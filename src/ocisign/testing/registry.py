@@ -1,7 +1,8 @@
 """Test helpers (pytest-free): a real ``docker-registry`` on a free loopback port, a token
 server for its Bearer auth, a generated CA, htpasswd files, and a fault-injecting proxy.
 
-Used by ``tests/`` and ``bench/``; nothing in the product imports it. Everything listens on
+Used by ``tests/``, ``bench/`` and ``ocisign demo`` (which starts its local registry with
+:class:`RegistryProcess`); nothing else in the product imports it. Everything listens on
 loopback only. ``cryptography`` is imported inside the functions that need it.
 
 * :class:`RegistryProcess` writes a config (``version: 0.1``, filesystem storage in a temp dir,
@@ -10,10 +11,8 @@ loopback only. ``cryptography`` is imported inside the functions that need it.
 * :class:`TokenServer` issues RS256 JWTs with ``x5c`` that docker-registry's ``auth.token``
   accepts (its certificate is the registry's ``rootcertbundle``); knobs for lifetime, expired
   tokens and refusals; it records requests.
-* :class:`FaultProxy` forwards HTTP to an upstream registry (Host header kept, so the registry's
-  absolute ``Location`` URLs point at the proxy) and lets a test script faults per request:
-  answer with a status, cut the request body after N bytes, redirect, rewrite headers. It
-  records every request (method, path, headers) for assertions.
+* :class:`~ocisign.testing.fault_proxy.FaultProxy` (its own module; re-exported here) puts
+  scripted faults between a client and the registry.
 """
 
 from __future__ import annotations
@@ -32,12 +31,14 @@ import socket
 import ssl
 import subprocess
 import tempfile
-import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from ocisign.testing.fault_proxy import Action, FaultProxy, ProxyRequest, Rule
+from ocisign.testing.loopback import QuietHandler, QuietHTTPServer
 
 __all__ = [
     "REGISTRY_BINARY",
@@ -46,11 +47,13 @@ __all__ = [
     "ProxyRequest",
     "QuietHTTPServer",
     "RegistryProcess",
+    "RegistryStartError",
     "Rule",
     "TLSFiles",
     "TokenServer",
     "add_signature_like",
     "bcrypt_hash",
+    "find_registry_binary",
     "free_port",
     "make_tls",
     "registry",
@@ -68,9 +71,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def find_registry_binary() -> str | None:
+    """Path of ``docker-registry``: ``$OCISIGN_TEST_REGISTRY`` (default /usr/bin/docker-registry)
+    when executable, else the first on ``PATH``; None when it is not installed."""
+    if os.access(REGISTRY_BINARY, os.X_OK) and os.path.isfile(REGISTRY_BINARY):
+        return REGISTRY_BINARY
+    return shutil.which("docker-registry")
+
+
 def registry_available() -> bool:
     """True when the docker-registry binary is installed."""
-    return os.access(REGISTRY_BINARY, os.X_OK) or shutil.which("docker-registry") is not None
+    return find_registry_binary() is not None
+
+
+class RegistryStartError(RuntimeError):
+    """docker-registry exited or did not answer while starting (the message says which, with its log)."""
 
 
 # --- certificates ----------------------------------------------------------------------------
@@ -159,16 +174,6 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-class QuietHTTPServer(http.server.ThreadingHTTPServer):
-    """A threaded loopback HTTP server that does not print handler errors (test peers share it)."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
-
-
 class TokenServer:
     """A distribution token server for docker-registry's ``auth.token`` (loopback only).
 
@@ -221,18 +226,12 @@ class TokenServer:
         self._x5c = base64.b64encode(self._cert.public_bytes(serialization.Encoding.DER)).decode()
         server = self
         self._server = QuietHTTPServer((host, 0), self._handler_class(server))
-        self.port = int(self._server.server_address[1])
+        self.port = self._server.port
         self.realm = f"http://{host}:{self.port}/token"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
+        self._server.start("test-token-server")
 
     def _handler_class(self, server: TokenServer) -> type[http.server.BaseHTTPRequestHandler]:
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 server._handle(self)
 
@@ -304,8 +303,7 @@ class TokenServer:
 
     def close(self) -> None:
         """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
 
 
 # --- docker-registry process -----------------------------------------------------------------
@@ -320,12 +318,18 @@ class RegistryProcess:
         htpasswd: Path | None = None,
         token: TokenServer | None = None,
         delete: bool = True,
+        port: int | None = None,
+        binary: str | None = None,
     ) -> None:
+        """Write the config and start ``binary`` (default :func:`find_registry_binary`) on
+        127.0.0.1:``port`` (default a free port); :class:`RegistryStartError` when it does not
+        come up. With ``directory`` the storage is kept there, else in a temporary directory
+        removed by :meth:`stop`."""
         self._own_dir = directory is None
         self.directory = Path(tempfile.mkdtemp(prefix="ocisign-registry-")) if directory is None else directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.tls = tls
-        self.port = free_port()
+        self.port = port or free_port()
         self.host = f"127.0.0.1:{self.port}"
         lines = [
             "version: 0.1",
@@ -355,7 +359,8 @@ class RegistryProcess:
         self.config = self.directory / "config.yml"
         self.config.write_text("\n".join(lines) + "\n")
         self._log = open(self.directory / "registry.log", "wb")  # noqa: SIM115 - closed in stop()
-        binary = REGISTRY_BINARY if os.access(REGISTRY_BINARY, os.X_OK) else (shutil.which("docker-registry") or "")
+        binary = binary or find_registry_binary() or "docker-registry"
+        self.binary = binary
         self._proc = subprocess.Popen(
             [binary, "serve", str(self.config)], stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
@@ -377,11 +382,13 @@ class RegistryProcess:
         return f"{self.scheme}://{self.host}"
 
     def _wait_ready(self, timeout: float = 15.0) -> None:
+        log = self.directory / "registry.log"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                log = (self.directory / "registry.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"docker-registry exited with {self._proc.returncode}: {log}")
+                tail = log.read_text(errors="replace")[-2000:].strip()
+                raise RegistryStartError(
+                    f"docker-registry exited with code {self._proc.returncode} on {self.host}: {tail}")
             try:
                 conn: http.client.HTTPConnection
                 if self.tls:
@@ -397,7 +404,7 @@ class RegistryProcess:
             except OSError:
                 pass
             time.sleep(0.05)
-        raise RuntimeError("docker-registry did not become ready")
+        raise RegistryStartError(f"docker-registry did not answer on {self.host} within {timeout:.0f}s (log: {log})")
 
     def stop(self) -> None:
         """Stop the registry and remove its storage (when this object created it)."""
@@ -419,213 +426,9 @@ class RegistryProcess:
         self.stop()
 
 
-# --- fault proxy -----------------------------------------------------------------------------
-@dataclasses.dataclass
-class ProxyRequest:
-    """A request the proxy saw."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    #: the proxy's own origin (``http://127.0.0.1:PORT``)
-    origin: str
-
-    def header(self, name: str) -> str | None:
-        """Header value by case-insensitive name."""
-        for k, v in self.headers.items():
-            if k.lower() == name.lower():
-                return v
-        return None
-
-
-@dataclasses.dataclass
-class Action:
-    """What the proxy does with a request (returned by a rule; None means forward)."""
-
-    #: answer with this status instead of forwarding
-    status: int | None = None
-    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    body: bytes = b""
-    #: forward, but cut the connection after this many request-body bytes
-    cut_after: int | None = None
-    #: forward, then add/replace these response headers
-    response_headers: Mapping[str, str] | None = None
-    #: forward, then rewrite the response Location with this function
-    rewrite_location: Callable[[str], str] | None = None
-    #: send this many bytes of body endlessly (for bounded-read tests), with this Content-Type
-    endless: bool = False
-
-
-Rule = Callable[[ProxyRequest], "Action | None"]
-
-
-class FaultProxy:
-    """A threaded HTTP proxy on loopback in front of a plain-HTTP upstream registry.
-
-    ``rule(request)`` decides per request; ``inject_authorization`` is added upstream when the
-    client sent none (to serve content to a "foreign origin" test server).
-    """
-
-    def __init__(
-        self,
-        upstream: str,
-        *,
-        host: str = "127.0.0.1",
-        rule: Rule | None = None,
-        inject_authorization: str | None = None,
-    ) -> None:
-        up = urllib.parse.urlsplit(upstream if "://" in upstream else f"http://{upstream}")
-        self.upstream_host = up.hostname or "127.0.0.1"
-        self.upstream_port = up.port or 80
-        self.rule = rule
-        self.inject_authorization = inject_authorization
-        self.requests: list[ProxyRequest] = []
-        self._lock = threading.Lock()
-        proxy = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                proxy._handle(self)
-
-            do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = do_GET
-
-        self._server = QuietHTTPServer((host, 0), Handler)
-        self.port = int(self._server.server_address[1])
-        self.host = f"{host}:{self.port}"
-        self.origin = f"http://{self.host}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-
-    def seen(self, method: str | None = None, contains: str = "") -> list[ProxyRequest]:
-        """Recorded requests filtered by method and path substring."""
-        with self._lock:
-            return [r for r in self.requests if (method is None or r.method == method) and contains in r.path]
-
-    def clear(self) -> None:
-        """Forget recorded requests."""
-        with self._lock:
-            self.requests.clear()
-
-    def _handle(self, h: http.server.BaseHTTPRequestHandler) -> None:
-        req = ProxyRequest(h.command, h.path, dict(h.headers.items()), self.origin)
-        with self._lock:
-            self.requests.append(req)
-        action = self.rule(req) if self.rule else None
-        length = int(h.headers.get("Content-Length") or 0)
-        if action is not None and action.status is not None:
-            self._discard_body(h, length)
-            body = action.body
-            h.send_response(action.status)
-            for k, v in action.headers.items():
-                h.send_header(k, v)
-            if action.endless:
-                if not any(k.lower() == "content-type" for k in action.headers):  # never send it twice
-                    h.send_header("Content-Type", "application/json")
-                h.end_headers()
-                with contextlib.suppress(OSError):
-                    chunk = b" " * 65536
-                    for _ in range(100_000):
-                        h.wfile.write(chunk)
-                h.close_connection = True
-                return
-            h.send_header("Content-Length", str(len(body)))
-            h.end_headers()
-            if h.command != "HEAD":
-                h.wfile.write(body)
-            return
-        self._forward(h, length, action)
-
-    @staticmethod
-    def _discard_body(h: http.server.BaseHTTPRequestHandler, length: int) -> None:
-        left = length
-        while left > 0:
-            piece = h.rfile.read(min(left, 1 << 20))
-            if not piece:
-                break
-            left -= len(piece)
-
-    def _forward(self, h: http.server.BaseHTTPRequestHandler, length: int, action: Action | None) -> None:
-        conn = http.client.HTTPConnection(self.upstream_host, self.upstream_port, timeout=60)
-        try:
-            conn.putrequest(h.command, h.path, skip_host=True, skip_accept_encoding=True)
-            has_auth = False
-            for k, v in h.headers.items():
-                if k.lower() in ("connection", "keep-alive", "proxy-connection"):
-                    continue
-                has_auth = has_auth or k.lower() == "authorization"
-                conn.putheader(k, v)
-            if not has_auth and self.inject_authorization:
-                conn.putheader("Authorization", self.inject_authorization)
-            conn.endheaders()
-            left = length
-            sent = 0
-            while left > 0:
-                piece = h.rfile.read(min(left, 1 << 20))
-                if not piece:
-                    break
-                if action is not None and action.cut_after is not None and sent + len(piece) > action.cut_after:
-                    # cut: drop both connections mid-body
-                    h.close_connection = True
-                    with contextlib.suppress(OSError):
-                        h.connection.shutdown(socket.SHUT_RDWR)
-                    return
-                conn.send(piece)
-                sent += len(piece)
-                left -= len(piece)
-            resp = conn.getresponse()
-            body = b"" if h.command == "HEAD" else None
-            headers = [(k, v) for k, v in resp.getheaders()
-                       if k.lower() not in ("connection", "keep-alive", "transfer-encoding")]
-            if action is not None and action.response_headers:
-                names = {k.lower() for k in action.response_headers}
-                headers = [(k, v) for k, v in headers if k.lower() not in names]
-                headers += list(action.response_headers.items())
-            if action is not None and action.rewrite_location:
-                headers = [(k, action.rewrite_location(v) if k.lower() == "location" else v) for k, v in headers]
-            declared = resp.getheader("Content-Length")
-            if body is None and declared is None:
-                body = resp.read()
-                headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
-                headers.append(("Content-Length", str(len(body))))
-            h.send_response(resp.status)
-            for k, v in headers:
-                h.send_header(k, v)
-            h.end_headers()
-            if body is not None:
-                if body:
-                    h.wfile.write(body)
-                resp.read()
-                return
-            while True:
-                piece = resp.read(1 << 20)
-                if not piece:
-                    break
-                h.wfile.write(piece)
-        except OSError:
-            h.close_connection = True
-        finally:
-            conn.close()
-
-    def close(self) -> None:
-        """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FaultProxy:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 @contextlib.contextmanager
 def registry(**kwargs: Any) -> Iterator[RegistryProcess]:
-    """Context manager around :class:`RegistryProcess`."""
+    """Context manager around :class:`RegistryProcess` (the demo's local registry uses it too)."""
     proc = RegistryProcess(**kwargs)
     try:
         yield proc

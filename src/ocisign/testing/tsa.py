@@ -33,7 +33,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ocisign.testing.registry import QuietHTTPServer
+from ocisign.testing.loopback import QuietHandler, QuietHTTPServer
 from ocisign.x509 import der_writer as w
 from ocisign.x509.der import TLV, DERError, expect, parse_single
 
@@ -387,12 +387,10 @@ class TestTSA:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._server = QuietHTTPServer(("127.0.0.1", 0), self._handler())
-        self.port = int(self._server.server_address[1])
+        self.port = self._server.port
         self.url = f"http://127.0.0.1:{self.port}/tsa"
         self.pki = pki or make_tsa_pki(crl_url=f"http://127.0.0.1:{self.port}/crl" if crl else None)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="test-tsa", daemon=True)
-        self._thread.start()
+        self._server.start("test-tsa")
 
     # context manager ------------------------------------------------------------------------------
     def __enter__(self) -> TestTSA:
@@ -404,9 +402,7 @@ class TestTSA:
     def close(self) -> None:
         """Stop serving and release the port."""
         self._stop.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._server.stop()
 
     # answers --------------------------------------------------------------------------------------
     def _other_pki(self) -> TSAPki:
@@ -455,12 +451,7 @@ class TestTSA:
     def _handler(self) -> type[http.server.BaseHTTPRequestHandler]:
         tsa = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > MAX_REQUEST:

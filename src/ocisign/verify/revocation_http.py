@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ocisign.errors import OcisignError
-from ocisign.net import describe_network_error, read_bounded
+from ocisign.net import describe_network_error, pool_manager, read_bounded
 
 if TYPE_CHECKING:
     import urllib3
@@ -54,9 +54,7 @@ class HTTPFetcher:
     def _manager(self) -> urllib3.PoolManager:
         with self._lock:
             if self._pool is None:
-                import urllib3
-
-                self._pool = urllib3.PoolManager(num_pools=8, maxsize=4, block=False, retries=False)
+                self._pool = pool_manager(maxsize=4)
             return self._pool
 
     def close(self) -> None:
