@@ -239,6 +239,6 @@ def test_every_ocisign_import_resolves_to_its_file() -> None:
 def test_location_rules() -> None:
     assert _location("ocisign.errors") == ROOT / "src" / "ocisign" / "errors.py"
     assert _location("ocisign.cli") == ROOT / "src" / "ocisign" / "cli"
-    assert _location("ocisign.hooks.precommit") == ROOT / "hooks" / "precommit.py"
+    assert _location("ocisign.hooks.run") == ROOT / "hooks" / "run.py"
     assert _location("ocisign.plugins") == ROOT / "plugins"
     assert _location("ocisign.no_such_module") is None
