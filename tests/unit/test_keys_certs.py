@@ -141,7 +141,7 @@ def test_cleanup_test_removes_everything_and_is_idempotent(run_cli, config_dir: 
     assert not (config_dir / "truststore/x509/ca/gone").exists()
     keys = load_signing_keys(ConfigDir(config_dir))
     assert keys.names() == [] and keys.default is None
-    assert run_cli("cert", "cleanup-test", "-y", "gone").rc == 1  # no such key any more
+    assert run_cli("cert", "cleanup-test", "-y", "gone").rc == 2  # no such key any more: usage error, as in sign
 
 
 def test_cleanup_test_refuses_keys_that_live_elsewhere(run_cli, config_dir: Path, make_keypair) -> None:  # type: ignore[no-untyped-def]
@@ -208,8 +208,8 @@ def test_key_add_duplicate_name_and_unknown_names(run_cli, config_dir: Path, mak
     assert run_cli("key", "add", "dup", *args).rc == 0
     res = run_cli("key", "add", "dup", *args)
     assert res.rc == 2 and "dup: already exists" in res.err
-    assert run_cli("key", "update", "--default", "nope").rc == 1
-    assert run_cli("key", "delete", "dup", "nope").rc == 1
+    assert run_cli("key", "update", "--default", "nope").rc == 2
+    assert run_cli("key", "delete", "dup", "nope").rc == 2
     assert load_signing_keys(ConfigDir(config_dir)).names() == ["dup"]  # nothing removed: one name is unknown
 
 

@@ -292,7 +292,7 @@ def test_default_format_from_config_json(run_cli, config_dir: Path, make_layout,
         (["--expiry=-1h"], 2, "negative"),
         (["-e", "1.5s"], 2, "whole number of seconds"),
         (["--signature-format", "pgp"], 2, "not supported"),
-        (["--key", "nope"], 1, "'nope' not found"),
+        (["--key", "nope"], 2, "'nope' not found"),  # as a missing default key: exit 2
         (["--max-signatures", "1"], 2, ""),  # not a sign flag
     ],
 )

@@ -1,0 +1,95 @@
+"""The rough edges a new user hits (issue 11, items 6–12): plugin failures, cp without -r, -o json for
+the config listings, pipes, completion, examples, "did you mean", one error format, small messages, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ocisign.config.configdir import ConfigDir
+from ocisign.config.signingkeys import KeyRecord, edit_signing_keys
+
+Run = Callable[..., Any]
+
+
+@pytest.fixture
+def default_key(config_dir: Path, make_keypair: Callable[..., Any]) -> Any:
+    kp = make_keypair("ec256")
+    with edit_signing_keys(ConfigDir(config_dir)) as keys:
+        keys.add(KeyRecord(name="k", key_path=str(kp.key_path), cert_path=str(kp.cert_path)), make_default=True)
+    return kp
+
+
+@pytest.fixture
+def plugin_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], str]]:
+    """Write an importable plugin module; returns its name."""
+    names: list[str] = []
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def write(name: str, body: str) -> str:
+        (tmp_path / f"{name}.py").write_text("import ocisign\n" + body)
+        names.append(name)
+        return name
+
+    yield write
+    for name in names:
+        sys.modules.pop(name, None)
+
+
+def _index(layout: Path) -> list[dict[str, Any]]:
+    return json.loads((layout / "index.json").read_text())["manifests"]  # type: ignore[no-any-return]
+
+
+# --- 6: a plugin hook that raises ------------------------------------------------------------------------
+def test_signature_created_failure_names_plugin_and_hook_and_says_the_signature_was_stored(
+        run_cli: Run, make_layout: Callable[..., Path], default_key: Any,
+        plugin_module: Callable[[str, str], str]) -> None:
+    name = plugin_module("audit_boom", "@ocisign.hookimpl\n"
+                         "def ocisign_signature_created(target, subject, signature):\n"
+                         "    raise RuntimeError('audit log unreachable')\n")
+    root = make_layout()
+    before = _index(root)
+    res = run_cli("-p", name, "sign", "--oci-layout", f"{root}:v1")
+    assert res.rc == 3, res.err
+    sig = [m for m in _index(root) if m not in before]
+    assert len(sig) == 1  # the signature WAS stored …
+    line = res.err.splitlines()[-1]
+    assert "plugin 'audit_boom' failed in ocisign_signature_created: RuntimeError: audit log unreachable" in line
+    assert f"the signature {sig[0]['digest']} of {before[0]['digest']} was stored" in line  # … and we say so
+    assert "internal error" not in res.err
+
+
+def test_push_finished_failure_says_the_copy_was_made(run_cli: Run, make_layout: Callable[..., Path],
+                                                      tmp_path: Path,
+                                                      plugin_module: Callable[[str, str], str]) -> None:
+    name = plugin_module("notify_boom", "@ocisign.hookimpl\n"
+                         "def ocisign_push_finished(source, destination, pushed):\n"
+                         "    raise ValueError('webhook down')\n")
+    root = make_layout()
+    res = run_cli("-p", name, "cp", "--from-oci-layout", "--to-oci-layout", f"{root}:v1", str(tmp_path / "copy"))
+    assert res.rc == 3
+    assert "plugin 'notify_boom' failed in ocisign_push_finished: ValueError: webhook down" in res.err
+    assert "was made" in res.err and (tmp_path / "copy" / "index.json").exists()
+
+
+def test_a_builtin_that_raises_stays_an_internal_error(pm: Any) -> None:
+    """Only third-party plugins are blamed: a crash in ocisign's own plugins is a bug (exit 4)."""
+    import types
+
+    import ocisign as host
+
+    fake = types.ModuleType("ocisign.plugins.fake_builtin")
+
+    @host.hookimpl
+    def ocisign_push_finished(source: str, destination: str, pushed: Any) -> None:
+        raise KeyError("bug")
+
+    fake.ocisign_push_finished = ocisign_push_finished  # type: ignore[attr-defined]
+    pm.register(fake, name="fake_builtin")
+    with pytest.raises(KeyError):
+        pm.push_finished("a", "b", [])
