@@ -93,3 +93,25 @@ def test_a_builtin_that_raises_stays_an_internal_error(pm: Any) -> None:
     pm.register(fake, name="fake_builtin")
     with pytest.raises(KeyError):
         pm.push_finished("a", "b", [])
+
+
+# --- 7: cp without -r says what it left behind ---------------------------------------------------------
+def test_cp_without_r_says_how_many_referrers_were_left_behind(run_cli: Run, make_layout: Callable[..., Path],
+                                                                default_key: Any, tmp_path: Path) -> None:
+    root = make_layout()
+    for _ in range(2):
+        assert run_cli("sign", "--oci-layout", f"{root}:v1").rc == 0
+    res = run_cli("cp", "--from-oci-layout", "--to-oci-layout", f"{root}:v1", str(tmp_path / "plain"))
+    assert res.rc == 0, res.err
+    assert "2 referrers (signatures or other artifacts) of sha256:" in res.err
+    assert "were not copied; add -r to copy them" in res.err
+    assert len(_index(tmp_path / "plain")) == 1
+    res = run_cli("cp", "-r", "--from-oci-layout", "--to-oci-layout", f"{root}:v1", str(tmp_path / "all"))
+    assert res.rc == 0 and "not copied" not in res.err
+    assert len(_index(tmp_path / "all")) == 3
+
+
+def test_cp_of_an_unsigned_artifact_does_not_warn(run_cli: Run, make_layout: Callable[..., Path],
+                                                  tmp_path: Path) -> None:
+    res = run_cli("cp", "--from-oci-layout", "--to-oci-layout", f"{make_layout()}:v1", str(tmp_path / "c"))
+    assert res.rc == 0 and res.err == ""
