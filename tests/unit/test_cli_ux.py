@@ -115,3 +115,82 @@ def test_cp_of_an_unsigned_artifact_does_not_warn(run_cli: Run, make_layout: Cal
                                                   tmp_path: Path) -> None:
     res = run_cli("cp", "--from-oci-layout", "--to-oci-layout", f"{make_layout()}:v1", str(tmp_path / "c"))
     assert res.rc == 0 and res.err == ""
+
+
+# --- 8: -o json for the config listings; files from pipes and stdin --------------------------------------
+def test_key_list_json_has_a_stable_shape(run_cli: Run, default_key: Any) -> None:
+    res = run_cli("key", "list", "-o", "json")
+    assert res.rc == 0, res.err
+    assert json.loads(res.out) == {"default": "k", "keys": [{
+        "name": "k", "default": True, "keyPath": str(default_key.key_path), "certPath": str(default_key.cert_path),
+        "id": None, "pluginName": None, "pluginConfig": None}]}
+    assert run_cli("key", "ls").out.startswith("NAME")  # notation's table stays the default
+
+
+def test_cert_list_json(run_cli: Run, make_keypair: Callable[..., Any], tmp_path: Path, config_dir: Path) -> None:
+    assert json.loads(run_cli("cert", "ls", "-o", "json").out) == {"certificates": []}
+    kp = make_keypair("ec256", chain_len=1)
+    root = tmp_path / "root.pem"
+    root.write_bytes(kp.cert_path.read_bytes())
+    assert run_cli("cert", "add", "-t", "ca", "-s", "acme", str(root)).rc == 0
+    res = run_cli("cert", "list", "-o", "json")
+    path = config_dir / "truststore" / "x509" / "ca" / "acme" / "root.pem"
+    assert json.loads(res.out) == {"certificates": [
+        {"storeType": "ca", "storeName": "acme", "file": "root.pem", "path": str(path)}]}
+
+
+POLICY = {"version": "1.0", "trustPolicies": [{
+    "name": "p", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+    "trustStores": ["ca:acme"], "trustedIdentities": ["*"]}]}
+
+
+def test_policy_show_json_reports_path_validity_and_the_document(run_cli: Run, config_dir: Path) -> None:
+    (config_dir / "trustpolicy.json").write_text(json.dumps(POLICY))
+    res = run_cli("policy", "show", "-o", "json")
+    assert res.rc == 0, res.err
+    assert json.loads(res.out) == {"path": str(config_dir / "trustpolicy.json"), "valid": True, "problems": [],
+                                   "policy": POLICY}
+    (config_dir / "trustpolicy.json").write_text('{"version": "9"}')
+    out = json.loads(run_cli("policy", "show", "-o", "json").out)
+    assert out["valid"] is False and out["problems"] and out["policy"] == {"version": "9"}
+
+
+def test_policy_import_reads_a_pipe_and_stdin(run_cli: Run, config_dir: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import os
+    import threading
+
+    fifo = tmp_path / "fifo"  # what `policy import <(…)` hands us: a pipe, not a regular file
+    os.mkfifo(fifo)
+    data = json.dumps(POLICY).encode()
+
+    def feed() -> None:
+        with fifo.open("wb") as fh:
+            fh.write(data)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    res = run_cli("policy", "import", str(fifo))
+    writer.join(5)
+    assert res.rc == 0, res.err
+    assert (config_dir / "trustpolicy.json").read_bytes() == data
+
+    other = {**POLICY, "trustPolicies": [{**POLICY["trustPolicies"][0], "name": "q"}]}  # type: ignore[dict-item]
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(json.dumps(other).encode())))
+    res = run_cli("policy", "import", "--force", "-")
+    assert res.rc == 0, res.err
+    assert json.loads((config_dir / "trustpolicy.json").read_text())["trustPolicies"][0]["name"] == "q"
+
+
+def test_policy_import_pipe_is_bounded_and_devices_are_refused(run_cli: Run, config_dir: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr("ocisign.cli.commands.policy.MAX_IMPORT_SIZE", 10)
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(json.dumps(POLICY).encode())))
+    res = run_cli("policy", "import", "-")
+    assert res.rc == 2 and "standard input: larger than 10 bytes" in res.err
+    res = run_cli("policy", "import", "/dev/null")
+    assert res.rc == 2 and "not a regular file or a pipe" in res.err
+    assert not (config_dir / "trustpolicy.json").exists()

@@ -41,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ls = new("list", "List certificates in the trust store", ("ls",))
     ls.add_argument("-t", "--type", dest="store_type", default="", help="trust store type")
     ls.add_argument("-s", "--store", default="", help="named store")
+    ls.add_argument("-o", "--output", choices=("text", "json"), default="text",
+                    help='json: {"certificates": [{"storeType", "storeName", "file", "path"}]}')
 
     show = new("show", "Show the certificates in a trust store file")
     show.add_argument("-t", "--type", dest="store_type", required=True, help="trust store type")
@@ -225,6 +227,12 @@ def _list(args: argparse.Namespace, ctx: CliContext) -> int:
 
         check_name(args.store, what="named store")
     paths = list_store_files(ctx.config_dir, args.store_type, args.store)
+    if args.output == "json":
+        ctx.emit_json({"certificates": [
+            {"storeType": p.parent.parent.name, "storeName": p.parent.name, "file": p.name, "path": str(p)}
+            for p in paths
+        ]})
+        return 0
     if paths:
         rows = [["STORE TYPE", "STORE NAME", "CERTIFICATE"]]
         rows += [[p.parent.parent.name, p.parent.name, p.name] for p in paths]
