@@ -194,3 +194,76 @@ def test_policy_import_pipe_is_bounded_and_devices_are_refused(run_cli: Run, con
     res = run_cli("policy", "import", "/dev/null")
     assert res.rc == 2 and "not a regular file or a pipe" in res.err
     assert not (config_dir / "trustpolicy.json").exists()
+
+
+# --- 9: completion, examples, did you mean -----------------------------------------------------------------
+def _bash_complete(script: str, *words: str) -> list[str]:
+    import shutil
+    import subprocess
+
+    bash = shutil.which("bash")
+    if bash is None:  # pragma: no cover - every CI image has bash
+        pytest.skip("no bash")
+    words_text = " ".join(f"'{w}'" for w in words)
+    probe = (f"{script}\nCOMP_WORDS=({words_text}); COMP_CWORD={len(words) - 1}; COMPREPLY=(); _ocisign\n"
+             'printf "%s\\n" "${COMPREPLY[@]}"\n')
+    out = subprocess.run([bash, "--norc", "-c", probe], capture_output=True, text=True, timeout=30, check=True)
+    return out.stdout.split()
+
+
+def test_bash_completion_follows_the_parsers(run_cli: Run) -> None:
+    res = run_cli("completion", "bash")
+    assert res.rc == 0 and res.err == ""
+    script = res.out
+    assert _bash_complete(script, "ocisign", "ver") == ["verify", "version"]
+    assert _bash_complete(script, "ocisign", "certificate", "generate") == ["generate-test"]  # an alias
+    assert "--output" in _bash_complete(script, "ocisign", "cert", "ls", "--")
+    assert _bash_complete(script, "ocisign", "key", "list", "-o", "") == ["text", "json"]
+    assert "--signature-format" in _bash_complete(script, "ocisign", "-d", "sign", "--oci-layout", "--sig")
+    assert _bash_complete(script, "ocisign", "completion", "f") == ["fish"]
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish", "powershell"])
+def test_other_shells_get_a_script_naming_every_command(run_cli: Run, shell: str) -> None:
+    from ocisign.cli.app import COMMANDS
+
+    res = run_cli("completion", shell)
+    assert res.rc == 0 and res.out
+    for name in COMMANDS:
+        assert f"'/{name}'" in res.out, name
+    assert "'/cert/generate-test'" in res.out
+    assert run_cli("completion", "tcsh").rc == 2
+
+
+def test_every_example_in_help_parses_with_the_real_parser() -> None:
+    import shlex
+
+    from ocisign.cli.app import COMMANDS, build_parser
+    from ocisign.cli.examples import EXAMPLES
+
+    assert {p.split()[0] for p in EXAMPLES} == set(COMMANDS)  # every command has an example
+    for path, lines in EXAMPLES.items():
+        for line in lines:
+            words = shlex.split(line, comments=True)
+            argv = words[words.index("ocisign") + 1:]
+            if ">" in argv:
+                argv = argv[:argv.index(">")]
+            assert argv[:len(path.split())] == path.split(), line
+            args = build_parser(argv[0]).parse_args(argv)  # SystemExit (a failed test) when a flag is wrong
+            assert args._command == argv[0]
+
+
+def test_help_shows_an_example_section(run_cli: Run) -> None:
+    for argv in (["sign", "--help"], ["cert", "add", "--help"], ["completion", "--help"]):
+        res = run_cli(*argv)
+        assert res.rc == 0
+        assert "\nExample:\n  $ ocisign " in res.out, argv
+
+
+def test_a_mistyped_command_gets_a_suggestion(run_cli: Run) -> None:
+    res = run_cli("verfy", "--oci-layout", "x:v1")
+    assert res.rc == 2 and res.out == ""
+    assert res.err == ("ocisign: error: unknown command 'verfy'; did you mean 'verify'? "
+                       "(see 'ocisign --help' for the list)\n")
+    res = run_cli("-d", "zzzz")
+    assert res.rc == 2 and "unknown command 'zzzz' (see" in res.err

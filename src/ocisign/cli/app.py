@@ -44,6 +44,8 @@ COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "layout": ("ocisign.cli.commands.layout", "Check, extract and pack OCI layouts", ()),
     "plugin": ("ocisign.cli.commands.plugin", "List loaded plugins", ()),
     "hook": ("ocisign.hooks.precommit", "Run a pre-commit hook over file names", ()),
+    "completion": ("ocisign.cli.commands.completion", "Print a shell completion script (bash, zsh, fish, powershell)",
+                   ()),
     "demo": ("ocisign.cli.commands.demo", "Run the whole workflow on a hello-world image with a throw-away config", ()),
     "version": ("ocisign.cli.commands.version", "Show the version", ()),
 }
@@ -110,7 +112,37 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
             module.add_arguments(sp)
             add_common_options(sp, top=False, plugin_short=getattr(module, "PLUGIN_SHORT_FLAG", True))
             sp.set_defaults(_module=module_name, _command=name)
+            _add_examples(sp, name)
     return parser
+
+
+def _add_examples(parser: argparse.ArgumentParser, path: str) -> None:
+    """Put the ``Example:`` section of :mod:`ocisign.cli.examples` under ``--help`` (subcommands too)."""
+    from ocisign.cli.examples import epilog
+
+    text = epilog(path)
+    if text:
+        parser.epilog = f"{parser.epilog}\n\n{text}" if parser.epilog else text
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            done: set[int] = set()
+            for word, sub in action.choices.items():
+                if id(sub) not in done:  # aliases share the parser
+                    done.add(id(sub))
+                    _add_examples(sub, f"{path} {word}")
+
+
+def unknown_command_message(word: str) -> str | None:
+    """``unknown command 'sgin'; did you mean 'sign'?`` for a mistyped command (None: not a command slot)."""
+    import difflib
+
+    names = [*COMMANDS, *ALIASES]
+    if word in names:
+        return None
+    close = difflib.get_close_matches(word, names, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown command {word!r}{hint} (see 'ocisign --help' for the list)"
 
 
 def _tolerate_undecodable_names() -> None:
@@ -129,7 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     _tolerate_undecodable_names()
     command = _find_command(args_list)
-    if command not in COMMANDS:
+    if command is not None and command not in COMMANDS:
+        message = unknown_command_message(command)
+        if message:
+            print(f"ocisign: error: {message}", file=sys.stderr)
+            return int(ExitCode.USAGE)
         command = None
     debug = "-d" in args_list or "--debug" in args_list
     try:
