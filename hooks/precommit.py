@@ -170,7 +170,7 @@ def _error_text(err: str, out: str) -> str:
     chosen = errors or [ln for ln in lines if not ln.startswith("Warning: Always")] or [
         ln.strip() for ln in out.splitlines() if ln.strip()
     ]
-    text = "; ".join(ln.split(": error: ", 1)[1] if ": error: " in ln else ln for ln in chosen)
+    text = "; ".join(ln.split(": error: ", 1)[1] if ": error: " in ln else ln.removeprefix("Error: ") for ln in chosen)
     return text or "failed without a message"
 
 

@@ -263,7 +263,45 @@ def test_help_shows_an_example_section(run_cli: Run) -> None:
 def test_a_mistyped_command_gets_a_suggestion(run_cli: Run) -> None:
     res = run_cli("verfy", "--oci-layout", "x:v1")
     assert res.rc == 2 and res.out == ""
-    assert res.err == ("ocisign: error: unknown command 'verfy'; did you mean 'verify'? "
+    assert res.err == ("Error: unknown command 'verfy'; did you mean 'verify'? "
                        "(see 'ocisign --help' for the list)\n")
     res = run_cli("-d", "zzzz")
     assert res.rc == 2 and "unknown command 'zzzz' (see" in res.err
+
+
+# --- 10: one error format --------------------------------------------------------------------------------
+def test_every_error_is_one_error_line_in_notations_format(run_cli: Run, make_layout: Callable[..., Path],
+                                                           tmp_path: Path) -> None:
+    res = run_cli("sign")  # argparse: the usage, then the error line
+    assert res.rc == 2
+    usage, error = res.err.rstrip("\n").rsplit("\n", 1)
+    assert usage.startswith("usage: ocisign sign")
+    assert error == "Error: the following arguments are required: REFERENCE"
+    res = run_cli("list", "--oci-layout", f"{tmp_path / 'missing'}:v1")  # an OcisignError
+    assert res.rc == 1 and res.err.count("\n") == 1 and res.err.startswith("Error: ")
+    (tmp_path / "bad.json").write_text("{}")
+    res = run_cli("policy", "import", str(tmp_path / "bad.json"))  # a policy with problems
+    assert res.rc == 2 and res.err.startswith("Error: ")
+    res = run_cli("cert", "add", "-t", "nope", "-s", "x", "f.pem")
+    assert res.rc == 2 and res.err == "Error: unsupported store type: nope (choose one of: ca, signingAuthority, tsa)\n"
+
+
+def test_a_policy_plugins_reason_is_printed_once(run_cli: Run, make_layout: Callable[..., Path], default_key: Any,
+                                                 config_dir: Path, tmp_path: Path,
+                                                 plugin_module: Callable[[str, str], str]) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    name = plugin_module("site_deny", "from ocisign.types import PolicyResult\n"
+                         "@ocisign.hookimpl\n"
+                         "def ocisign_evaluate_policy(context):\n"
+                         "    return PolicyResult(source='site', outcome='fail', reason='needs two signatures')\n")
+    root = make_layout()
+    store = config_dir / "truststore" / "x509" / "ca" / "acme"
+    store.mkdir(parents=True)
+    (store / "root.pem").write_bytes(default_key.chain[-1].public_bytes(Encoding.PEM))
+    (config_dir / "trustpolicy.json").write_text(json.dumps(POLICY))
+    assert run_cli("sign", "--oci-layout", f"{root}:v1").rc == 0
+    res = run_cli("-p", name, "verify", "--oci-layout", f"{root}:v1", "--scope", "local/x")
+    assert res.rc == 1
+    assert res.err.count("needs two signatures") == 1
+    assert res.err.splitlines()[-1] == "Error: denied by plugin site: needs two signatures"

@@ -374,7 +374,7 @@ def test_certificates_notary_rules_reject_fail_at_sign_time(run_cli, make_layout
     assert res.rc != 0 and res.rc != 4, res.err
     assert message.lower() in res.err.lower(), res.err
     lines = res.err.strip().splitlines()
-    assert lines[-1].startswith("ocisign sign: error: ")  # one error line, at most after the tag warning
+    assert lines[-1].startswith("Error: ")  # one error line, at most after the tag warning
     assert len(lines) <= 2 and all(line.startswith("Warning: Always sign") for line in lines[:-1])
     assert snapshot(root) == before
 

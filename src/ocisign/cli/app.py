@@ -15,10 +15,10 @@ import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from ocisign import __version__
-from ocisign.errors import ExitCode, OcisignError
+from ocisign.errors import ExitCode, OcisignError, error_line
 
 
 class CommandModule(Protocol):
@@ -92,9 +92,21 @@ def _find_command(argv: Sequence[str]) -> str | None:
     return None
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with ocisign's error format: the usage line, then ``Error: <message>`` (exit 2).
+
+    Subcommand parsers are of this class too (argparse creates them with the parent's class).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print the usage and the error line; exit with the usage exit code."""
+        self.print_usage(sys.stderr)
+        self.exit(int(ExitCode.USAGE), error_line(message) + "\n")
+
+
 def build_parser(command: str | None) -> argparse.ArgumentParser:
     """The top-level parser; only ``command``'s module is imported to add its arguments."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ocisign",
         description="Sign, list, inspect, verify and copy OCI images with Notary Project signatures.",
         epilog="Exit codes: 0 ok, 1 check or operation failed, 2 usage or input error, "
@@ -164,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is not None and command not in COMMANDS:
         message = unknown_command_message(command)
         if message:
-            print(f"ocisign: error: {message}", file=sys.stderr)
+            print(error_line(message), file=sys.stderr)
             return int(ExitCode.USAGE)
         command = None
     debug = "-d" in args_list or "--debug" in args_list
@@ -186,11 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             ctx.close()
     except OcisignError as exc:
-        name = command or "ocisign"
-        print(f"ocisign {name}: error: {exc.diagnostics()}", file=sys.stderr)
+        print(error_line(exc.diagnostics()), file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        print("ocisign: interrupted", file=sys.stderr)
+        print(error_line("interrupted"), file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
     except BrokenPipeError:
         return int(ExitCode.FAILED)
@@ -200,8 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             traceback.print_exc()
         print(
-            f"ocisign {command or ''}: internal error: {type(exc).__name__}: {exc} "
-            "(run with --debug for a traceback and please report it)",
+            error_line(f"internal error in ocisign {command or ''}: {type(exc).__name__}: {exc} "
+                       "(run with --debug for a traceback and please report it)"),
             file=sys.stderr,
         )
         return int(ExitCode.INTERNAL)

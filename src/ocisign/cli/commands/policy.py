@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocisign.errors import ConfigError, ExitCode, UsageError
+from ocisign.errors import ConfigError, ExitCode, UsageError, error_line
 
 if TYPE_CHECKING:
     from ocisign.cli.context import CliContext
@@ -63,12 +63,11 @@ def print_policy_problems(command: str, exc: ConfigError) -> int:
     problems = list(getattr(exc, "problems", []) or [])
     where = getattr(exc, "where", None)
     if len(problems) > 1 and where:
-        print(f"ocisign {command}: error: invalid trust policy {where} ({len(problems)} problems):",
-              file=sys.stderr)
+        print(error_line(f"invalid trust policy {where} ({len(problems)} problems):"), file=sys.stderr)
         for p in problems:
             print(f"  - {p}", file=sys.stderr)
     else:
-        print(f"ocisign {command}: error: {exc.diagnostics()}", file=sys.stderr)
+        print(error_line(exc.diagnostics()), file=sys.stderr)
     return int(ExitCode.USAGE)
 
 

@@ -26,7 +26,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ocisign.errors import ExitCode, UsageError
+from ocisign.errors import ExitCode, UsageError, error_line
 
 if TYPE_CHECKING:
     from ocisign.cli.context import CliContext
@@ -101,13 +101,13 @@ def render_text(ctx: CliContext, report: VerificationReport) -> None:
     for i, sig in enumerate(sigs, 1):
         for line in _signature_block(sig, i, len(sigs)):
             print(line, file=sys.stderr)
-    for r in report.plugin_results:
-        if r.outcome == "fail" and r.source != "trust_policy":
-            print(f"Policy plugin {r.source}: {r.reason}", file=sys.stderr)
     message = report.message
+    for r in report.plugin_results:  # other vetoes; the one the error line names is not repeated
+        if r.outcome == "fail" and r.source != "trust_policy" and r.reason not in message:
+            print(f"Policy plugin {r.source}: {r.reason}", file=sys.stderr)
     if report.failed_check in ("no-signature", "scope"):
         message = f"signature verification failed: {message}"  # notation's wording for these two
-    print(f"Error: {message}", file=sys.stderr)
+    print(error_line(message), file=sys.stderr)
 
 
 def _policy_error_json(exc: Exception, reference: str, scope: str | None) -> dict[str, Any]:
