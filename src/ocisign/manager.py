@@ -118,6 +118,12 @@ class OcisignPluginManager(pluggy.PluginManager):
         """Register a plugin module by import name (``-p MODULE``)."""
         if self.get_plugin(spec) or self.is_blocked(spec):
             return
+        if "/" in spec or "\\" in spec or spec.endswith(".py"):
+            stem = Path(spec).stem
+            raise UsageError(
+                f"-p takes a module name, not a path: {spec!r}; put the file's directory on PYTHONPATH "
+                f"(or install it) and use '-p {stem}'"
+            )
         try:
             module = importlib.import_module(spec)
         except Exception as exc:

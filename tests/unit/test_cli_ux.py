@@ -305,3 +305,68 @@ def test_a_policy_plugins_reason_is_printed_once(run_cli: Run, make_layout: Call
     assert res.rc == 1
     assert res.err.count("needs two signatures") == 1
     assert res.err.splitlines()[-1] == "Error: denied by plugin site: needs two signatures"
+
+
+# --- 11: small messages ------------------------------------------------------------------------------------
+def test_p_with_a_path_says_it_takes_a_module_name(run_cli: Run, tmp_path: Path) -> None:
+    (tmp_path / "plugin.py").write_text("")
+    res = run_cli("-p", "./plugin.py", "plugin", "list")
+    assert res.rc == 2
+    assert res.err == ("Error: -p takes a module name, not a path: './plugin.py'; put the file's directory on "
+                       "PYTHONPATH (or install it) and use '-p plugin'\n")
+
+
+def test_a_missing_tag_lists_the_layouts_tags_bounded(run_cli: Run, make_layout: Callable[..., Path]) -> None:
+    root = make_layout()
+    res = run_cli("list", "--oci-layout", f"{root}:v2")
+    assert res.rc == 1 and res.err.rstrip().endswith("tag not found in index.json (the layout's tags: v1)")
+    index = json.loads((root / "index.json").read_text())
+    entry = index["manifests"][0]
+    index["manifests"] = [{**entry, "annotations": {"org.opencontainers.image.ref.name": f"t{i:02}"}}
+                          for i in range(12)]
+    (root / "index.json").write_text(json.dumps(index))
+    res = run_cli("inspect", "--oci-layout", f"{root}:v1")
+    assert res.rc == 1
+    assert "(the layout's tags: t00, t01, t02, t03, t04, t05, t06, t07, t08, t09, … (2 more))" in res.err
+
+
+def test_a_reference_with_a_scheme_says_to_drop_it(run_cli: Run) -> None:
+    for argv in (["list", "https://localhost:5000/hello-world:v1"],
+                 ["cp", "https://localhost:5000/hello-world:v1", "localhost:5000/b:v1"]):
+        res = run_cli(*argv)
+        assert res.rc == 2, argv
+        assert res.err == ("Error: reference 'https://localhost:5000/hello-world:v1': drop the https:// scheme: "
+                           "a reference is REGISTRY/REPO:TAG, e.g. 'localhost:5000/hello-world:v1'\n")
+
+
+def test_layout_check_of_a_reference_says_it_takes_a_path(run_cli: Run, make_layout: Callable[..., Path]) -> None:
+    root = make_layout()
+    res = run_cli("layout", "check", f"{root}:v1")
+    assert res.rc == 2
+    assert f"layout check takes a path (a layout directory or tar), not a reference: use " \
+           f"'ocisign layout check {root}'" in res.err
+    assert run_cli("layout", "check", str(root)).rc == 0
+
+
+def test_confirmation_without_a_terminal_refuses_instead_of_doing_nothing(
+        run_cli: Run, config_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    assert run_cli("cert", "generate-test", "keep").rc == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # CI: no terminal, nothing to read
+    res = run_cli("cert", "cleanup-test", "keep")
+    assert res.rc == 2 and "standard input is not a terminal; add -y (--yes) to confirm" in res.err
+    assert (config_dir / "localkeys" / "keep.key").exists()
+    res = run_cli("cert", "delete", "-t", "ca", "-s", "keep", "--all")
+    assert res.rc == 2 and "add -y" in res.err
+    assert (config_dir / "truststore" / "x509" / "ca" / "keep").is_dir()
+
+
+def test_an_unknown_key_is_the_same_usage_error_as_no_default_key(run_cli: Run, make_layout: Callable[..., Path],
+                                                                  default_key: Any, config_dir: Path) -> None:
+    root = make_layout()
+    res = run_cli("sign", "--oci-layout", f"{root}:v1", "-k", "nokey")
+    assert res.rc == 2 and "signing key 'nokey' not found in signingkeys.json; known keys: k" in res.err
+    assert run_cli("key", "update", "--default", "nokey").rc == 2
+    (config_dir / "signingkeys.json").write_text('{"keys": []}')
+    assert run_cli("sign", "--oci-layout", f"{root}:v1").rc == 2  # no default key: the same exit code

@@ -106,9 +106,15 @@ def check_store(store_type: str, store: str) -> None:
 
 
 def ask_confirmation(prompt: str, confirmed: bool) -> bool:
-    """True when ``confirmed`` or the user answers y/yes on stdin (anything else, or EOF, is no)."""
+    """True when ``confirmed`` or the user answers y/yes on the terminal (anything else, or EOF, is no).
+
+    Without a terminal to ask on, a UsageError (exit 2) says to add ``-y`` (as ``policy import``
+    refuses and says ``--force``), instead of exiting 0 having done nothing.
+    """
     if confirmed:
         return True
+    if not sys.stdin.isatty():
+        raise UsageError(f"{prompt} Cannot ask: standard input is not a terminal; add -y (--yes) to confirm")
     print(f"{prompt} [y/N] ", end="", flush=True)
     answer = sys.stdin.readline()
     if not answer.endswith("\n"):
