@@ -370,3 +370,30 @@ def test_an_unknown_key_is_the_same_usage_error_as_no_default_key(run_cli: Run, 
     assert run_cli("key", "update", "--default", "nokey").rc == 2
     (config_dir / "signingkeys.json").write_text('{"keys": []}')
     assert run_cli("sign", "--oci-layout", f"{root}:v1").rc == 2  # no default key: the same exit code
+
+
+# --- 12: the demo: one stream in order, no test tools under tox -------------------------------------------
+def test_demo_transcript_is_one_stream_in_order(capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from ocisign.cli.demo import run_demo
+
+    out = io.StringIO()
+    assert run_demo(no_registry=True, out=out) == 0
+    text = out.getvalue()
+    assert capsys.readouterr().err == ""  # nothing went around the transcript
+    unsigned = text.index("$ ocisign verify --oci-layout ./hello-world-unsigned:v1")
+    error = text.index("Error: signature verification failed: no signature is associated with")
+    summary = text.index("\nSummary\n")
+    assert unsigned < error < summary  # the step's stderr line sits under its command
+    assert text.index("$ ocisign sign --oci-layout") < text.index("Warning: Always sign the artifact using digest")
+
+
+def test_tox_demo_env_installs_no_test_extra() -> None:
+    import configparser
+
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(Path(__file__).resolve().parents[2] / "tox.ini")
+    assert tox["testenv"]["extras"].strip() == "test"
+    assert tox["testenv:demo"].get("extras", None) is not None, "the demo env must override extras"
+    assert tox["testenv:demo"]["extras"].strip() == ""
