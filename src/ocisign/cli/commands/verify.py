@@ -8,11 +8,13 @@
 Success prints ``Successfully verified signature for <ref>@<digest>`` (and the signed user
 metadata as a KEY/VALUE table); a ``skip`` policy prints ``Trust policy is configured to skip
 signature verification for …``. Failures print, on stderr, one block per signature tried naming
-the check that failed and why, then ``Error: …``. Logged failures are ``Warning:`` lines.
+the check that failed and why, then ``Error: …`` (the format of every ocisign error). Logged
+failures are ``Warning:`` lines.
 ``-o json`` prints the same facts as one JSON document on stdout.
 
 Exit codes: 0 verified, 1 verification failed (or the artifact could not be read),
-2 bad usage or a missing/invalid trust policy. Read-only: nothing is written anywhere (the one
+2 bad usage or a missing/invalid trust policy, 3 a policy plugin raised (named with its hook; never
+a pass). Read-only: nothing is written anywhere (the one
 opt-in exception is the CRL cache, ``OCISIGN_CRL_CACHE=1``, see :mod:`ocisign.verify.crl_cache`).
 
 Revocation: certificates naming OCSP/CRL servers are checked online like notation 1.3 does
