@@ -397,3 +397,12 @@ def test_tox_demo_env_installs_no_test_extra() -> None:
     assert tox["testenv"]["extras"].strip() == "test"
     assert tox["testenv:demo"].get("extras", None) is not None, "the demo env must override extras"
     assert tox["testenv:demo"]["extras"].strip() == ""
+
+
+def test_a_mistyped_subcommand_or_choice_gets_a_suggestion(run_cli: Run) -> None:
+    res = run_cli("cert", "ad")
+    assert res.rc == 2 and res.err.rstrip().endswith("; did you mean 'add'?")
+    res = run_cli("key", "list", "-o", "jsn")
+    assert res.rc == 2 and res.err.rstrip().endswith("; did you mean 'json'?")
+    res = run_cli("completion", "tcsh")
+    assert res.rc == 2 and "did you mean" not in res.err

@@ -99,9 +99,23 @@ class Parser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> NoReturn:
-        """Print the usage and the error line; exit with the usage exit code."""
+        """Print the usage and the error line (with a "did you mean" for a mistyped choice); exit 2."""
         self.print_usage(sys.stderr)
-        self.exit(int(ExitCode.USAGE), error_line(message) + "\n")
+        self.exit(int(ExitCode.USAGE), error_line(message + _choice_hint(message)) + "\n")
+
+
+def _choice_hint(message: str) -> str:
+    """``; did you mean 'add'?`` for argparse's ``invalid choice: 'ad' (choose from 'add', …)``."""
+    import re
+
+    m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)\Z", message)
+    if not m:
+        return ""
+    import difflib
+
+    choices = re.findall(r"'([^']*)'", m.group(2)) or [c.strip() for c in m.group(2).split(",")]  # 3.12.8+: bare
+    close = difflib.get_close_matches(m.group(1), choices, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def build_parser(command: str | None) -> argparse.ArgumentParser:
