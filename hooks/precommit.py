@@ -245,7 +245,8 @@ class HookRun:
         message = _error_text(err, out)
         noise = ("Warning: Always",)
         details = [ln for ln in (out + err).splitlines()
-                   if ln.strip() and not ln.startswith(noise) and ln.split(": error: ", 1)[-1].strip() not in message]
+                   if ln.strip() and not ln.startswith(noise)
+                   and ln.split(": error: ", 1)[-1].removeprefix("Error: ").strip() not in message]
         self.record(Outcome(item, action, False, message, rc), "\n".join(details))
         return False
 
