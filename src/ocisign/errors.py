@@ -1,8 +1,9 @@
 """Errors ocisign shows to people, and the exit codes they map to.
 
 Every error a user can cause derives from :class:`OcisignError`. The CLI prints
-``ocisign <command>: error: <message>`` on one line and exits with ``exit_code``;
-anything else is a bug and exits with :data:`ExitCode.INTERNAL`.
+``Error: <message>`` (:func:`error_line`, notation's format, next to ``Warning: <message>``) on one
+line on stderr and exits with ``exit_code``; anything else is a bug and exits with
+:data:`ExitCode.INTERNAL`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,13 @@ __all__ = [
     "SigningError",
     "UsageError",
     "VerificationError",
+    "error_line",
 ]
+
+
+def error_line(message: str) -> str:
+    """The one error format of every command: ``Error: <message>`` (as notation prints errors)."""
+    return f"Error: {message}"
 
 
 class ExitCode(enum.IntEnum):

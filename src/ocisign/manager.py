@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pluggy
 
 from ocisign import hookspecs
-from ocisign.errors import LayoutError, PluginError, UsageError
+from ocisign.errors import LayoutError, OcisignError, PluginError, UsageError
 
 __all__ = [
     "BUILTIN_PREFIX",
@@ -146,6 +146,12 @@ class OcisignPluginManager(pluggy.PluginManager):
         """Register a plugin module by import name (``-p MODULE``)."""
         if self.get_plugin(spec) or self.is_blocked(spec):
             return
+        if "/" in spec or "\\" in spec or spec.endswith(".py"):
+            stem = Path(spec).stem
+            raise UsageError(
+                f"-p takes a module name, not a path: {spec!r}; put the file's directory on PYTHONPATH "
+                f"(or install it) and use '-p {stem}'"
+            )
         try:
             module = importlib.import_module(spec)
         except Exception as exc:
@@ -301,19 +307,34 @@ class OcisignPluginManager(pluggy.PluginManager):
         return list(self._call("ocisign_evaluate_policy", context=context))
 
     def signature_created(self, target: Target, subject: Descriptor, signature: Descriptor) -> None:
-        """Notify plugins that a signature was stored."""
-        self._call("ocisign_signature_created", target=target, subject=subject, signature=signature)
+        """Notify plugins that a signature was stored (a plugin failure says it was stored)."""
+        self._call("ocisign_signature_created", target=target, subject=subject, signature=signature,
+                   done=f"the signature {signature.digest} of {subject.digest} was stored in {target.location}")
 
     def push_finished(self, source: str, destination: str, pushed: Sequence[Descriptor]) -> None:
-        """Notify plugins that a copy finished."""
-        self._call("ocisign_push_finished", source=source, destination=destination, pushed=pushed)
+        """Notify plugins that a copy finished (a plugin failure says the copy was made)."""
+        self._call("ocisign_push_finished", source=source, destination=destination, pushed=pushed,
+                   done=f"the copy of {source} to {destination} was made")
 
-    def _call(self, hook_name: str, **kwargs: Any) -> Any:
+    def _call(self, hook_name: str, *, done: str | None = None, **kwargs: Any) -> Any:
+        """Call a hook; an exception that is not an :class:`OcisignError` from a plugin that is not
+        built in becomes a :class:`PluginError` naming the plugin and the hook (and ``done``: what
+        had already happened), so a broken plugin exits 3 instead of looking like an ocisign bug."""
         caller: pluggy.HookCaller = getattr(self.hook, hook_name)
         try:
             return caller(**kwargs)
         except pluggy.PluginValidationError as exc:  # pragma: no cover - raised at register()
             raise PluginError(str(exc)) from exc
+        except OcisignError:
+            raise
+        except Exception as exc:
+            culprit = _raising_plugin(caller, exc)
+            if culprit is None or _is_builtin(culprit.plugin):
+                raise  # ocisign's own code: an internal error
+            already = f"; {done}" if done else ""
+            raise PluginError(
+                f"plugin {culprit.plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}{already}"
+            ) from exc
 
     # --- introspection ----------------------------------------------------------------------
     def plugin_info(self) -> list[PluginInfo]:
@@ -343,6 +364,22 @@ class OcisignPluginManager(pluggy.PluginManager):
                 )
             )
         return out
+
+
+def _is_builtin(plugin: object) -> bool:
+    return str(getattr(plugin, "__name__", type(plugin).__module__)).startswith(BUILTIN_PREFIX)
+
+
+def _raising_plugin(caller: pluggy.HookCaller, exc: BaseException) -> pluggy.HookImpl | None:
+    """The hook implementation whose code raised ``exc`` (the outermost one on its traceback)."""
+    by_code = {getattr(impl.function, "__code__", None): impl for impl in caller.get_hookimpls()}
+    tb = exc.__traceback__
+    while tb is not None:
+        impl = by_code.get(tb.tb_frame.f_code)
+        if impl is not None:
+            return impl
+        tb = tb.tb_next
+    return None
 
 
 def get_plugin_manager(

@@ -286,7 +286,7 @@ def test_misbehaving_tsa_fails_the_sign(env: Env, mode: str, monkeypatch: pytest
     assert res.rc == 1, (res.out, res.err)
     assert "timestamping" in res.err and "Traceback" not in res.err
     assert [line for line in res.err.splitlines() if not line.startswith("Warning:")] == [
-        line for line in res.err.splitlines() if "error: timestamping:" in line]
+        line for line in res.err.splitlines() if line.startswith("Error: timestamping:")]
     assert res.out == ""
     assert _snapshot(env.layout) == before
     assert len(env.tsa.requests) == 1

@@ -19,6 +19,13 @@ from ocisign.config.signingkeys import KeyRecord, edit_signing_keys, load_signin
 from ocisign.errors import ConfigError
 
 
+class Terminal(io.StringIO):
+    """Answers typed on a terminal (confirmation prompts only ask a terminal)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
 def _mode(p: Path) -> int:
     return stat.S_IMODE(p.stat().st_mode)
 
@@ -141,7 +148,7 @@ def test_cleanup_test_removes_everything_and_is_idempotent(run_cli, config_dir: 
     assert not (config_dir / "truststore/x509/ca/gone").exists()
     keys = load_signing_keys(ConfigDir(config_dir))
     assert keys.names() == [] and keys.default is None
-    assert run_cli("cert", "cleanup-test", "-y", "gone").rc == 1  # no such key any more
+    assert run_cli("cert", "cleanup-test", "-y", "gone").rc == 2  # no such key any more: usage error, as in sign
 
 
 def test_cleanup_test_refuses_keys_that_live_elsewhere(run_cli, config_dir: Path, make_keypair) -> None:  # type: ignore[no-untyped-def]
@@ -155,7 +162,7 @@ def test_cleanup_test_refuses_keys_that_live_elsewhere(run_cli, config_dir: Path
 
 def test_cleanup_test_without_confirmation_does_nothing(run_cli, config_dir: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     assert run_cli("cert", "generate-test", "keep").rc == 0
-    monkeypatch.setattr(sys, "stdin", io.StringIO("n\n"))
+    monkeypatch.setattr(sys, "stdin", Terminal("n\n"))
     assert run_cli("cert", "cleanup-test", "keep").rc == 0
     assert (config_dir / "localkeys/keep.key").exists()
     assert load_signing_keys(ConfigDir(config_dir)).names() == ["keep"]
@@ -208,8 +215,8 @@ def test_key_add_duplicate_name_and_unknown_names(run_cli, config_dir: Path, mak
     assert run_cli("key", "add", "dup", *args).rc == 0
     res = run_cli("key", "add", "dup", *args)
     assert res.rc == 2 and "dup: already exists" in res.err
-    assert run_cli("key", "update", "--default", "nope").rc == 1
-    assert run_cli("key", "delete", "dup", "nope").rc == 1
+    assert run_cli("key", "update", "--default", "nope").rc == 2
+    assert run_cli("key", "delete", "dup", "nope").rc == 2
     assert load_signing_keys(ConfigDir(config_dir)).names() == ["dup"]  # nothing removed: one name is unknown
 
 
@@ -350,10 +357,10 @@ def test_cert_delete_asks_first(run_cli, config_dir: Path, make_keypair, monkeyp
     kp = make_keypair("ec256")  # self-signed leaf: allowed in a ca store
     assert run_cli("cert", "add", "-t", "ca", "-s", "s", str(kp.cert_path)).rc == 0
     stored = config_dir / "truststore/x509/ca/s" / kp.cert_path.name
-    monkeypatch.setattr(sys, "stdin", io.StringIO("no\n"))
+    monkeypatch.setattr(sys, "stdin", Terminal("no\n"))
     res = run_cli("cert", "delete", "-t", "ca", "-s", "s", kp.cert_path.name)
     assert res.rc == 0 and "[y/N]" in res.out and stored.exists()
-    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))
+    monkeypatch.setattr(sys, "stdin", Terminal("y\n"))
     assert run_cli("cert", "delete", "-t", "ca", "-s", "s", kp.cert_path.name).rc == 0
     assert not stored.exists()
 

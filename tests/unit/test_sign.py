@@ -292,7 +292,7 @@ def test_default_format_from_config_json(run_cli, config_dir: Path, make_layout,
         (["--expiry=-1h"], 2, "negative"),
         (["-e", "1.5s"], 2, "whole number of seconds"),
         (["--signature-format", "pgp"], 2, "not supported"),
-        (["--key", "nope"], 1, "'nope' not found"),
+        (["--key", "nope"], 2, "'nope' not found"),  # as a missing default key: exit 2
         (["--max-signatures", "1"], 2, ""),  # not a sign flag
     ],
 )
@@ -374,7 +374,7 @@ def test_certificates_notary_rules_reject_fail_at_sign_time(run_cli, make_layout
     assert res.rc != 0 and res.rc != 4, res.err
     assert message.lower() in res.err.lower(), res.err
     lines = res.err.strip().splitlines()
-    assert lines[-1].startswith("ocisign sign: error: ")  # one error line, at most after the tag warning
+    assert lines[-1].startswith("Error: ")  # one error line, at most after the tag warning
     assert len(lines) <= 2 and all(line.startswith("Warning: Always sign") for line in lines[:-1])
     assert snapshot(root) == before
 

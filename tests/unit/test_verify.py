@@ -546,7 +546,8 @@ def ocisign_evaluate_policy(context):
 
 @pytest.mark.parametrize(("mode", "rc", "fragment"), [
     ("deny", 1, "denied by plugin site: prod needs two signatures"),
-    ("raise", 1, "policy plugin failed: RuntimeError: boom"),
+    # a plugin that raises is a plugin error (exit 3) naming the plugin and the hook; never a pass
+    ("raise", 3, "plugin 'site_policy_raise' failed in ocisign_evaluate_policy: RuntimeError: boom"),
     ("log", 0, "Warning: site: noted sha256:"),
     ("pass", 0, "Successfully verified"),
 ])

@@ -15,11 +15,11 @@ import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 from ocisign import __version__
 from ocisign.cli.options import add_common_options
-from ocisign.errors import ExitCode, OcisignError
+from ocisign.errors import ExitCode, OcisignError, error_line
 
 
 class CommandModule(Protocol):
@@ -45,6 +45,8 @@ COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "layout": ("ocisign.cli.commands.layout", "Check, extract and pack OCI layouts", ()),
     "plugin": ("ocisign.cli.commands.plugin", "List loaded plugins", ()),
     "hook": ("ocisign.cli.commands.hook", "Run a pre-commit hook over file names", ()),
+    "completion": ("ocisign.cli.commands.completion", "Print a shell completion script (bash, zsh, fish, powershell)",
+                   ()),
     "demo": ("ocisign.cli.commands.demo", "Run the whole workflow on a hello-world image with a throw-away config", ()),
     "version": ("ocisign.cli.commands.version", "Show the version", ()),
 }
@@ -67,9 +69,35 @@ def _find_command(argv: Sequence[str]) -> str | None:
     return None
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with ocisign's error format: the usage line, then ``Error: <message>`` (exit 2).
+
+    Subcommand parsers are of this class too (argparse creates them with the parent's class).
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print the usage and the error line (with a "did you mean" for a mistyped choice); exit 2."""
+        self.print_usage(sys.stderr)
+        self.exit(int(ExitCode.USAGE), error_line(message + _choice_hint(message)) + "\n")
+
+
+def _choice_hint(message: str) -> str:
+    """``; did you mean 'add'?`` for argparse's ``invalid choice: 'ad' (choose from 'add', …)``."""
+    import re
+
+    m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)\Z", message)
+    if not m:
+        return ""
+    import difflib
+
+    choices = re.findall(r"'([^']*)'", m.group(2)) or [c.strip() for c in m.group(2).split(",")]  # 3.12.8+: bare
+    close = difflib.get_close_matches(m.group(1), choices, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def build_parser(command: str | None) -> argparse.ArgumentParser:
     """The top-level parser; only ``command``'s module is imported to add its arguments."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="ocisign",
         description="Sign, list, inspect, verify and copy OCI images with Notary Project signatures.",
         epilog="Exit codes: 0 ok, 1 check or operation failed, 2 usage or input error, "
@@ -87,7 +115,37 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
             module.add_arguments(sp)
             add_common_options(sp, top=False, plugin_short=getattr(module, "PLUGIN_SHORT_FLAG", True))
             sp.set_defaults(_module=module_name, _command=name)
+            _add_examples(sp, name)
     return parser
+
+
+def _add_examples(parser: argparse.ArgumentParser, path: str) -> None:
+    """Put the ``Example:`` section of :mod:`ocisign.cli.examples` under ``--help`` (subcommands too)."""
+    from ocisign.cli.examples import epilog
+
+    text = epilog(path)
+    if text:
+        parser.epilog = f"{parser.epilog}\n\n{text}" if parser.epilog else text
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            done: set[int] = set()
+            for word, sub in action.choices.items():
+                if id(sub) not in done:  # aliases share the parser
+                    done.add(id(sub))
+                    _add_examples(sub, f"{path} {word}")
+
+
+def unknown_command_message(word: str) -> str | None:
+    """``unknown command 'sgin'; did you mean 'sign'?`` for a mistyped command (None: not a command slot)."""
+    import difflib
+
+    names = [*COMMANDS, *ALIASES]
+    if word in names:
+        return None
+    close = difflib.get_close_matches(word, names, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown command {word!r}{hint} (see 'ocisign --help' for the list)"
 
 
 def _tolerate_undecodable_names() -> None:
@@ -106,7 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     _tolerate_undecodable_names()
     command = _find_command(args_list)
-    if command not in COMMANDS:
+    if command is not None and command not in COMMANDS:
+        message = unknown_command_message(command)
+        if message:
+            print(error_line(message), file=sys.stderr)
+            return int(ExitCode.USAGE)
         command = None
     debug = "-d" in args_list or "--debug" in args_list
     try:
@@ -127,11 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             ctx.close()
     except OcisignError as exc:
-        name = command or "ocisign"
-        print(f"ocisign {name}: error: {exc.diagnostics()}", file=sys.stderr)
+        print(error_line(exc.diagnostics()), file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        print("ocisign: interrupted", file=sys.stderr)
+        print(error_line("interrupted"), file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
     except BrokenPipeError:
         return int(ExitCode.FAILED)
@@ -141,8 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             traceback.print_exc()
         print(
-            f"ocisign {command or ''}: internal error: {type(exc).__name__}: {exc} "
-            "(run with --debug for a traceback and please report it)",
+            error_line(f"internal error in ocisign {command or ''}: {type(exc).__name__}: {exc} "
+                       "(run with --debug for a traceback and please report it)"),
             file=sys.stderr,
         )
         return int(ExitCode.INTERNAL)

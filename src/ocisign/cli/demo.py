@@ -7,7 +7,8 @@ throw-away config directory (the user's keys and trust policy are never touched)
 generate a test certificate, sign, list, inspect, import a trust policy, show it, verify with a
 scope, show that an unsigned copy is refused, copy the image with its signature to a local
 registry (``docker-registry`` started on loopback when it is installed), then list and verify
-on the registry. Every command is printed before it runs, then a summary; the exit code is 1
+on the registry. Every command is printed before it runs, then its output and its stderr lines on
+the same stream (one transcript, in order, also under tox), then a summary; the exit code is 1
 when any step did not end as expected.
 """
 
@@ -161,11 +162,12 @@ class Demo:
             with contextlib.redirect_stdout(o), contextlib.redirect_stderr(e):
                 step.rc = main(step.argv)
             step.stdout, step.stderr = o.getvalue(), e.getvalue()
-        else:
-            sys.stdout.flush()
-            step.rc = main(step.argv)
+        else:  # one stream, in order: the step's stderr (warnings, errors) goes into the transcript too
             sys.stdout.flush()
             sys.stderr.flush()
+            with contextlib.redirect_stdout(self.out), contextlib.redirect_stderr(self.out):
+                step.rc = main(step.argv)
+            self.out.flush()
         step.seconds = time.perf_counter() - start
         if not step.ok:
             self.say(f"!! step {len(self.steps)} {step.status}")

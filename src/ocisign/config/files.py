@@ -19,8 +19,12 @@ MAX_CONFIG_FILE_SIZE = 4 * 1024 * 1024
 
 
 def read_regular_file(path: Path, *, max_size: int = MAX_CONFIG_FILE_SIZE, follow: bool = True,
-                      missing_ok: bool = False) -> bytes | None:
-    """Bytes of the regular file ``path`` (None when absent and ``missing_ok``); ConfigError otherwise."""
+                      missing_ok: bool = False, allow_pipe: bool = False) -> bytes | None:
+    """Bytes of the regular file ``path`` (None when absent and ``missing_ok``); ConfigError otherwise.
+
+    ``allow_pipe`` also reads a pipe (``<(…)``, ``/dev/stdin``, a named FIFO) to its end, with the same
+    size bound; directories, devices and sockets are still refused.
+    """
     flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow else os.O_NOFOLLOW)
     try:
         fd = os.open(path, flags)
@@ -33,11 +37,30 @@ def read_regular_file(path: Path, *, max_size: int = MAX_CONFIG_FILE_SIZE, follo
             raise ConfigError(f"{path}: is a symbolic link (symlinks are not supported)") from None
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(f"{path}: is not a regular file")
+        mode = os.fstat(fd).st_mode
+        if allow_pipe and stat.S_ISFIFO(mode):
+            os.set_blocking(fd, True)  # opened non-blocking so a FIFO without a writer cannot hang us
+        elif not stat.S_ISREG(mode):
+            raise ConfigError(f"{path}: is not a regular file{' or a pipe' if allow_pipe else ''}")
         data = fh.read(max_size + 1)
     if len(data) > max_size:
         raise ConfigError(f"{path}: larger than {max_size} bytes")
+    return data
+
+
+def read_input_file(name: str, *, max_size: int = MAX_CONFIG_FILE_SIZE) -> bytes:
+    """A file the user names on the command line: a path, a pipe (``<(…)``) or ``-`` for stdin; bounded."""
+    import sys
+
+    if name == "-":
+        stdin = getattr(sys.stdin, "buffer", None)
+        data = stdin.read(max_size + 1) if stdin is not None else sys.stdin.read(max_size + 1).encode()
+        if len(data) > max_size:
+            raise ConfigError(f"standard input: larger than {max_size} bytes")
+        return bytes(data)
+    data = read_regular_file(Path(name), max_size=max_size, allow_pipe=True)
+    if data is None:  # pragma: no cover - only with missing_ok; a missing file never reads as empty
+        raise ConfigError(f"{name}: no such file")
     return data
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ocisign.config.configdir import ConfigDir
-from ocisign.errors import ConfigError, ContentError, NotFoundError, UsageError
+from ocisign.errors import ConfigError, ContentError, UsageError
 from ocisign.fsutil import locked_dir, make_private_dirs, write_atomic
 from ocisign.goformat import go_json
 from ocisign.oci.model import parse_json_object
@@ -127,11 +127,13 @@ class SigningKeys:
         return [k.name for k in self.keys]
 
     def get(self, name: str) -> KeyRecord:
-        """The key called ``name`` (NotFoundError if there is none)."""
+        """The key called ``name``; a UsageError (exit 2, like a missing default key) if there is none."""
         for key in self.keys:
             if key.name == name:
                 return key
-        raise NotFoundError(f"signing key {name!r} not found in signingkeys.json")
+        known = ", ".join(self.names()[:10]) + (", …" if len(self.keys) > 10 else "")
+        hint = f"; known keys: {known}" if known else "; no keys yet: add one with 'ocisign key add'"
+        raise UsageError(f"signing key {name!r} not found in signingkeys.json{hint}")
 
     def resolve(self, name: str | None) -> KeyRecord:
         """The key to sign with: ``name``, else the default key."""

@@ -129,7 +129,10 @@ class LayoutReader(abc.ABC):
             raise NotFoundError(f"{self._location}@{reference}: not found in the layout{hint}")
         found = [d for d in entries if d.ref_name == reference]
         if not found:
-            raise NotFoundError(f"{self._location}:{reference}: tag not found in index.json")
+            tags = sorted({d.ref_name for d in entries if d.ref_name})
+            shown = ", ".join(tags[:10]) + (f", … ({len(tags) - 10} more)" if len(tags) > 10 else "")
+            have = f"the layout's tags: {shown}" if tags else "the layout has no tags"
+            raise NotFoundError(f"{self._location}:{reference}: tag not found in index.json ({have})")
         if len({d.digest for d in found}) > 1:
             raise LayoutError(
                 f"{self._location}:{reference}: tag is ambiguous: index.json lists it for "

@@ -17,6 +17,7 @@ _HOST_RE = re.compile(
     r"\A(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
     r"(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?\Z"
 )
+_SCHEME_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9+.-]*://")
 _REPO_RE = re.compile(r"\A[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*\Z")
 
 
@@ -101,6 +102,12 @@ class RegistryRef:
 
 def parse_registry_ref(text: str) -> RegistryRef:
     """Parse ``host[:port]/repo[:tag][@digest]``; the host part is required (as in notation)."""
+    scheme = _SCHEME_RE.match(text)
+    if scheme:
+        raise BadReferenceError(
+            f"reference {text!r}: drop the {scheme.group(0)} scheme: a reference is REGISTRY/REPO:TAG, "
+            f"e.g. {text[scheme.end():]!r}"
+        )
     rest, digest = text, None
     if "@" in rest:
         rest, _, d = rest.rpartition("@")
@@ -124,6 +131,8 @@ def parse_registry_ref(text: str) -> RegistryRef:
 
 def looks_like_registry_ref(text: str) -> bool:
     """True when ``text`` is a registry reference rather than a local path."""
+    if _SCHEME_RE.match(text):
+        return True  # parse_registry_ref explains that the scheme must go
     head = text.split("/", 1)[0]
     if "/" not in text or text.startswith((".", "/", "~")):
         return False

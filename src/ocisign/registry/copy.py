@@ -34,7 +34,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from ocisign.errors import ContentError, LayoutError, RegistryError
+from ocisign.errors import ContentError, LayoutError, OcisignError, RegistryError
 from ocisign.oci.model import ALL_MANIFEST_TYPES, MAX_INDEX_DEPTH, Descriptor, Manifest, parse_manifest
 from ocisign.types import Target, TargetWriter
 
@@ -66,6 +66,8 @@ class CopyResult:
     #: blobs and manifests the destination already had
     skipped: list[Descriptor] = dataclasses.field(default_factory=list)
     referrers: list[Descriptor] = dataclasses.field(default_factory=list)
+    #: without ``recursive``: how many referrers (signatures…) the source root has that were not copied
+    referrers_left: int = 0
     bytes_sent: int = 0
     seconds: float = 0.0
 
@@ -300,6 +302,8 @@ class Copier:
         result = CopyResult(root=root.desc, tag=tag)
         if recursive:
             result.referrers = graph.add_referrers(self.warn)
+        else:
+            result.referrers_left = self._count_referrers(root.desc)
         with self.dst.writer() as writer:
             needed = self._needed_manifests(graph, root.desc.digest)
             for digest in graph.order:
@@ -325,6 +329,13 @@ class Copier:
         self.progress.finish()
         result.seconds = time.monotonic() - start
         return result
+
+    def _count_referrers(self, subject: Descriptor) -> int:
+        """Referrers of ``subject`` in the source (best effort: 0 when they cannot be listed)."""
+        try:
+            return sum(1 for r in self.src.referrers(subject) if r.media_type in ALL_MANIFEST_TYPES)
+        except (OcisignError, OSError):
+            return 0
 
     # --- existence ------------------------------------------------------------------------------
     def _needed_manifests(self, graph: Graph, root: str) -> set[str]:

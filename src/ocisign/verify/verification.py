@@ -39,7 +39,7 @@ from ocisign.config.trustpolicy import (
     TrustPolicyStatement,
     load_policy,
 )
-from ocisign.errors import ContentError, NotFoundError, OcisignError, VerificationError
+from ocisign.errors import ContentError, NotFoundError, OcisignError, PluginError, VerificationError
 from ocisign.goformat import go_quote as _q
 from ocisign.oci.model import MAX_ENVELOPE_SIZE, MAX_MANIFEST_SIZE, MT_NOTARY_SIGNATURE, Descriptor
 from ocisign.oci.subject import resolve_subject
@@ -157,6 +157,8 @@ def _call_plugins(pm: OcisignPluginManager, context: VerificationContext) -> tup
         return [], f"the built-in Notary verification plugin {BUILTIN_SOURCE!r} is not registered"
     try:
         results = pm.evaluate_policy(context)
+    except PluginError:  # a plugin that raised, named by the manager: exit 3, never a pass
+        raise
     except Exception as exc:  # a plugin crash denies; never a pass
         return [], f"policy plugin failed: {type(exc).__name__}: {exc}"
     bad = [r for r in results if not isinstance(r, PolicyResult) or r.outcome not in ("pass", "fail", "log")]

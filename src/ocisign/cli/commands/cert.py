@@ -41,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ls = new("list", "List certificates in the trust store", ("ls",))
     ls.add_argument("-t", "--type", dest="store_type", default="", help="trust store type")
     ls.add_argument("-s", "--store", default="", help="named store")
+    ls.add_argument("-o", "--output", choices=("text", "json"), default="text",
+                    help='json: {"certificates": [{"storeType", "storeName", "file", "path"}]}')
 
     show = new("show", "Show the certificates in a trust store file")
     show.add_argument("-t", "--type", dest="store_type", required=True, help="trust store type")
@@ -104,9 +106,15 @@ def check_store(store_type: str, store: str) -> None:
 
 
 def ask_confirmation(prompt: str, confirmed: bool) -> bool:
-    """True when ``confirmed`` or the user answers y/yes on stdin (anything else, or EOF, is no)."""
+    """True when ``confirmed`` or the user answers y/yes on the terminal (anything else, or EOF, is no).
+
+    Without a terminal to ask on, a UsageError (exit 2) says to add ``-y`` (as ``policy import``
+    refuses and says ``--force``), instead of exiting 0 having done nothing.
+    """
     if confirmed:
         return True
+    if not sys.stdin.isatty():
+        raise UsageError(f"{prompt} Cannot ask: standard input is not a terminal; add -y (--yes) to confirm")
     print(f"{prompt} [y/N] ", end="", flush=True)
     answer = sys.stdin.readline()
     if not answer.endswith("\n"):
@@ -225,6 +233,12 @@ def _list(args: argparse.Namespace, ctx: CliContext) -> int:
 
         check_name(args.store, what="named store")
     paths = list_store_files(ctx.config_dir, args.store_type, args.store)
+    if args.output == "json":
+        ctx.emit_json({"certificates": [
+            {"storeType": p.parent.parent.name, "storeName": p.parent.name, "file": p.name, "path": str(p)}
+            for p in paths
+        ]})
+        return 0
     if paths:
         rows = [["STORE TYPE", "STORE NAME", "CERTIFICATE"]]
         rows += [[p.parent.parent.name, p.parent.name, p.name] for p in paths]

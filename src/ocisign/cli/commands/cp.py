@@ -19,6 +19,8 @@ Output (stdout), as oras prints it::
     Copied [oci-layout] ./hello-world:v1 => [registry] localhost:5001/hello-world:v1
     Digest: sha256:…
 
+Without ``-r``, a source artifact that has referrers (signatures…) gets a warning on stderr saying
+how many were left behind and that ``-r`` copies them.
 ``-o json`` prints a summary of what was pushed and what was skipped instead. Progress goes to
 stderr when it is a terminal.
 """
@@ -184,6 +186,10 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         dst.close()
         if src_rref is not None:
             src.close()
+    if result.referrers_left:
+        n = result.referrers_left
+        ctx.warn(f"{n} referrer{'s' if n != 1 else ''} (signatures or other artifacts) of {result.root.digest} "
+                 f"{'were' if n != 1 else 'was'} not copied; add -r to copy {'them' if n != 1 else 'it'}")
     shown_src = f"[{src_kind}] {args.source}"
     dst_text = f"{dst_location}:{tag}" if tag else f"{dst_location}@{result.root.digest}"
     shown_dst = f"[{dst_kind}] {dst_text}"

@@ -33,7 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="plugin configuration (repeatable)")
     add.add_argument("--default", action="store_true", help="mark as the default signing key")
 
-    new("list", "List signing keys (the default is marked with *)", ("ls",))
+    ls = new("list", "List signing keys (the default is marked with *)", ("ls",))
+    ls.add_argument("-o", "--output", choices=("text", "json"), default="text",
+                    help='json: {"default", "keys": [{"name", "default", "keyPath", "certPath", "id", '
+                         '"pluginName", "pluginConfig"}]}')
 
     upd = new("update", "Update a signing key", ("set",))
     upd.add_argument("name", metavar="NAME", help="key name")
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 
     cmd = args.key_command
     if cmd in ("list", "ls"):
-        return _list(ctx)
+        return _list(ctx, json_output=args.output == "json")
     if cmd in ("update", "set"):
         if not args.default:
             from ocisign.config.signingkeys import load_signing_keys
@@ -112,11 +115,18 @@ def _add(args: argparse.Namespace, ctx: CliContext) -> int:
     return 0
 
 
-def _list(ctx: CliContext) -> int:
+def _list(ctx: CliContext, *, json_output: bool = False) -> int:
     from ocisign.config.signingkeys import load_signing_keys
     from ocisign.goformat import tab_table
 
     keys = load_signing_keys(ctx.config_dir)
+    if json_output:  # every member always present (null when unset): a stable shape for scripts
+        ctx.emit_json({"default": keys.default, "keys": [
+            {"name": k.name, "default": k.name == keys.default, "keyPath": k.key_path, "certPath": k.cert_path,
+             "id": k.id, "pluginName": k.plugin_name, "pluginConfig": k.plugin_config}
+            for k in keys.keys
+        ]})
+        return 0
     rows = [["NAME", "KEY PATH", "CERTIFICATE PATH", "ID", "PLUGIN NAME"]]
     for k in keys.keys:
         name = f"* {k.name}" if k.name == keys.default else k.name

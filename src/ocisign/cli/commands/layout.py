@@ -49,11 +49,30 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     raise UsageError(f"unknown layout subcommand {args.layout_command!r}")  # pragma: no cover
 
 
+def _refuse_reference(path: str) -> None:
+    """``layout check ./x:v1``: say that it takes a path (it checks the whole layout)."""
+    import os
+
+    if os.path.lexists(path):
+        return
+    from ocisign.errors import BadReferenceError
+    from ocisign.oci.refs import parse_layout_ref
+
+    try:
+        ref = parse_layout_ref(path)
+    except BadReferenceError:
+        return
+    if os.path.lexists(ref.path):
+        raise UsageError(f"{path!r}: layout check takes a path (a layout directory or tar), not a reference: "
+                         f"use 'ocisign layout check {ref.path}' (it checks every tag and digest)")
+
+
 def _check(args: argparse.Namespace, ctx: CliContext) -> int:
     from ocisign.oci.layout_reader import LayoutReader
     from ocisign.oci.layout_tools import check_layout
 
     as_json = args.output == "json"
+    _refuse_reference(args.path)
     try:
         target = ctx.pm.open_layout(args.path, layout_type=args.layout_type)
     except OcisignError as exc:

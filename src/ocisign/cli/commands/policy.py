@@ -2,8 +2,8 @@
 
 ::
 
-    ocisign policy import FILE [--force] [--strict]
-    ocisign policy show
+    ocisign policy import FILE|- [--force] [--strict]
+    ocisign policy show [-o json]
     ocisign policy init --name N --trust-store TYPE:NAME --trusted-identity ID [--scope S]… [--level L] [--force]
 
 The policy in effect is ``trustpolicy.oci.json`` when it exists, else ``trustpolicy.json``
@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocisign.errors import ConfigError, ExitCode, UsageError
+from ocisign.errors import ConfigError, ExitCode, UsageError, error_line
 
 if TYPE_CHECKING:
     from ocisign.cli.context import CliContext
@@ -41,11 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Sub-commands ``import``, ``show`` and ``init``."""
     sub = parser.add_subparsers(dest="policy_command", metavar="SUBCOMMAND", required=True)
     imp = sub.add_parser("import", help="validate a trust policy file and install it")
-    imp.add_argument("file", metavar="FILE", help="trust policy JSON file")
+    imp.add_argument("file", metavar="FILE", help="trust policy JSON file ('-' reads standard input)")
     imp.add_argument("--force", action="store_true", help="replace an existing trust policy")
     imp.add_argument("--strict", action="store_true",
                      help="refuse unknown members (by default they are ignored with a warning, as notation does)")
-    sub.add_parser("show", help="print the trust policy in effect")
+    show = sub.add_parser("show", help="print the trust policy in effect")
+    show.add_argument("-o", "--output", choices=("text", "json"), default="text",
+                      help="text: the file's bytes (as notation); json: {path, valid, problems, policy}")
     init = sub.add_parser("init", help="write a trust policy with one statement")
     init.add_argument("--name", required=True, metavar="NAME", help="statement name")
     init.add_argument("--trust-store", dest="trust_stores", action="append", required=True, metavar="TYPE:NAME",
@@ -64,12 +66,11 @@ def print_policy_problems(command: str, exc: ConfigError) -> int:
     problems = list(getattr(exc, "problems", []) or [])
     where = getattr(exc, "where", None)
     if len(problems) > 1 and where:
-        print(f"ocisign {command}: error: invalid trust policy {where} ({len(problems)} problems):",
-              file=sys.stderr)
+        print(error_line(f"invalid trust policy {where} ({len(problems)} problems):"), file=sys.stderr)
         for p in problems:
             print(f"  - {p}", file=sys.stderr)
     else:
-        print(f"ocisign {command}: error: {exc.diagnostics()}", file=sys.stderr)
+        print(error_line(exc.diagnostics()), file=sys.stderr)
     return int(ExitCode.USAGE)
 
 
@@ -116,14 +117,27 @@ def _existing_policy_is_valid(ctx: CliContext) -> bool:
 
 
 def _read_source(path: str) -> bytes:
-    from pathlib import Path
+    """The policy to import: a file, a pipe (``<(…)``) or ``-`` (stdin), at most MAX_IMPORT_SIZE bytes."""
+    from ocisign.config.files import read_input_file
 
-    from ocisign.config.files import read_regular_file
+    return read_input_file(path, max_size=MAX_IMPORT_SIZE)
 
-    data = read_regular_file(Path(path), max_size=MAX_IMPORT_SIZE)
-    if data is None:  # only with missing_ok; kept so a missing file can never read as empty
-        raise UsageError(f"{path}: no such file")
-    return data
+
+def _policy_json(path: Path, data: bytes) -> dict[str, object]:
+    """``policy show -o json``: ``{"path", "valid", "problems", "policy"}`` (policy: the parsed file, or
+    null when it is not JSON); an invalid policy is reported, not refused, as in the text output."""
+    from ocisign.config.trustpolicy import parse_policy
+
+    problems: list[str] = []
+    try:
+        parse_policy(data, where=str(path), path=path)
+    except ConfigError as exc:
+        problems = [str(p) for p in getattr(exc, "problems", []) or [exc.diagnostics()]]
+    try:
+        policy: object = json.loads(data)
+    except ValueError:
+        policy = None
+    return {"path": str(path), "valid": not problems, "problems": problems, "policy": policy}
 
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -140,7 +154,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if command == "import":
         data = _read_source(args.file)
         try:
-            doc = parse_policy(data, where=args.file, strict=args.strict)
+            doc = parse_policy(data, where="standard input" if args.file == "-" else args.file, strict=args.strict)
         except ConfigError as exc:
             return print_policy_problems("policy", exc)
         for w in ignored_member_warnings(doc, args.file):
@@ -172,6 +186,9 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
                 "import one with 'ocisign policy import FILE'"
             )
         data = read_policy_file(path)
+        if args.output == "json":
+            ctx.emit_json(_policy_json(path, data))
+            return 0
         try:
             for w in ignored_member_warnings(parse_policy(data, where=str(path), path=path)):
                 ctx.warn(w)

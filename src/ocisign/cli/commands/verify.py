@@ -8,11 +8,13 @@
 Success prints ``Successfully verified signature for <ref>@<digest>`` (and the signed user
 metadata as a KEY/VALUE table); a ``skip`` policy prints ``Trust policy is configured to skip
 signature verification for …``. Failures print, on stderr, one block per signature tried naming
-the check that failed and why, then ``Error: …``. Logged failures are ``Warning:`` lines.
+the check that failed and why, then ``Error: …`` (the format of every ocisign error). Logged
+failures are ``Warning:`` lines.
 ``-o json`` prints the same facts as one JSON document on stdout.
 
 Exit codes: 0 verified, 1 verification failed (or the artifact could not be read),
-2 bad usage or a missing/invalid trust policy. Read-only: nothing is written anywhere (the one
+2 bad usage or a missing/invalid trust policy, 3 a policy plugin raised (named with its hook; never
+a pass). Read-only: nothing is written anywhere (the one
 opt-in exception is the CRL cache, ``OCISIGN_CRL_CACHE=1``, see :mod:`ocisign.verify.crl_cache`).
 
 Revocation: certificates naming OCSP/CRL servers are checked online like notation 1.3 does
@@ -26,7 +28,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from ocisign.errors import ExitCode, UsageError
+from ocisign.errors import ExitCode, UsageError, error_line
 
 if TYPE_CHECKING:
     from ocisign.cli.context import CliContext
@@ -101,13 +103,13 @@ def render_text(ctx: CliContext, report: VerificationReport) -> None:
     for i, sig in enumerate(sigs, 1):
         for line in _signature_block(sig, i, len(sigs)):
             print(line, file=sys.stderr)
-    for r in report.plugin_results:
-        if r.outcome == "fail" and r.source != "trust_policy":
-            print(f"Policy plugin {r.source}: {r.reason}", file=sys.stderr)
     message = report.message
+    for r in report.plugin_results:  # other vetoes; the one the error line names is not repeated
+        if r.outcome == "fail" and r.source != "trust_policy" and r.reason not in message:
+            print(f"Policy plugin {r.source}: {r.reason}", file=sys.stderr)
     if report.failed_check in ("no-signature", "scope"):
         message = f"signature verification failed: {message}"  # notation's wording for these two
-    print(f"Error: {message}", file=sys.stderr)
+    print(error_line(message), file=sys.stderr)
 
 
 def _policy_error_json(exc: Exception, reference: str, scope: str | None) -> dict[str, Any]:
