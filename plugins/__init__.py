@@ -18,4 +18,5 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "trust_policy",
     "credentials",
     "registry",
+    "notation_plugins",
 )

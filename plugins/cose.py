@@ -46,6 +46,7 @@ from ocisign.envelope.common import (
     open_guarded,
     parse_der_certificate,
     plan_seal,
+    sealed_chain,
     to_unix,
     verify_raw_signature,
 )
@@ -235,7 +236,7 @@ def seal(request: SignRequest, signer: Signer) -> bytes:
         raise SigningError(f"cannot encode the COSE protected header: {exc}") from None
     payload = bytes(request.payload)
     signature = call_signer(signer, sig_structure(protected_raw, payload))
-    blob = _serialize(protected_raw, payload, signature, plan.chain_der, plan.signing_agent, None)
+    blob = _serialize(protected_raw, payload, signature, sealed_chain(plan, signer), plan.signing_agent, None)
     try:
         open_envelope(blob)
     except EnvelopeError as exc:

@@ -50,6 +50,7 @@ from ocisign.envelope.common import (
     parse_json_strict,
     parse_time,
     plan_seal,
+    sealed_chain,
     verify_raw_signature,
 )
 from ocisign.errors import SigningError
@@ -91,7 +92,7 @@ def seal(request: SignRequest, signer: Signer) -> bytes:
     payload_b64 = b64url_encode(payload)
     signing_input = f"{protected_b64}.{payload_b64}".encode("ascii")
     signature = call_signer(signer, signing_input)
-    blob = _serialize(protected_b64, payload_b64, b64url_encode(signature), plan.chain_der,
+    blob = _serialize(protected_b64, payload_b64, b64url_encode(signature), sealed_chain(plan, signer),
                       plan.signing_agent, None)
     try:
         open_envelope(blob)

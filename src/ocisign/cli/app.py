@@ -42,7 +42,7 @@ COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "login": ("ocisign.cli.commands.login", "Log in to a registry", ()),
     "logout": ("ocisign.cli.commands.login", "Log out from a registry", ()),
     "layout": ("ocisign.cli.commands.layout", "Check, extract and pack OCI layouts", ()),
-    "plugin": ("ocisign.cli.commands.plugin", "List loaded plugins", ()),
+    "plugin": ("ocisign.cli.commands.plugin", "List plugins; install and uninstall notation plugins", ()),
     "hook": ("ocisign.hooks.precommit", "Run a pre-commit hook over file names", ()),
     "demo": ("ocisign.cli.commands.demo", "Run the whole workflow on a hello-world image with a throw-away config", ()),
     "version": ("ocisign.cli.commands.version", "Show the version", ()),
