@@ -55,7 +55,8 @@ def out(obj):
 
 
 def error(code, message):
-    sys.stderr.write(json.dumps({"errorCode": code, "errorMessage": message, "errorMetadata": {"plugin": META["name"]}}))
+    meta = {"plugin": META["name"]}
+    sys.stderr.write(json.dumps({"errorCode": code, "errorMessage": message, "errorMetadata": meta}))
     sys.exit(1)
 
 
