@@ -215,6 +215,8 @@ def test_plugin_stderr_only_under_debug(kms: SimpleNamespace, run_cli: Callable[
     try:
         res = run_cli("--debug", *args)
         assert res.rc == 0 and "[plugin kms describe-key] hello-dbg" in res.err, res.err
+        res = run_cli(*args)  # the next run in this process is quiet again
+        assert res.rc == 0 and "hello-dbg" not in res.err
     finally:
         show_plugin_stderr(False)
 

@@ -161,3 +161,33 @@ def test_text_output_on_failure_is_one_error_line(signed: SimpleNamespace) -> No
     assert res.rc == 1
     errors = [line for line in res.err.splitlines() if line.startswith(("Error", "ocisign"))]
     assert len(errors) >= 1 and "signature verification failed" in res.err, res.err
+
+
+def test_signing_authority_envelope_plugin(config_dir: Path, make_keypair: Callable[..., Any],
+                                           make_layout: Callable[..., Path], run_cli: Callable[..., Any],
+                                           tmp_path: Path) -> None:
+    """An ENVELOPE plugin signing with notary.x509.signingAuthority (as AWS Signer does)."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    kp = make_keypair("rsa3072", chain_len=2)
+    exe = write_test_plugin(config_dir, "kms", keys={"key-1": (kp.key_path, kp.cert_path)},
+                            capabilities=("SIGNATURE_GENERATOR.ENVELOPE", REV))
+    root = tmp_path / "root.pem"
+    root.write_bytes(kp.chain[-1].public_bytes(Encoding.PEM))
+    assert run_cli("cert", "add", "-t", "signingAuthority", "-s", "acme", str(root)).rc == 0
+    (config_dir / "trustpolicy.json").write_text(json.dumps({"version": "1.0", "trustPolicies": [{
+        "name": "test", "registryScopes": [SCOPE], "signatureVerification": {"level": "strict"},
+        "trustStores": ["signingAuthority:acme"], "trustedIdentities": ["*"]}]}))
+    layout = make_layout()
+    res = run_cli("sign", "--oci-layout", f"{layout}:v1", "--plugin", "kms", "--id", "key-1",
+                  "--plugin-config", "scheme=signingAuthority")
+    assert res.rc == 0, res.err
+    res = run_cli("verify", "--oci-layout", f"{layout}:v1", "--scope", SCOPE, "-o", "json")
+    out = json.loads(res.out)
+    assert res.rc == 0 and out["signatures"][0]["signingScheme"] == "notary.x509.signingAuthority", out
+    rows = [json.loads(line) for line in (exe.parent / "requests.jsonl").read_text().splitlines()]
+    [req] = [r["request"] for r in rows if r["command"] == "verify-signature"]
+    crit = req["signature"]["criticalAttributes"]
+    assert crit["signingScheme"] == "notary.x509.signingAuthority" and "authenticSigningTime" in crit
+    # the identity is not the plugin's to judge here: ocisign checks it itself
+    assert req["trustPolicy"]["signatureVerification"] == [REV]

@@ -191,13 +191,15 @@ def sign_artifact(
     if callable(generate):
         generated: GeneratedEnvelope = generate(request, envelope_format)
         blob, chain, extra_annotations = generated.envelope, list(generated.certificate_chain), generated.annotations
-        payload = envelope_format.open(blob).payload  # the plugin's payload (it may add annotations)
+        content = envelope_format.open(blob)
+        payload, scheme = content.payload, content.signing_scheme  # the plugin's (it may add annotations)
     else:
         blob = envelope_format.seal(request, signer)
+        scheme = request.signing_scheme
         if chain_later:
             chain = _signer_chain(signer)
     if chain_later:
-        validate_signing_chain(chain, at=signing_time, scheme="notary.x509")
+        validate_signing_chain(chain, at=signing_time, scheme=scheme)
     if timestamp is not None:
         from ocisign.sign.timestamping import timestamp_envelope
 

@@ -17,7 +17,8 @@ lies about the key spec), ``badalg``, ``otherbytes`` (signs other bytes), ``othe
 switch to one command (default: every command except ``get-plugin-metadata``, for which it
 applies only to ``contract``/``wrongname``/``error``… when ``on=get-plugin-metadata``).
 Verification: ``identity=fail``, ``revocation=fail``, ``processed=none``, ``noresult=CAP``;
-``stderr=TEXT`` writes TEXT to stderr. Each request is appended to ``requests.jsonl``.
+``stderr=TEXT`` writes TEXT to stderr; ``scheme=signingAuthority`` makes ENVELOPE signatures with the
+``notary.x509.signingAuthority`` scheme. Each request is appended to ``requests.jsonl``.
 """
 
 from __future__ import annotations
@@ -187,6 +188,7 @@ if CMD == "generate-envelope":
     request = SignRequest(payload=payload, signing_time=now,
                           expiry=now + dt.timedelta(seconds=expiry) if expiry else None,
                           signing_agent="test-kms-plugin", extended_attributes=attrs,
+                          signing_scheme="notary.x509." + CFG["scheme"] if CFG.get("scheme") else "notary.x509",
                           critical_attributes=("com.example.kms.region",))
     fmt = get_plugin_manager(load_entrypoints=False).envelope_format(REQ["signatureEnvelopeType"])
     blob = fmt.seal(request, load_file_signer(entry["key"], entry["cert"]))
