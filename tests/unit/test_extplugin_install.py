@@ -142,6 +142,7 @@ def test_broken_plugin_listed_with_one_line_error(run_cli: Callable[..., Any], c
     ("zip-link", "is a link; links are refused"),
     ("zip-none", "no plugin executable file"),
     ("corrupt-gz", "not a valid .tar.gz archive"),
+    ("reserved", "reserved for ocisign's built-in signer"),
 ])
 def test_refused_sources_install_nothing(run_cli: Callable[..., Any], config_dir: Path, tmp_path: Path,
                                          kind: str, message: str) -> None:
@@ -160,6 +161,7 @@ def test_refused_sources_install_nothing(run_cli: Callable[..., Any], config_dir
         "zip-link": lambda: zip_file(tmp_path, [("notation-foo", b"/bin/sh", stat.S_IFLNK | 0o777)]),
         "zip-none": lambda: zip_file(tmp_path, [("README", b"x", stat.S_IFREG | 0o644)]),
         "corrupt-gz": lambda: _write(tmp_path / "x.tar.gz", b"\x1f\x8b\x08\x00garbage"),
+        "reserved": lambda: exe_file(tmp_path, "notation-file", name="file"),
     }
     res = run_cli("plugin", "install", "--file", str(sources[kind]()))
     assert res.rc == 3, (res.out, res.err)

@@ -191,3 +191,26 @@ def test_signing_authority_envelope_plugin(config_dir: Path, make_keypair: Calla
     assert crit["signingScheme"] == "notary.x509.signingAuthority" and "authenticSigningTime" in crit
     # the identity is not the plugin's to judge here: ocisign checks it itself
     assert req["trustPolicy"]["signatureVerification"] == [REV]
+
+
+@pytest.mark.parametrize(("name", "min_version", "message"), [
+    ("../../bin", None, "invalid plugin name"),
+    ("absent", None, "'absent' is not installed"),
+    ("kms", "1.0", "is not a valid semantic version"),
+])
+def test_plan_refuses_bad_plugin_names_and_versions(config_dir: Path, name: str, min_version: str | None,
+                                                    message: str) -> None:
+    from ocisign.errors import VerificationError
+    from ocisign.extplugin.verification import plan_verification
+    from ocisign.manager import get_plugin_manager
+    from ocisign.types import EnvelopeContent
+
+    write_test_plugin(config_dir, "kms")
+    pm = get_plugin_manager(load_entrypoints=False)
+    content = EnvelopeContent(media_type="application/jose+json", payload=b"{}", payload_content_type="x",
+                              signing_scheme="notary.x509", signature_algorithm="ECDSA-SHA-256",
+                              certificate_chain=(), signature=b"", verification_plugin=name,
+                              verification_plugin_min_version=min_version)
+    with pytest.raises(VerificationError, match=message):
+        plan_verification(content, lambda n: pm.verification_plugin(n, config_dir), None)
+    assert not (config_dir / "bin").exists()

@@ -35,6 +35,8 @@ MAX_PLUGIN_SIZE = 256 * 1024 * 1024
 MAX_MEMBERS = 10_000
 DOWNLOAD_TIMEOUT = 600.0
 PREFIX = "notation-"
+#: signer names of built-ins that an installed plugin may not shadow
+RESERVED_NAMES = frozenset({"file"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,6 +229,8 @@ def _stage_source(source: Path, staging: Path, *, display_name: str | None = Non
 def _install_staged(root: Path, staging: Path, name: str, exe: Path, *, force: bool) -> InstallResult:
     from ocisign.fsutil import fsync_dir, locked_dir
 
+    if name in RESERVED_NAMES:
+        raise PluginError(f"plugin name {name!r} is reserved for ocisign's built-in signer")
     metadata = ExternalPlugin(name=name, path=exe).metadata()
     previous = _installed_version(root, name)
     if previous and not force:
