@@ -326,3 +326,18 @@ def test_timeout_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("OCISIGN_PLUGIN_TIMEOUT", bad)
         with pytest.raises(PluginError, match="OCISIGN_PLUGIN_TIMEOUT"):
             plugin_timeout()
+
+
+def test_config_dir_flag_selects_the_plugin_directory(run_cli: Callable[..., Any], config_dir: Path,
+                                                      tmp_path: Path) -> None:
+    other = tmp_path / "notation-config"
+    res = run_cli("plugin", "install", "--config-dir", str(other), "--file", str(exe_file(tmp_path)))
+    assert res.rc == 0, res.err
+    assert (other / "plugins" / "foo" / "notation-foo").is_file() and installed(config_dir) == []
+    names = {e["name"] for e in json.loads(run_cli("--config-dir", str(other), "plugin", "list", "-o", "json").out)
+             if e["kind"] == "notation"}
+    assert names == {"foo"}
+    assert not [e for e in json.loads(run_cli("plugin", "list", "-o", "json").out) if e["kind"] == "notation"]
+    res = run_cli("key", "add", "k", "--plugin", "foo", "--id", "x", "--config-dir", str(other))
+    assert res.rc == 0, res.err
+    assert json.loads((other / "signingkeys.json").read_text())["keys"][0]["pluginName"] == "foo"
