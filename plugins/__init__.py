@@ -19,4 +19,5 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "trust_policy",
     "credentials",
     "registry",
+    "notation_plugins",
 )

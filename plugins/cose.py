@@ -51,7 +51,7 @@ from ocisign.envelope.headers import (
     SCHEME_X509,
     STANDARD_HEADERS,
 )
-from ocisign.envelope.sealing import call_signer, plan_seal
+from ocisign.envelope.sealing import call_signer, plan_seal, sealed_chain
 from ocisign.envelope.times import from_unix, to_unix
 from ocisign.errors import SigningError
 from ocisign.oci.model import MT_COSE
@@ -239,7 +239,7 @@ def seal(request: SignRequest, signer: Signer) -> bytes:
         raise SigningError(f"cannot encode the COSE protected header: {exc}") from None
     payload = bytes(request.payload)
     signature = call_signer(signer, sig_structure(protected_raw, payload))
-    blob = _serialize(protected_raw, payload, signature, plan.chain_der, plan.signing_agent, None)
+    blob = _serialize(protected_raw, payload, signature, sealed_chain(plan, signer), plan.signing_agent, None)
     try:
         open_envelope(blob)
     except EnvelopeError as exc:

@@ -49,7 +49,7 @@ from ocisign.envelope.headers import (
     STANDARD_HEADERS,
 )
 from ocisign.envelope.payload import normalize_jws_payload
-from ocisign.envelope.sealing import call_signer, plan_seal
+from ocisign.envelope.sealing import call_signer, plan_seal, sealed_chain
 from ocisign.envelope.times import format_time, parse_time
 from ocisign.errors import SigningError
 from ocisign.goformat import go_marshal
@@ -91,7 +91,7 @@ def seal(request: SignRequest, signer: Signer) -> bytes:
     payload_b64 = b64url_encode(payload)
     signing_input = f"{protected_b64}.{payload_b64}".encode("ascii")
     signature = call_signer(signer, signing_input)
-    blob = _serialize(protected_b64, payload_b64, b64url_encode(signature), plan.chain_der,
+    blob = _serialize(protected_b64, payload_b64, b64url_encode(signature), sealed_chain(plan, signer),
                       plan.signing_agent, None)
     try:
         open_envelope(blob)

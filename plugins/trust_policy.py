@@ -10,8 +10,12 @@ checks in notation's order (``notation-go`` ``verifier.processSignature`` then `
    Notary certificate rules (strict DER, as Go parses it), no unknown extended attribute is
    critical unless a verification plugin is named (the spec's rule; notation only enforces it
    through plugins), and the payload is a ``{"targetArtifact": descriptor}`` object;
-2. ``verificationPlugin`` (always enforced): a signature that requires a Notation verification
-   plugin fails — ocisign does not run Notation plugins;
+2. ``verificationPlugin`` (always enforced): a signature that names a notation verification plugin
+   needs it installed (``<config>/plugins/<name>``), SemVer and at least the minimum version, with a
+   ``SIGNATURE_VERIFIER.*`` capability; the plugin then takes over trusted identity and/or
+   revocation, and after step 7 its ``verify-signature`` answer is applied: every critical extended
+   attribute must be processed, a trusted-identity failure counts under the authenticity action, a
+   revocation failure under the revocation action (:mod:`ocisign.extplugin.verification`);
 3. ``authenticity``: some certificate of the chain is byte-identical to a certificate of a trust
    store named by the policy with the type of the signing scheme (``ca`` for ``notary.x509``,
    ``signingAuthority`` for ``notary.x509.signingAuthority``); a missing or invalid store fails;
@@ -62,6 +66,7 @@ if TYPE_CHECKING:
     from cryptography import x509
 
     from ocisign.config.trustpolicy import TrustPolicyStatement
+    from ocisign.extplugin.verification import PluginPlan
     from ocisign.types import EnvelopeContent, SignatureBlob, VerificationContext
     from ocisign.verify.revocation import RevocationChecker
 
@@ -303,21 +308,21 @@ def check_integrity(
     return content, target
 
 
-def check_verification_plugin(content: EnvelopeContent) -> None:
-    """Fail when the envelope requires a Notation verification plugin."""
-    name = content.verification_plugin
-    if name is None and H_VERIFICATION_PLUGIN in content.extended_attributes:
-        name = str(content.extended_attributes[H_VERIFICATION_PLUGIN])
-    if name is None:
-        return
-    min_version = content.verification_plugin_min_version or content.extended_attributes.get(
-        H_VERIFICATION_PLUGIN_MIN_VERSION
-    )
-    need = f" (minimum version {min_version})" if min_version else ""
-    raise CheckFailed(
-        f"the signature requires verification plugin {_q(name)}{need}; ocisign does not run Notation "
-        "verification plugins, so the signature can not be verified"
-    )
+def check_verification_plugin(
+    content: EnvelopeContent, lookup: Callable[[str], Any] | None = None,
+    plugin_config: Mapping[str, str] | None = None,
+) -> PluginPlan | None:
+    """Locate the verification plugin the envelope names (None: it names none).
+
+    The plugin must be installed, SemVer, at least the minimum version, and declare a verifier
+    capability (:func:`ocisign.extplugin.verification.plan_verification`); otherwise CheckFailed.
+    """
+    from ocisign.extplugin.verification import plan_verification
+
+    try:
+        return plan_verification(content, lookup, plugin_config)
+    except OcisignError as exc:
+        raise CheckFailed(str(exc)) from None
 
 
 def _store_type_for(scheme: str) -> str:
@@ -546,6 +551,8 @@ def evaluate_signature(
     trust_store: TrustStoreLookup,
     open_envelope: Callable[[str, bytes], EnvelopeContent],
     revocation: RevocationChecker | None = None,
+    verification_plugin: Callable[[str], Any] | None = None,
+    plugin_config: Mapping[str, str] | None = None,
 ) -> SignatureVerdict:
     """Run every check on one signature, in notation's order, applying the statement's actions.
 
@@ -593,12 +600,18 @@ def evaluate_signature(
     target = v.target
     assert content is not None and target is not None
 
+    plans: list[PluginPlan] = []
+
     def plugin() -> str:
-        check_verification_plugin(content)
-        return "no verification plugin is required"
+        plan = check_verification_plugin(content, verification_plugin, plugin_config)
+        if plan is None:
+            return "no verification plugin is required"
+        plans.append(plan)
+        return f"verification plugin {_q(plan.name)} {plan.version} verifies {', '.join(plan.capabilities)}"
 
     if not run("verificationPlugin", plugin):
         return v
+    plan = plans[0] if plans else None
     act = statement.action
     if revocation is None:
         from ocisign.verify.revocation import RevocationChecker
@@ -609,21 +622,88 @@ def evaluate_signature(
     def authentic() -> bool:
         return any(r.check == "authenticity" and r.status == "pass" for r in v.results)
 
+    from ocisign.extplugin.protocol import CAP_REVOCATION, CAP_TRUSTED_IDENTITY
+
+    def delegated() -> str:
+        assert plan is not None
+        return f"delegated to verification plugin {_q(plan.name)}"
+
     steps: list[tuple[str, Callable[[], str | Passed | None]]] = [
         ("authenticity", lambda: check_authenticity(content, statement, trust_store)),
-        ("trustedIdentity", lambda: check_trusted_identity(content, statement)),
+        ("trustedIdentity", delegated if plan and plan.takes(CAP_TRUSTED_IDENTITY)
+         else lambda: check_trusted_identity(content, statement)),
         ("expiry", lambda: check_expiry(content, now)),
         ("authenticTimestamp",
          lambda: check_authentic_timestamp(content, statement, trust_store, now, revocation=checker)),
-        ("revocation", lambda: check_revocation(content, revocation=checker, trusted=authentic())),
+        ("revocation", delegated if plan and plan.takes(CAP_REVOCATION)
+         else lambda: check_revocation(content, revocation=checker, trusted=authentic())),
     ]
     for check, fn in steps:
         if not run(check, fn, action=act(_ACTION_OF[check])):
             return v
+    if plan is not None and not _run_plugin(plan, content, statement, plugin_config, run, act):
+        return v
     if not run("targetMismatch", lambda: check_target(target, subject)):
         return v
     run("userMetadata", lambda: check_user_metadata(target, user_metadata))
     return v
+
+
+def _run_plugin(
+    plan: PluginPlan, content: EnvelopeContent, statement: TrustPolicyStatement,
+    plugin_config: Mapping[str, str] | None, run: Callable[..., bool], act: Callable[[str], str],
+) -> bool:
+    """``verify-signature`` and its results under the statement's actions; False stops this signature.
+
+    As notation-go: REVOCATION_CHECK is not asked for when revocation is skipped; missing results
+    or unprocessed critical attributes fail (enforced); a trusted-identity failure counts under
+    the authenticity action, a revocation failure under the revocation action.
+    """
+    from ocisign.extplugin.protocol import CAP_REVOCATION
+    from ocisign.extplugin.verification import PluginOutcome, run_verification, unprocessed_critical
+
+    caps = [c for c in plan.capabilities if not (c == CAP_REVOCATION and act("revocation") == "skip")]
+    outcomes: list[PluginOutcome] = []
+
+    def verify() -> str:
+        if not caps:  # nothing to ask: a critical attribute can then never be processed
+            missing = unprocessed_critical(content, ())
+            if missing:
+                raise CheckFailed(f"extended critical attribute {_q(missing[0])} was not processed by the "
+                                  f"verification plugin {_q(plan.name)} (no capability to verify was requested)")
+            return f"verification plugin {_q(plan.name)} was not needed (revocation is skipped)"
+        try:
+            outcomes.append(run_verification(plan, content, statement, caps, plugin_config))
+        except OcisignError as exc:
+            raise CheckFailed(str(exc)) from None
+        return f"verification plugin {_q(plan.name)} answered for {', '.join(caps)}"
+
+    if not run("verificationPlugin", verify):
+        return False
+    if not outcomes:
+        return True
+    out = outcomes[0]
+    if out.trusted_identity is not None and not out.trusted_identity.success:
+        reason = out.trusted_identity.reason
+
+        def identity() -> str:
+            raise CheckFailed(f"trusted identify verification by plugin {_q(plan.name)} failed with reason "
+                              f"{_q(reason)}")
+
+        if not run("trustedIdentity", identity, action=act("authenticity")):
+            return False
+    if out.revocation is not None:
+        result = out.revocation
+
+        def revoked() -> str:
+            if not result.success:
+                raise CheckFailed(f"revocation check by verification plugin {_q(plan.name)} failed with reason "
+                                  f"{_q(result.reason)}")
+            return f"verification plugin {_q(plan.name)} found the certificates not revoked"
+
+        if not run("revocation", revoked, action=act("revocation")):
+            return False
+    return True
 
 
 def evaluate(context: VerificationContext) -> tuple[PolicyResult, list[SignatureVerdict]]:
@@ -660,6 +740,7 @@ def evaluate(context: VerificationContext) -> tuple[PolicyResult, list[Signature
         verdict = evaluate_signature(
             i, blob, statement=statement, subject=context.subject, user_metadata=context.user_metadata,
             now=now, trust_store=context.trust_store, open_envelope=context.open_envelope, revocation=checker,
+            verification_plugin=getattr(context, "verification_plugin", None), plugin_config=context.plugin_config,
         )
         verdicts.append(verdict)
         if verdict.passed:

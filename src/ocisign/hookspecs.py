@@ -32,11 +32,13 @@ __all__ = [
     "ocisign_signers",
     "ocisign_transports",
     "ocisign_trust_store",
+    "ocisign_verification_plugin",
 ]
 
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from ocisign.extplugin.discovery import ExternalPlugin
     from ocisign.oci.model import Descriptor
     from ocisign.types import (
         Credentials,
@@ -73,11 +75,14 @@ def ocisign_layout_handlers() -> Iterable[LayoutHandler]:
 
 
 @hookspec
-def ocisign_signers() -> Iterable[SignerFactory]:
+def ocisign_signers(config_dir: str | None) -> Iterable[SignerFactory]:
     """Register signing backends, keyed by scheme name.
 
     A signing key in ``signingkeys.json`` with ``keyPath``/``certPath`` uses the built-in
     ``file`` scheme; a key with ``"pluginName": "NAME"`` uses the factory named NAME.
+    ``config_dir`` is this run's config directory (None: the environment's); implementations
+    may leave it out. The built-in ``notation_plugins`` yields one factory per notation plugin
+    installed under ``<config_dir>/plugins``.
 
     **Example**::
 
@@ -155,6 +160,27 @@ def ocisign_trust_store(store_type: str, name: str, config_dir: str | None) -> S
         def ocisign_trust_store(store_type, name):
             if (store_type, name) == ("ca", "corp"):
                 return [x509.load_pem_x509_certificate(fetch_corp_root())]
+            return None
+    """
+    return None
+
+
+@hookspec(firstresult=True)
+def ocisign_verification_plugin(name: str, config_dir: str | None) -> ExternalPlugin | None:
+    """The installed notation verification plugin ``name`` (``io.cncf.notary.verificationPlugin``).
+
+    First non-None result wins; None when no plugin of that name is installed. The built-in
+    ``notation_plugins`` looks in ``<config_dir>/plugins/<name>/notation-<name>`` and raises
+    PluginError for an unfit executable (symlink, not executable). The result must offer
+    ``metadata(plugin_config)`` and ``verify_signature(request)`` like
+    :class:`ocisign.extplugin.discovery.ExternalPlugin`.
+
+    **Example**::
+
+        @ocisign.hookimpl
+        def ocisign_verification_plugin(name, config_dir):
+            if name == "acme-verifier":
+                return ExternalPlugin(name=name, path=Path("/opt/acme/notation-acme-verifier"))
             return None
     """
     return None

@@ -39,6 +39,7 @@ __all__ = [
 if TYPE_CHECKING:
     from cryptography import x509
 
+    from ocisign.extplugin.discovery import ExternalPlugin
     from ocisign.oci.model import Descriptor
     from ocisign.types import (
         Credentials,
@@ -190,16 +191,19 @@ class OcisignPluginManager(pluggy.PluginManager):
         return super().unregister(plugin, name)
 
     # --- registration hooks -----------------------------------------------------------------
-    def _registrations(self, hook_name: str, kind: str, key: Callable[[Any], str]) -> dict[str, Any]:
-        if hook_name in self._cache:
-            return self._cache[hook_name]  # type: ignore[no-any-return]
+    def _registrations(self, hook_name: str, kind: str, key: Callable[[Any], str],
+                       **kwargs: Any) -> dict[str, Any]:
+        cache_key = f"{hook_name}{sorted(kwargs.items())}" if kwargs else hook_name
+        if cache_key in self._cache:
+            return self._cache[cache_key]  # type: ignore[no-any-return]
         caller: pluggy.HookCaller = getattr(self.hook, hook_name)
         merged: dict[str, Any] = {}
         owner: dict[str, str] = {}
         trace = self._trace_write
         for impl in caller.get_hookimpls():  # registration order
             try:
-                records = list(impl.function() or ())  # type: ignore[call-overload]
+                args = {k: v for k, v in kwargs.items() if k in impl.argnames}
+                records = list(impl.function(**args) or ())  # type: ignore[call-overload]
             except Exception as exc:
                 raise PluginError(f"plugin {impl.plugin_name!r} failed in {hook_name}: {exc}") from exc
             if trace:
@@ -212,7 +216,7 @@ class OcisignPluginManager(pluggy.PluginManager):
                     )
                 merged[k] = rec
                 owner[k] = impl.plugin_name
-        self._cache[hook_name] = merged
+        self._cache[cache_key] = merged
         return merged
 
     def layout_handlers(self) -> dict[str, LayoutHandler]:
@@ -249,13 +253,14 @@ class OcisignPluginManager(pluggy.PluginManager):
             raise LayoutError(f"{path}: ambiguous layout type ({names}); choose one with --layout-type")
         return matches[0].open(p)
 
-    def signer_factories(self) -> dict[str, SignerFactory]:
-        """All signer factories by scheme name."""
-        return self._registrations("ocisign_signers", "signer", lambda r: r.name)
+    def signer_factories(self, config_dir: str | os.PathLike[str] | None = None) -> dict[str, SignerFactory]:
+        """All signer factories by scheme name (``config_dir``: where notation plugins are installed)."""
+        return self._registrations("ocisign_signers", "signer", lambda r: r.name,
+                                   config_dir=str(config_dir) if config_dir else None)
 
-    def signer_factory(self, name: str) -> SignerFactory:
+    def signer_factory(self, name: str, config_dir: str | os.PathLike[str] | None = None) -> SignerFactory:
         """The signer factory for ``name`` or a PluginError listing the choices."""
-        factories = self.signer_factories()
+        factories = self.signer_factories(config_dir)
         if name not in factories:
             raise PluginError(f"no signer plugin {name!r}; choose one of: {', '.join(sorted(factories))}")
         return factories[name]
@@ -301,6 +306,14 @@ class OcisignPluginManager(pluggy.PluginManager):
             "ocisign_trust_store", store_type=store_type, name=name,
             config_dir=str(config_dir) if config_dir else None,
         )
+
+    def verification_plugin(self, name: str, config_dir: str | os.PathLike[str] | None = None) -> ExternalPlugin:
+        """The installed notation verification plugin ``name``; PluginError when there is none."""
+        found = self._call("ocisign_verification_plugin", name=name,
+                           config_dir=str(config_dir) if config_dir else None)
+        if found is None:
+            raise PluginError(f"plugin {name!r} is not installed")
+        return found  # type: ignore[no-any-return]
 
     def evaluate_policy(self, context: VerificationContext) -> list[PolicyResult]:
         """Every plugin's decision (None results dropped), in call order."""

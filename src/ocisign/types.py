@@ -20,6 +20,7 @@ __all__ = [
     "Credentials",
     "EnvelopeContent",
     "EnvelopeFormat",
+    "GeneratedEnvelope",
     "KeySpec",
     "LayoutHandler",
     "Outcome",
@@ -185,6 +186,25 @@ class Signer(Protocol):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class GeneratedEnvelope:
+    """An envelope made whole by a signer (a ``SIGNATURE_GENERATOR.ENVELOPE`` notation plugin).
+
+    A Signer may offer, besides the :class:`Signer` protocol, these optional members that
+    :func:`ocisign.sign.signing.sign_artifact` uses when present:
+
+    * ``generate_envelope(request, envelope_format) -> GeneratedEnvelope``: the signer builds the
+      whole envelope itself (checked by the signer; its ``annotations`` go on the signature manifest);
+    * ``chain_after_signing = True``: ``certificate_chain()`` is only known after ``sign`` (RAW
+      plugins return the chain with the signature), so the chain is validated after sealing;
+    * ``signing_agent_suffix``: appended to the signing agent (``ocisign/1.0 <plugin>/<version>``).
+    """
+
+    envelope: bytes
+    certificate_chain: Sequence[x509.Certificate]
+    annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class SignerFactory:
     """Creates Signers for a key scheme: ``file`` (built-in), or ``vault``, ``awskms``… from plugins.
 
@@ -283,6 +303,11 @@ class VerificationContext:
     open_envelope: Callable[[str, bytes], EnvelopeContent] | None = None
     #: the time to verify at (None: now); tests freeze the clock with it
     verification_time: dt.datetime | None = None
+    #: installed notation verification plugin by name (``pm.verification_plugin``); raises
+    #: OcisignError when it is not installed; None: no plugin can run
+    # name -> an installed notation verification plugin (an ocisign.extplugin.discovery.ExternalPlugin); typed
+    # loosely so that the plugin contract does not import the external-plugin machinery
+    verification_plugin: Callable[[str], Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -43,7 +43,7 @@ COMMANDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "login": ("ocisign.cli.commands.login", "Log in to a registry", ()),
     "logout": ("ocisign.cli.commands.login", "Log out from a registry", ()),
     "layout": ("ocisign.cli.commands.layout", "Check, extract and pack OCI layouts", ()),
-    "plugin": ("ocisign.cli.commands.plugin", "List loaded plugins", ()),
+    "plugin": ("ocisign.cli.commands.plugin", "List plugins; install and uninstall notation plugins", ()),
     "hook": ("ocisign.cli.commands.hook", "Run a pre-commit hook over file names", ()),
     "completion": ("ocisign.cli.commands.completion", "Print a shell completion script (bash, zsh, fish, powershell)",
                    ()),

@@ -42,6 +42,10 @@ class CliContext:
         self.args = args
         self.debug: bool = bool(getattr(args, "debug", False))
         self.verbose: bool = bool(getattr(args, "verbose", False))
+        if self.debug or "ocisign.extplugin.runner" in sys.modules:  # notation plugins' stderr under --debug
+            from ocisign.extplugin.runner import show_plugin_stderr
+
+            show_plugin_stderr(self.debug)
         from ocisign.config.project import load_project_config
 
         #: project config ([tool.ocisign] / ocisign.toml): defaults commands may read, see

@@ -41,8 +41,6 @@ def plan_seal(request: Any, signer: Any) -> SealPlan:
     Checks the signing scheme, times (aware; expiry strictly after signing time), extended
     attribute names, the chain (non-empty) and that the signer's key spec equals the leaf's.
     """
-    from cryptography.hazmat.primitives.serialization import Encoding
-
     if request.signing_scheme not in SIGNING_SCHEMES:
         raise SigningError(f"unsupported signing scheme {request.signing_scheme!r}; "
                            f"use {SCHEME_X509} or {SCHEME_SIGNING_AUTHORITY}")
@@ -55,17 +53,12 @@ def plan_seal(request: Any, signer: Any) -> SealPlan:
                                f"{format_time(signing_time)}")
     try:
         alg = algorithm_for(signer.key_spec)
-        chain = tuple(signer.certificate_chain())
-    except SigningError:
+    except OcisignError:  # a plugin signer's PluginError keeps its exit code
         raise
     except Exception as exc:
         raise SigningError(f"signer failed: {exc}") from exc
-    if not chain:
-        raise SigningError("the signing key has an empty certificate chain")
-    leaf_spec = key_spec_of(chain[0].public_key(), what="signing certificate")
-    if leaf_spec != alg.key_spec:
-        raise SigningError(f"signing key spec {alg.key_spec} does not match the {leaf_spec} key "
-                           "of the leaf certificate")
+    # a plugin signer (``chain_after_signing``) returns its chain with the signature: read it in sealed_chain
+    chain_der = () if getattr(signer, "chain_after_signing", False) else _signer_chain_der(signer, alg)
     extended = dict(request.extended_attributes)
     for name in extended:
         if not isinstance(name, str) or not name:
@@ -78,7 +71,7 @@ def plan_seal(request: Any, signer: Any) -> SealPlan:
     critical = [n for n in extended if n in wanted or n in ALWAYS_CRITICAL]
     return SealPlan(
         alg=alg,
-        chain_der=tuple(c.public_bytes(Encoding.DER) for c in chain),
+        chain_der=chain_der,
         scheme=request.signing_scheme,
         signing_time=signing_time,
         expiry=expiry,
@@ -86,6 +79,30 @@ def plan_seal(request: Any, signer: Any) -> SealPlan:
         critical_extended=tuple(critical),
         signing_agent=request.signing_agent or "",
     )
+
+
+def _signer_chain_der(signer: Any, alg: Algorithm) -> tuple[bytes, ...]:
+    """The signer's chain as DER; non-empty and its leaf key of ``alg``'s key spec."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    try:
+        chain = tuple(signer.certificate_chain())
+    except OcisignError:
+        raise
+    except Exception as exc:
+        raise SigningError(f"signer failed: {exc}") from exc
+    if not chain:
+        raise SigningError("the signing key has an empty certificate chain")
+    leaf_spec = key_spec_of(chain[0].public_key(), what="signing certificate")
+    if leaf_spec != alg.key_spec:
+        raise SigningError(f"signing key spec {alg.key_spec} does not match the {leaf_spec} key "
+                           "of the leaf certificate")
+    return tuple(c.public_bytes(Encoding.DER) for c in chain)
+
+
+def sealed_chain(plan: SealPlan, signer: Any) -> tuple[bytes, ...]:
+    """The chain to put in the envelope, after ``signer.sign`` ran (plugin signers know it only then)."""
+    return plan.chain_der or _signer_chain_der(signer, plan.alg)
 
 
 def call_signer(signer: Any, data: bytes) -> bytes:

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from ocisign.manager import OcisignPluginManager
     from ocisign.sign.timestamping import TimestampOptions
-    from ocisign.types import EnvelopeFormat, Signer, Target
+    from ocisign.types import EnvelopeFormat, GeneratedEnvelope, Signer, Target
 
 SIGNING_AGENT = f"ocisign/{__version__}"
 
@@ -166,13 +166,15 @@ def sign_artifact(
     check_user_metadata(metadata)
     subject = resolve_subject(target, reference, verb="sign", warn=warn)
     signing_time = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).replace(microsecond=0)
-    try:
-        chain = list(signer.certificate_chain())
-    except SigningError:
-        raise
-    except Exception as exc:
-        raise SigningError(f"signing key: cannot read its certificate chain: {exc}") from exc
-    validate_signing_chain(chain, at=signing_time, scheme="notary.x509")
+    # notation plugin signers (see ocisign.types.GeneratedEnvelope) know their chain only after signing
+    generate = getattr(signer, "generate_envelope", None)
+    chain_later = callable(generate) or bool(getattr(signer, "chain_after_signing", False))
+    if not chain_later:
+        chain = _signer_chain(signer)
+        validate_signing_chain(chain, at=signing_time, scheme="notary.x509")
+    suffix = getattr(signer, "signing_agent_suffix", "")
+    if suffix:
+        signing_agent = f"{signing_agent} {suffix}"
 
     payload = build_payload(
         Descriptor(media_type=subject.media_type, digest=subject.digest, size=subject.size,
@@ -185,7 +187,19 @@ def sign_artifact(
         expiry=signing_time + expiry if expiry else None,
         signing_agent=signing_agent,
     )
-    blob = envelope_format.seal(request, signer)
+    extra_annotations: Mapping[str, str] = {}
+    if callable(generate):
+        generated: GeneratedEnvelope = generate(request, envelope_format)
+        blob, chain, extra_annotations = generated.envelope, list(generated.certificate_chain), generated.annotations
+        content = envelope_format.open(blob)
+        payload, scheme = content.payload, content.signing_scheme  # the plugin's (it may add annotations)
+    else:
+        blob = envelope_format.seal(request, signer)
+        scheme = request.signing_scheme
+        if chain_later:
+            chain = _signer_chain(signer)
+    if chain_later:
+        validate_signing_chain(chain, at=signing_time, scheme=scheme)
     if timestamp is not None:
         from ocisign.sign.timestamping import timestamp_envelope
 
@@ -193,7 +207,8 @@ def sign_artifact(
     _check_envelope(envelope_format, blob, payload, chain)
 
     envelope = Descriptor(media_type=envelope_format.media_type, digest=sha256_digest(blob), size=len(blob))
-    annotations = {ANN_THUMBPRINT: thumbprints_annotation(chain), ANN_CREATED: created_annotation(signing_time)}
+    annotations = {**extra_annotations, ANN_THUMBPRINT: thumbprints_annotation(chain),
+                   ANN_CREATED: created_annotation(signing_time)}
     manifest = signature_manifest(subject, envelope, annotations)
     sig = Descriptor(media_type=MT_MANIFEST, digest=sha256_digest(manifest), size=len(manifest),
                      annotations=annotations)
@@ -204,6 +219,15 @@ def sign_artifact(
         w.push_manifest(sig, manifest, listed=True)
     pm.signature_created(target, subject, sig)
     return SignResult(subject=subject, signature=sig, envelope=envelope, manifest_bytes=manifest)
+
+
+def _signer_chain(signer: Signer) -> list[x509.Certificate]:
+    try:
+        return list(signer.certificate_chain())
+    except SigningError:
+        raise
+    except Exception as exc:
+        raise SigningError(f"signing key: cannot read its certificate chain: {exc}") from exc
 
 
 def _check_envelope(fmt: EnvelopeFormat, blob: bytes, payload: bytes, chain: list[x509.Certificate]) -> None:

@@ -277,6 +277,7 @@ def _run_plugins(
         trust_store=_trust_store_lookup(pm, config),
         open_envelope=_envelope_opener(pm),
         verification_time=verification_time,
+        verification_plugin=lambda name: pm.verification_plugin(name, config.root),
     )
     results, error = _call_plugins(pm, context)
     return _combine(report, results, error)

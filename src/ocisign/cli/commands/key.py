@@ -93,10 +93,10 @@ def _add(args: argparse.Namespace, ctx: CliContext) -> int:
         if not args.id:
             raise UsageError("missing key id: --id is required with --plugin")
         config = parse_key_values(args.plugin_config, flag="--plugin-config")
-        if args.plugin not in ctx.pm.signer_factories():
+        factories = ctx.pm.signer_factories(ctx.config_dir.root)
+        if args.plugin not in factories:
             raise PluginError(
-                f"no signer plugin {args.plugin!r} is installed; available: "
-                f"{', '.join(sorted(ctx.pm.signer_factories()))}"
+                f"no signer plugin {args.plugin!r} is installed; available: {', '.join(sorted(factories))}"
             )
         record = KeyRecord(name=name, id=args.id, plugin_name=args.plugin, plugin_config=config or None)
     else:

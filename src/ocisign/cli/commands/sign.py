@@ -87,7 +87,7 @@ def make_signer(args: argparse.Namespace, ctx: CliContext) -> Signer:
         if record.is_file_key:
             raise UsageError(f"--plugin-config: key {record.name!r} is a local key, not a plugin key")
         mapping["pluginConfig"] = {**(record.plugin_config or {}), **plugin_config}
-    factory = ctx.pm.signer_factory(record.scheme)
+    factory = ctx.pm.signer_factory(record.scheme, ctx.config_dir.root)
     return factory.create(mapping)
 
 
