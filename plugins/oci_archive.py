@@ -8,6 +8,9 @@ archive beside the original: the old members except ``index.json`` copied with t
 primitives, then the spooled blobs, the merged ``index.json`` and the end-of-archive blocks; it
 is fsynced and renamed over the original only when complete. A failed or interrupted session
 leaves the original byte for byte untouched.
+
+One module (about 600 lines) because a plugin is one module: the reader, the write session and
+the hook implementation share the archive's lock and offsets.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@
 * :func:`pack_layout` writes a reproducible tar of a layout directory: sorted names, mtime 0,
   owner 0:0 with empty user/group names, modes 0644/0755, ustar headers (PAX only when needed);
   written to a temp file beside the destination and renamed over it only when complete.
+
+The three share the blob/graph checks and the temp-then-rename discipline, which is why they
+stay in one module of a little over 500 lines.
 """
 
 from __future__ import annotations

@@ -237,6 +237,8 @@ def index_tar(fd: int, *, location: str, file_size: int | None = None) -> TarInd
 
     Raises LayoutError (one line, naming the member and offset) for anything not accepted; see
     the module docstring. Reads only headers, extended headers and the bytes after the end marker.
+    Longer than most functions on purpose: the header walk is one state machine (PAX/GNU extended
+    headers apply to the next member), kept in one place so that every refusal is visible in order.
     """
     size = os.fstat(fd).st_size if file_size is None else file_size
     w = _Walker(fd, size, location)

@@ -142,70 +142,86 @@ def _policy_json(path: Path, data: bytes) -> dict[str, object]:
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     """Run the sub-command."""
+    command = args.policy_command
+    if command == "import":
+        return _import(args, ctx)
+    if command == "show":
+        return _show(args, ctx)
+    return _init(args, ctx)
+
+
+def _import(args: argparse.Namespace, ctx: CliContext) -> int:
+    """``policy import FILE|-``: validate, then install (asking before replacing a valid policy)."""
+    from ocisign.config.trustpolicy import ignored_member_warnings, parse_policy
+
+    data = _read_source(args.file)
+    try:
+        doc = parse_policy(data, where="standard input" if args.file == "-" else args.file, strict=args.strict)
+    except ConfigError as exc:
+        return print_policy_problems("policy", exc)
+    for w in ignored_member_warnings(doc, args.file):
+        ctx.warn(w)
+    force = args.force
+    if force:
+        ctx.warn("existing trust policy configuration file will be overwritten")
+    elif _existing_policy_is_valid(ctx):
+        # notation asks; without a terminal to ask on, ocisign refuses (use --force)
+        if not sys.stdin.isatty():
+            raise UsageError(f"trust policy {_destination(ctx)} already exists; use --force to replace it")
+        from ocisign.cli.commands.cert import ask_confirmation
+
+        if not ask_confirmation("Existing trust policy configuration found, do you want to overwrite it?", False):
+            return 0
+        force = True
+    else:
+        force = True  # a missing or invalid policy is replaced without asking, as notation does
+    _install(ctx, data, doc, force=force, command="import")
+    ctx.out("Trust policy configuration imported successfully.")
+    return 0
+
+
+def _show(args: argparse.Namespace, ctx: CliContext) -> int:
+    """``policy show``: the file's bytes as notation prints them (problems on stderr), or ``-o json``."""
     from ocisign.config.trustpolicy import (
         PolicyNotFoundError,
+        effective_policy_path,
         ignored_member_warnings,
         parse_policy,
         read_policy_file,
-        validate_policy,
     )
 
-    command = args.policy_command
-    if command == "import":
-        data = _read_source(args.file)
-        try:
-            doc = parse_policy(data, where="standard input" if args.file == "-" else args.file, strict=args.strict)
-        except ConfigError as exc:
-            return print_policy_problems("policy", exc)
-        for w in ignored_member_warnings(doc, args.file):
+    path = effective_policy_path(ctx.config_dir)
+    if path is None:
+        raise PolicyNotFoundError(
+            f"no trust policy in {ctx.config_dir.root} (trustpolicy.oci.json or trustpolicy.json); "
+            "import one with 'ocisign policy import FILE'"
+        )
+    data = read_policy_file(path)
+    if args.output == "json":
+        ctx.emit_json(_policy_json(path, data))
+        return 0
+    try:
+        for w in ignored_member_warnings(parse_policy(data, where=str(path), path=path)):
             ctx.warn(w)
-        force = args.force
-        if force:
-            ctx.warn("existing trust policy configuration file will be overwritten")
-        elif _existing_policy_is_valid(ctx):
-            # notation asks; without a terminal to ask on, ocisign refuses (use --force)
-            if not sys.stdin.isatty():
-                raise UsageError(f"trust policy {_destination(ctx)} already exists; use --force to replace it")
-            from ocisign.cli.commands.cert import ask_confirmation
+    except ConfigError as exc:
+        ctx.warn(f"the trust policy in {path} is invalid, update it with 'ocisign policy import --force FILE'")
+        for p in getattr(exc, "problems", []) or [str(exc)]:
+            print(f"  - {p}", file=sys.stderr)
+    # the file's bytes exactly, as notation prints them (no newline added)
+    buffer = getattr(sys.stdout, "buffer", None)
+    if buffer is None:  # pragma: no cover - a text-only stdout replacement
+        sys.stdout.write(data.decode("utf-8", "replace"))
+    else:
+        sys.stdout.flush()
+        buffer.write(data)
+        buffer.flush()
+    return 0
 
-            if not ask_confirmation("Existing trust policy configuration found, do you want to overwrite it?", False):
-                return 0
-            force = True
-        else:
-            force = True  # a missing or invalid policy is replaced without asking, as notation does
-        _install(ctx, data, doc, force=force, command="import")
-        ctx.out("Trust policy configuration imported successfully.")
-        return 0
-    if command == "show":
-        from ocisign.config.trustpolicy import effective_policy_path
 
-        path = effective_policy_path(ctx.config_dir)
-        if path is None:
-            raise PolicyNotFoundError(
-                f"no trust policy in {ctx.config_dir.root} (trustpolicy.oci.json or trustpolicy.json); "
-                "import one with 'ocisign policy import FILE'"
-            )
-        data = read_policy_file(path)
-        if args.output == "json":
-            ctx.emit_json(_policy_json(path, data))
-            return 0
-        try:
-            for w in ignored_member_warnings(parse_policy(data, where=str(path), path=path)):
-                ctx.warn(w)
-        except ConfigError as exc:
-            ctx.warn(f"the trust policy in {path} is invalid, update it with 'ocisign policy import --force FILE'")
-            for p in getattr(exc, "problems", []) or [str(exc)]:
-                print(f"  - {p}", file=sys.stderr)
-        # the file's bytes exactly, as notation prints them (no newline added)
-        buffer = getattr(sys.stdout, "buffer", None)
-        if buffer is None:  # pragma: no cover - a text-only stdout replacement
-            sys.stdout.write(data.decode("utf-8", "replace"))
-        else:
-            sys.stdout.flush()
-            buffer.write(data)
-            buffer.flush()
-        return 0
-    # init
+def _init(args: argparse.Namespace, ctx: CliContext) -> int:
+    """``policy init``: a policy with one statement from the command line."""
+    from ocisign.config.trustpolicy import PolicyError, validate_policy
+
     statement = {
         "name": args.name,
         "registryScopes": list(args.scopes) or ["*"],
@@ -216,8 +232,6 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     obj = {"version": "1.0", "trustPolicies": [statement]}
     doc_or_none, problems = validate_policy(obj)
     if doc_or_none is None:
-        from ocisign.config.trustpolicy import PolicyError
-
         return print_policy_problems("policy", PolicyError("from the command line", problems))
     data = (json.dumps(obj, indent=4) + "\n").encode("utf-8")
     dest = _install(ctx, data, doc_or_none, force=args.force, command="init")
