@@ -13,10 +13,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _listed_packages() -> set[str]:
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    else:  # Python 3.10
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
     data = tomllib.loads((REPO / "pyproject.toml").read_text())
     return set(data["tool"]["setuptools"]["packages"])
 

@@ -77,7 +77,6 @@ def test_refused_inputs_are_an_outcome_not_an_exception() -> None:
     # not a DER ECDSA-Sig-Value: cryptography raises, the dispatcher reports it (fail closed)
     outcome = verify_signature(ec_key, b"\x00garbage", DATA, scheme="ecdsa", hash_alg=hashes.SHA256())
     assert outcome in ("invalid", "error")
-    assert outcome != "ok"
 
 
 # --- x509.der.generalized_time -------------------------------------------------------------------

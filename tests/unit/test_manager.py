@@ -6,7 +6,7 @@ import inspect
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -154,7 +154,7 @@ def test_evaluate_policy_cannot_be_wrapped(pm: OcisignPluginManager) -> None:
     """A wrapper could rewrite the built-in's result; policy plugins only return their own."""
     class Rewriter:
         @ocisign.hookimpl(wrapper=True)
-        def ocisign_evaluate_policy(self, context: object) -> Iterator[None]:
+        def ocisign_evaluate_policy(self, context: object) -> Generator[None, object, list[PolicyResult]]:
             yield
             return [PolicyResult(source="trust_policy", outcome="pass", reason="rewritten")]
 
