@@ -74,6 +74,9 @@ def main() -> None:
         env = os.environ.copy()
         env["OCISIGN_CONFIG_DIR"] = str(work / "config")
         env["OCISIGN_PROJECT_CONFIG"] = "none"
+        env["OCISIGN_CACHE_DIR"] = str(work / "cache")
+        # measured as installed: pip writes the bytecode at install time, so the warm-up run may too
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         plain, signed = make_layouts(work, env)
         digest = json.loads((plain / "index.json").read_bytes())["manifests"][0]["digest"]
         ocisign = [sys.executable, "-m", "ocisign"]

@@ -35,6 +35,7 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     cfg = tmp_path_factory.mktemp("ocisign-config")
     monkeypatch.setenv("OCISIGN_CONFIG_DIR", str(cfg))
     monkeypatch.setenv("DOCKER_CONFIG", str(cfg / "docker"))
+    monkeypatch.setenv("OCISIGN_CACHE_DIR", str(cfg / "cache"))  # the entry-point index; never the user's
     monkeypatch.delenv("OCISIGN_DISABLED_PLUGINS", raising=False)
     monkeypatch.delenv("OCISIGN_TRACE_PLUGINS", raising=False)
     return cfg

@@ -10,23 +10,24 @@ inside their ``run`` functions. Each command module provides::
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import sys
-from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING
 
-from ocisign import __version__
 from ocisign.errors import ExitCode, OcisignError
 
+if TYPE_CHECKING:  # argparse and typing are imported only when a parser is built (not for --version)
+    import argparse
+    from collections.abc import Sequence
+    from typing import Protocol
 
-class CommandModule(Protocol):
-    """Shape of an ``ocisign.cmd_*`` module."""
+    class CommandModule(Protocol):
+        """Shape of an ``ocisign.cli.commands.*`` module."""
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+        def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
-    def run(self, args: argparse.Namespace, ctx: object) -> int: ...
+        def run(self, args: argparse.Namespace, ctx: object) -> int: ...
 
 
 #: command -> (module, one-line help, aliases)
@@ -56,6 +57,8 @@ def add_common_options(parser: argparse.ArgumentParser, *, top: bool, plugin_sho
     ``plugin_short=False`` leaves ``-p`` to the command (``login -p PASSWORD``, as notation);
     ``--plugin-module`` and ``ocisign -p MODULE login`` still work there.
     """
+    import argparse
+
     default = argparse.SUPPRESS
     g = parser.add_argument_group("common options")
     g.add_argument("-d", "--debug", action="store_true", default=False if top else default,
@@ -90,15 +93,40 @@ def _find_command(argv: Sequence[str]) -> str | None:
     return None
 
 
+def _print_version() -> None:
+    import ocisign
+
+    print(f"ocisign {ocisign.__version__}")
+
+
+def _version_action() -> type[argparse.Action]:
+    """``--version``: the version is read from the package metadata only when asked for."""
+    import argparse
+
+    class VersionAction(argparse.Action):
+        def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                     default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+            super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+        def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                     values: object, option_string: str | None = None) -> None:
+            _print_version()
+            parser.exit()
+
+    return VersionAction
+
+
 def build_parser(command: str | None) -> argparse.ArgumentParser:
     """The top-level parser; only ``command``'s module is imported to add its arguments."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="ocisign",
         description="Sign, list, inspect, verify and copy OCI images with Notary Project signatures.",
         epilog="Exit codes: 0 ok, 1 check or operation failed, 2 usage or input error, "
         "3 plugin error, 4 internal error.",
     )
-    parser.add_argument("--version", action="version", version=f"ocisign {__version__}")
+    parser.add_argument("--version", action=_version_action(), help="show program's version number and exit")
     add_common_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     seen: set[str] = set()
@@ -127,6 +155,9 @@ def _tolerate_undecodable_names() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list == ["--version"]:  # the fast path: no parser, no plugins
+        _print_version()
+        return int(ExitCode.OK)
     _tolerate_undecodable_names()
     command = _find_command(args_list)
     if command not in COMMANDS:

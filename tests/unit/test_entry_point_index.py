@@ -1,0 +1,107 @@
+"""The cached entry-point index (issue 12 start-up, issue 9 item 5): no per-run scan when nothing
+changed, and a plugin installed, removed or broken since the last run is seen on the next run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _dist(site: Path, name: str, module_source: str) -> Path:
+    dist = site / f"ocisign_{name}-1.0.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: ocisign-{name}\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text(f"[ocisign]\n{name} = ocisign_{name}_mod\n")
+    (site / f"ocisign_{name}_mod.py").write_text(module_source)
+    return dist
+
+
+GOOD = "import ocisign\n\n@ocisign.hookimpl\ndef ocisign_registry_credentials(host, config_dir):\n    return None\n"
+
+
+def _plugin_list(tmp_path: Path, cache: Path) -> subprocess.CompletedProcess[str]:
+    env = {"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin", "OCISIGN_CONFIG_DIR": str(tmp_path / "cfg"),
+           "OCISIGN_CACHE_DIR": str(cache), "OCISIGN_PROJECT_CONFIG": "none"}
+    return subprocess.run([sys.executable, "-m", "ocisign", "plugin", "list"], capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+def test_index_is_written_reused_and_follows_installs_and_removals(tmp_path: Path) -> None:
+    site, cache = tmp_path / "site", tmp_path / "cache"
+    site.mkdir()
+    first = _plugin_list(tmp_path, cache)
+    assert first.returncode == 0 and "ocisign-good" not in first.stdout
+    index = cache / "entry-points-v1.json"
+    assert index.is_file()
+    stamp = index.stat().st_mtime_ns
+
+    good = _dist(site, "good", GOOD)  # installed since the last run
+    second = _plugin_list(tmp_path, cache)
+    assert second.returncode == 0, second.stderr
+    assert "good" in second.stdout and "ocisign-good" in second.stdout
+    assert index.stat().st_mtime_ns != stamp  # rebuilt
+
+    stamp = index.stat().st_mtime_ns
+    third = _plugin_list(tmp_path, cache)  # nothing changed: served from the index
+    assert third.stdout == second.stdout and index.stat().st_mtime_ns == stamp
+
+    shutil.rmtree(good)  # uninstalled
+    fourth = _plugin_list(tmp_path, cache)
+    assert fourth.returncode == 0 and "ocisign-good" not in fourth.stdout
+
+
+def test_a_broken_plugin_installed_after_the_index_was_written_fails_loudly(tmp_path: Path) -> None:
+    site, cache = tmp_path / "site", tmp_path / "cache"
+    site.mkdir()
+    assert _plugin_list(tmp_path, cache).returncode == 0
+    _dist(site, "broken", "raise ImportError('missing dependency xyz')\n")
+    for _ in range(2):  # a fresh scan, then (index written or not) the same loud failure
+        proc = _plugin_list(tmp_path, cache)
+        assert proc.returncode == 3, proc.stderr
+        assert "'broken'" in proc.stderr and "xyz" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_stale_index_naming_a_module_that_no_longer_imports_fails_loudly(tmp_path: Path) -> None:
+    site, cache = tmp_path / "site", tmp_path / "cache"
+    site.mkdir()
+    _dist(site, "good", GOOD)
+    assert _plugin_list(tmp_path, cache).returncode == 0
+    (site / "ocisign_good_mod.py").write_text("raise ImportError('now broken')\n")  # same dist-info, broken code
+    proc = _plugin_list(tmp_path, cache)
+    assert proc.returncode == 3 and "'good'" in proc.stderr and "now broken" in proc.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+def test_a_read_only_cache_dir_only_costs_a_scan(tmp_path: Path) -> None:
+    site, cache = tmp_path / "site", tmp_path / "cache"
+    site.mkdir()
+    cache.mkdir()
+    cache.chmod(0o500)
+    try:
+        _dist(site, "good", GOOD)
+        proc = _plugin_list(tmp_path, cache)
+        assert proc.returncode == 0 and "ocisign-good" in proc.stdout
+        assert list(cache.iterdir()) == []
+    finally:
+        cache.chmod(0o700)
+
+
+def test_a_cache_path_that_is_a_file_or_garbage_is_ignored(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    _dist(site, "good", GOOD)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    proc = _plugin_list(tmp_path, blocker)
+    assert proc.returncode == 0 and "ocisign-good" in proc.stdout
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "entry-points-v1.json").write_text("{not json")
+    proc = _plugin_list(tmp_path, cache)
+    assert proc.returncode == 0 and "ocisign-good" in proc.stdout
+    assert (cache / "entry-points-v1.json").read_text().startswith("{")  # rewritten
