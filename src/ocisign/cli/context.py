@@ -4,10 +4,13 @@ and opening the artifact a command names (local layout or registry)."""
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ocisign.config.configdir import ConfigDir
 from ocisign.errors import BadReferenceError, UsageError
@@ -16,6 +19,7 @@ if TYPE_CHECKING:
     from ocisign.manager import OcisignPluginManager
     from ocisign.types import RemoteOptions, Target
 
+T = TypeVar("T")
 
 @dataclasses.dataclass
 class Artifact:
@@ -50,6 +54,25 @@ class CliContext:
         self.config_dir = ConfigDir.from_env(getattr(args, "config_dir", None) or self.project.config_dir)
         self._pm: OcisignPluginManager | None = None
         self._closers: list[Any] = []
+        #: per-run values shared by every reference of a batch (see :meth:`shared`)
+        self._shared: dict[str, Any] = {}
+        self._shared_lock = threading.Lock()
+
+    def fork(self, args: argparse.Namespace) -> CliContext:
+        """A context for one reference of a batch: its own ``args`` and opened targets, the same
+        plugin manager, project config, config dir and :meth:`shared` values."""
+        child = copy.copy(self)
+        child.args = args
+        child._closers = []
+        return child
+
+    def shared(self, key: str, factory: Callable[[], T]) -> T:
+        """The run's value for ``key``, made by ``factory`` on first use (thread-safe; a factory
+        that raises is tried again by the next caller)."""
+        with self._shared_lock:
+            if key not in self._shared:
+                self._shared[key] = factory()
+            return self._shared[key]  # type: ignore[no-any-return]
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CliContext:

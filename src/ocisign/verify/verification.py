@@ -196,7 +196,9 @@ def _combine(report: VerificationReport, results: list[PolicyResult], error: str
 TrustStoreLookup = Callable[[str, str], "Sequence[x509.Certificate] | None"]
 
 
-def _trust_store_lookup(pm: OcisignPluginManager, config: ConfigDir) -> TrustStoreLookup:
+def trust_store_lookup(pm: OcisignPluginManager, config: ConfigDir) -> TrustStoreLookup:
+    """A lookup that asks the plugins for each trust store once (errors are remembered too);
+    one per run, shared by every artifact a batch verifies."""
     cache: dict[tuple[str, str], Sequence[x509.Certificate] | None] = {}
     errors: dict[tuple[str, str], OcisignError] = {}
 
@@ -243,8 +245,12 @@ def verify_artifact(
     verification_time: dt.datetime | None = None,
     policy: TrustPolicyDocument | None = None,
     warn: Callable[[str], object] | None = None,
+    trust_store: TrustStoreLookup | None = None,
 ) -> VerificationReport:
     """Verify the artifact ``reference`` (tag or digest) in ``target`` (see the module docstring).
+
+    ``trust_store`` (from :func:`trust_store_lookup`) lets several verifications share the trust
+    stores they read; by default each call reads them afresh.
 
     ``location`` is how the artifact is shown (``./layout`` or ``registry/repo``); ``scope`` is the
     policy scope. ``warn`` receives warnings as they happen (tag use). Raises ConfigError for a
@@ -285,7 +291,7 @@ def verify_artifact(
         plugin_config=dict(plugin_config or {}),
         envelopes=envelopes,
         policy=statement,
-        trust_store=_trust_store_lookup(pm, config),
+        trust_store=trust_store or trust_store_lookup(pm, config),
         open_envelope=_envelope_opener(pm),
         verification_time=verification_time,
     )
@@ -378,7 +384,7 @@ def verify_envelope(
         max_signatures=DEFAULT_MAX_SIGNATURES,
         envelopes=blobs,
         policy=statement,
-        trust_store=_trust_store_lookup(pm, config),
+        trust_store=trust_store_lookup(pm, config),
         open_envelope=_envelope_opener(pm),
         verification_time=verification_time,
     )
