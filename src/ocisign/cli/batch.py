@@ -51,7 +51,7 @@ DONE = {"sign": "signed", "verify": "verified", "list": "listed", "inspect": "in
 RunOne = Callable[["argparse.Namespace", "CliContext"], int]
 
 
-def _jobs(text: str) -> int:
+def parse_jobs(text: str) -> int:
     import argparse
 
     try:
@@ -70,7 +70,7 @@ def add_batch_arguments(parser: argparse.ArgumentParser, *, help_text: str) -> N
     g.add_argument("--refs-from", metavar="FILE", default=None,
                    help="also take references from FILE, one a line ('-': standard input; blank lines and "
                         "# comments are skipped)")
-    g.add_argument("--jobs", type=_jobs, default=DEFAULT_JOBS, metavar="N",
+    g.add_argument("--jobs", type=parse_jobs, default=DEFAULT_JOBS, metavar="N",
                    help=f"references processed at once in a batch (default {DEFAULT_JOBS})")
 
 
@@ -203,11 +203,17 @@ def _run_captured(command: str, run_one: RunOne, args: argparse.Namespace, ctx: 
 
 
 def run_batch(command: str, args: argparse.Namespace, ctx: CliContext, run_one: RunOne,
-              *, reference_attr: str = "reference") -> int:
-    """Run ``run_one`` for every reference (see the module docstring); returns the exit code."""
-    refs = references(args)
+              *, items: list[str] | None = None,
+              apply: Callable[[argparse.Namespace, str], None] | None = None) -> int:
+    """Run ``run_one`` for every reference (see the module docstring); returns the exit code.
+
+    ``items`` replaces :func:`references` (``cp``'s ``SRC DST`` lines) and ``apply(args, item)``
+    puts one item into a copy of ``args`` (default: ``args.reference = item``).
+    """
+    refs = references(args) if items is None else items
+    put = apply or _set_reference
     if len(refs) == 1 and getattr(args, "refs_from", None) is None:
-        setattr(args, reference_attr, refs[0])
+        put(args, refs[0])
         return run_one(args, ctx)
     from concurrent.futures import ThreadPoolExecutor
 
@@ -218,7 +224,7 @@ def run_batch(command: str, args: argparse.Namespace, ctx: CliContext, run_one: 
         futures = []
         for ref in refs:
             one = copy.copy(args)
-            setattr(one, reference_attr, ref)
+            put(one, ref)
             one.reference = ref
             futures.append(pool.submit(_run_captured, command, run_one, one, ctx.fork(one), local))
         for future in futures:  # input order, each as soon as it and those before it are done
@@ -238,6 +244,10 @@ def run_batch(command: str, args: argparse.Namespace, ctx: CliContext, run_one: 
               f"{len(failed)} failed")
     sys.stdout.flush()
     return failed[0].rc if failed else int(ExitCode.OK)
+
+
+def _set_reference(args: argparse.Namespace, item: str) -> None:
+    args.reference = item
 
 
 def _print_text(outcome: Outcome) -> None:

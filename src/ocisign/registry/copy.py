@@ -34,7 +34,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from ocisign.errors import ContentError, LayoutError, RegistryError
+from ocisign.errors import ContentError, LayoutError, OcisignError, RegistryError
 from ocisign.oci.model import ALL_MANIFEST_TYPES, MAX_INDEX_DEPTH, Descriptor, Manifest, parse_manifest
 from ocisign.types import Target, TargetWriter
 
@@ -320,13 +320,21 @@ class Copier:
             flush = getattr(writer, "flush_referrers", None)
             if flush is not None:
                 flush()
-            if tag:
+            if tag and not self._tagged_already(tag, root.desc.digest):
                 writer.push_manifest(root.desc, root.data, tag=tag)
         self.progress.finish()
         result.seconds = time.monotonic() - start
         return result
 
     # --- existence ------------------------------------------------------------------------------
+    def _tagged_already(self, tag: str, digest: str) -> bool:
+        """True when the destination's ``tag`` already names ``digest`` (compared by digest: a
+        re-push then writes nothing); any failure to tell means the tag is pushed."""
+        try:
+            return self.dst.resolve(tag).digest == digest
+        except OcisignError:
+            return False
+
     def _needed_manifests(self, graph: Graph, root: str) -> set[str]:
         """Manifests the destination lacks; a present manifest covers its whole sub-graph."""
         tops = [root, *(d for d, n in graph.nodes.items() if n.entry is not None)]
