@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import ocisign
 from ocisign.envelope.common import Algorithm, UnsupportedKeyError, algorithm_for, key_spec_of, raw_ecdsa
 from ocisign.errors import ConfigError, SigningError
+from ocisign.lazy_re import lazy_re
 from ocisign.types import SignerFactory
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
     from ocisign.types import KeySpec
 
-_PEM_RE = re.compile(
+_PEM_RE = lazy_re(
     rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL
 )
 #: refuse absurdly large key/cert files before parsing

@@ -18,12 +18,12 @@ import binascii
 import dataclasses
 import datetime as dt
 import json
-import re
 import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 from ocisign.errors import ContentError, OcisignError, SigningError, UsageError, VerificationError
+from ocisign.lazy_re import lazy_re
 from ocisign.oci.model import MAX_ENVELOPE_SIZE, MT_COSE, MT_JWS, Descriptor, parse_json
 
 if TYPE_CHECKING:
@@ -308,7 +308,7 @@ def _json_type(value: object) -> str:
 
 # --- JSON ----------------------------------------------------------------------------------------
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-_GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
+_GO_ESCAPE_RE = lazy_re("[<>&\u2028\u2029]")
 
 
 def go_json(obj: Any, *, sort_keys: bool) -> bytes:
@@ -352,7 +352,7 @@ def parse_json_strict(data: bytes, *, where: str) -> Any:
 
 
 # --- time ----------------------------------------------------------------------------------------
-_RFC3339_RE = re.compile(
+_RFC3339_RE = lazy_re(
     r"\A(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})\Z"
 )
 
