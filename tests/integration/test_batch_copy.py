@@ -60,3 +60,28 @@ def test_cp_pairs_are_checked(run_cli: Callable[..., Any], tmp_path: Path) -> No
     assert r.rc == 2 and "expected 'SRC DST'" in r.err
     r = run_cli("cp", "onlysrc")
     assert r.rc == 2 and "SRC DST" in r.err
+
+
+def test_a_registry_batch_shares_one_target_per_repository(
+    run_cli: Callable[..., Any], make_layout: Callable[..., Path], pm: OcisignPluginManager,
+    token_registry: Any, repo_name: str,
+) -> None:
+    """Three references in one repository: one auth token for the whole batch, results in order."""
+    from tests.conftest import REGISTRY_USER
+
+    reg, tokens = token_registry
+    user, password = REGISTRY_USER
+    layout = make_layout()
+    _signed(pm, layout)
+    for tag in ("a", "b", "c"):
+        r = run_cli("cp", "-r", "--from-oci-layout", f"{layout}:v1", f"{reg.host}/{repo_name}:{tag}",
+                    "-u", user, "-P", password)
+        assert r.rc == 0, r.err
+    before = len(tokens.requests)
+    refs = [f"{reg.host}/{repo_name}:{tag}" for tag in ("a", "b", "c")]
+    r = run_cli("list", "--jobs", "3", "-u", user, "-P", password, *refs)
+    assert r.rc == 0, r.err
+    heads = [line for line in r.out.splitlines() if line.startswith(f"{reg.host}/{repo_name}@")]
+    assert len(heads) == 3
+    assert r.out.splitlines()[-1] == "3 of 3 references listed, 0 failed"
+    assert len(tokens.requests) - before == 1

@@ -10,8 +10,10 @@ References come from the command line and from ``--refs-from FILE`` (``-``: stan
 reference a line, blank lines and ``#`` comments skipped). With exactly one reference on the
 command line and no ``--refs-from``, the command runs as it always did and prints exactly what it
 always printed. Otherwise every reference runs through the same per-reference code, ``--jobs N``
-at a time (default :data:`DEFAULT_JOBS`), sharing the run's plugin manager, trust stores, parsed
-certificates and chain-rule results; one failure never stops the others. Output, in input order
+at a time (default :data:`DEFAULT_JOBS`), sharing the run's plugin manager, key, trust policy,
+trust stores, parsed certificates and chain-rule results, and one registry target (connection
+pool and auth token) per repository; the first reference runs alone so that the others find
+that target and token ready. One failure never stops the others. Output, in input order
 whatever finishes first:
 
 * text: for each reference what the single command prints on stdout (``Successfully verified
@@ -222,11 +224,13 @@ def run_batch(command: str, args: argparse.Namespace, ctx: CliContext, run_one: 
     outcomes: list[Outcome] = []
     with _routed_output() as local, ThreadPoolExecutor(max_workers=min(args.jobs, len(refs))) as pool:
         futures = []
-        for ref in refs:
+        for i, ref in enumerate(refs):
             one = copy.copy(args)
             put(one, ref)
             one.reference = ref
             futures.append(pool.submit(_run_captured, command, run_one, one, ctx.fork(one), local))
+            if i == 0:  # the first reference alone: it opens the shared targets and fetches the tokens
+                futures[0].exception()
         for future in futures:  # input order, each as soon as it and those before it are done
             outcome = future.result()
             outcomes.append(outcome)
