@@ -105,3 +105,22 @@ def test_a_cache_path_that_is_a_file_or_garbage_is_ignored(tmp_path: Path) -> No
     proc = _plugin_list(tmp_path, cache)
     assert proc.returncode == 0 and "ocisign-good" in proc.stdout
     assert (cache / "entry-points-v1.json").read_text().startswith("{")  # rewritten
+
+
+def test_the_version_is_written_once_in_pyproject_and_read_from_the_metadata() -> None:
+    import tomllib
+
+    import ocisign
+    from ocisign.metadata import own_version
+
+    repo = Path(__file__).resolve().parents[2]
+    declared = tomllib.loads((repo / "pyproject.toml").read_text())["project"]["version"]
+    assert ocisign.__version__ == own_version() == declared
+    assert "__version__ =" not in (repo / "src" / "ocisign" / "__init__.py").read_text()
+    proc = subprocess.run([sys.executable, "-m", "ocisign", "--version"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout == f"ocisign {declared}\n"
+    import pluggy
+
+    assert isinstance(ocisign.hookimpl, pluggy.HookimplMarker) and ocisign.hookimpl.project_name == "ocisign"
+    with pytest.raises(AttributeError):
+        ocisign.no_such_name  # noqa: B018

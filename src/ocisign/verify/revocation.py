@@ -41,7 +41,6 @@ nothing is read or written, so ``ocisign verify`` stays a command that writes no
 from __future__ import annotations
 
 import base64
-import concurrent.futures
 import dataclasses
 import datetime as dt
 import json
@@ -431,6 +430,8 @@ class RevocationChecker:
             i = pending[0]
             results[i] = self.check_certificate(i, chain[i], chain[i + 1], signing_time=signing_time)
         elif pending:
+            import concurrent.futures  # only when servers are contacted (it imports logging)
+
             with concurrent.futures.ThreadPoolExecutor(max_workers=min(4, len(pending)),
                                                        thread_name_prefix="ocisign-revocation") as pool:
                 futures = {i: pool.submit(self.check_certificate, i, chain[i], chain[i + 1], signing_time=signing_time)
