@@ -97,13 +97,14 @@ class OcisignPluginManager(pluggy.PluginManager):
             module = importlib.import_module(BUILTIN_PREFIX + short)
             self.register(module, name=short)
 
-    def load_entrypoints(self) -> None:
+    def load_entrypoints(self, *, store_index: bool = False) -> None:
         """Register plugins from the ``ocisign`` entry-point group; import failures are fatal (exit 3).
 
-        When the installed distributions are unchanged since the last run, the plugins come from
-        the cached entry-point index (:mod:`ocisign.metadata`) without scanning every installed
-        distribution; otherwise pluggy's ``load_setuptools_entrypoints`` loads them and the index
-        is rebuilt.
+        When the installed distributions are unchanged since the index was written, the plugins
+        come from the cached entry-point index (:mod:`ocisign.metadata`) without scanning every
+        installed distribution; otherwise pluggy's ``load_setuptools_entrypoints`` loads them, and
+        with ``store_index`` (commands that write anyway: never ``list``/``verify``, which write
+        nothing) the index is rebuilt.
         """
         from ocisign import metadata
 
@@ -127,7 +128,8 @@ class OcisignPluginManager(pluggy.PluginManager):
             plugin_name = self.get_name(plugin)
             if plugin_name is not None:
                 self._ep_dists[plugin_name] = (str(dist.metadata["Name"]), str(dist.version))
-        metadata.store_entry_points(ENTRY_POINT_GROUP, key, metadata.scan_entry_points(ENTRY_POINT_GROUP))
+        if store_index:
+            metadata.store_entry_points(ENTRY_POINT_GROUP, key, metadata.scan_entry_points(ENTRY_POINT_GROUP))
 
     def _raise_entry_point_failure(self, exc: Exception) -> None:
         """Name the entry point that made ``load_setuptools_entrypoints`` fail (it does not say)."""
@@ -357,11 +359,13 @@ def get_plugin_manager(
     disabled: Iterable[str] = (),
     modules: Iterable[str] = (),
     trace: bool | None = None,
+    store_index: bool = False,
 ) -> OcisignPluginManager:
     """Build a manager: specs, built-ins, entry points, extra modules, then ``check_pending``.
 
     ``load_entrypoints`` defaults to not ``OCISIGN_DISABLE_PLUGIN_AUTOLOAD``; ``disabled`` adds to
-    ``OCISIGN_DISABLED_PLUGINS``; ``trace`` defaults to ``OCISIGN_TRACE_PLUGINS``.
+    ``OCISIGN_DISABLED_PLUGINS``; ``trace`` defaults to ``OCISIGN_TRACE_PLUGINS``; ``store_index``
+    lets a scan of the entry points refresh the cached index (see :meth:`~OcisignPluginManager.load_entrypoints`).
     """
     pm = OcisignPluginManager()
     if trace is None:
@@ -374,7 +378,7 @@ def get_plugin_manager(
     if load_entrypoints is None:
         load_entrypoints = os.environ.get("OCISIGN_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
     if load_entrypoints:
-        pm.load_entrypoints()
+        pm.load_entrypoints(store_index=store_index)
     for spec in modules:
         pm.load_module(spec)
     try:

@@ -24,53 +24,73 @@ def _dist(site: Path, name: str, module_source: str) -> Path:
 GOOD = "import ocisign\n\n@ocisign.hookimpl\ndef ocisign_registry_credentials(host, config_dir):\n    return None\n"
 
 
+PROBE = """
+import sys
+from ocisign.cli.app import main
+rc = main(sys.argv[1:])
+print("SCANNED" if "importlib.metadata" in sys.modules else "INDEXED")
+raise SystemExit(rc)
+"""
+
+
+def _env(tmp_path: Path, cache: Path) -> dict[str, str]:
+    return {"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin", "OCISIGN_CONFIG_DIR": str(tmp_path / "cfg"),
+            "OCISIGN_CACHE_DIR": str(cache), "OCISIGN_PROJECT_CONFIG": "none"}
+
+
 def _plugin_list(tmp_path: Path, cache: Path) -> subprocess.CompletedProcess[str]:
-    env = {"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin", "OCISIGN_CONFIG_DIR": str(tmp_path / "cfg"),
-           "OCISIGN_CACHE_DIR": str(cache), "OCISIGN_PROJECT_CONFIG": "none"}
-    return subprocess.run([sys.executable, "-m", "ocisign", "plugin", "list"], capture_output=True, text=True,
-                          env=env, timeout=60)
+    """``ocisign plugin list`` (read-only: never writes the index); its last line says whether the
+    distributions were scanned or the index was used."""
+    return subprocess.run([sys.executable, "-c", PROBE, "plugin", "list"], capture_output=True, text=True,
+                          env=_env(tmp_path, cache), timeout=60)
 
 
-def test_index_is_written_reused_and_follows_installs_and_removals(tmp_path: Path) -> None:
+def _refresh(tmp_path: Path, cache: Path) -> None:
+    """What a writing command (sign, cp) does on a scan: rebuild the index."""
+    code = "from ocisign.manager import get_plugin_manager; get_plugin_manager(store_index=True)"
+    subprocess.run([sys.executable, "-c", code], env=_env(tmp_path, cache), check=True, timeout=60)
+
+
+def test_index_is_written_by_writers_reused_and_follows_installs_and_removals(tmp_path: Path) -> None:
     site, cache = tmp_path / "site", tmp_path / "cache"
     site.mkdir()
+    index = cache / "entry-points-v1.json"
     first = _plugin_list(tmp_path, cache)
     assert first.returncode == 0 and "ocisign-good" not in first.stdout
-    index = cache / "entry-points-v1.json"
+    assert first.stdout.endswith("SCANNED\n") and not cache.exists()  # read-only: no index written
+    _refresh(tmp_path, cache)
     assert index.is_file()
-    stamp = index.stat().st_mtime_ns
+    assert _plugin_list(tmp_path, cache).stdout.endswith("INDEXED\n")
 
-    good = _dist(site, "good", GOOD)  # installed since the last run
+    good = _dist(site, "good", GOOD)  # installed since the index was written
     second = _plugin_list(tmp_path, cache)
     assert second.returncode == 0, second.stderr
-    assert "good" in second.stdout and "ocisign-good" in second.stdout
-    assert index.stat().st_mtime_ns != stamp  # rebuilt
-
-    stamp = index.stat().st_mtime_ns
-    third = _plugin_list(tmp_path, cache)  # nothing changed: served from the index
-    assert third.stdout == second.stdout and index.stat().st_mtime_ns == stamp
+    assert "good" in second.stdout and "ocisign-good" in second.stdout and second.stdout.endswith("SCANNED\n")
+    _refresh(tmp_path, cache)
+    third = _plugin_list(tmp_path, cache)  # nothing changed since: served from the index
+    assert third.stdout.endswith("INDEXED\n")
+    assert third.stdout.replace("INDEXED", "SCANNED") == second.stdout
 
     shutil.rmtree(good)  # uninstalled
     fourth = _plugin_list(tmp_path, cache)
-    assert fourth.returncode == 0 and "ocisign-good" not in fourth.stdout
+    assert fourth.returncode == 0 and "ocisign-good" not in fourth.stdout and fourth.stdout.endswith("SCANNED\n")
 
 
 def test_a_broken_plugin_installed_after_the_index_was_written_fails_loudly(tmp_path: Path) -> None:
     site, cache = tmp_path / "site", tmp_path / "cache"
     site.mkdir()
-    assert _plugin_list(tmp_path, cache).returncode == 0
+    _refresh(tmp_path, cache)
     _dist(site, "broken", "raise ImportError('missing dependency xyz')\n")
-    for _ in range(2):  # a fresh scan, then (index written or not) the same loud failure
-        proc = _plugin_list(tmp_path, cache)
-        assert proc.returncode == 3, proc.stderr
-        assert "'broken'" in proc.stderr and "xyz" in proc.stderr and "Traceback" not in proc.stderr
+    proc = _plugin_list(tmp_path, cache)
+    assert proc.returncode == 3, proc.stderr
+    assert "'broken'" in proc.stderr and "xyz" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_a_stale_index_naming_a_module_that_no_longer_imports_fails_loudly(tmp_path: Path) -> None:
     site, cache = tmp_path / "site", tmp_path / "cache"
     site.mkdir()
     _dist(site, "good", GOOD)
-    assert _plugin_list(tmp_path, cache).returncode == 0
+    _refresh(tmp_path, cache)
     (site / "ocisign_good_mod.py").write_text("raise ImportError('now broken')\n")  # same dist-info, broken code
     proc = _plugin_list(tmp_path, cache)
     assert proc.returncode == 3 and "'good'" in proc.stderr and "now broken" in proc.stderr
@@ -84,6 +104,7 @@ def test_a_read_only_cache_dir_only_costs_a_scan(tmp_path: Path) -> None:
     cache.chmod(0o500)
     try:
         _dist(site, "good", GOOD)
+        _refresh(tmp_path, cache)
         proc = _plugin_list(tmp_path, cache)
         assert proc.returncode == 0 and "ocisign-good" in proc.stdout
         assert list(cache.iterdir()) == []
@@ -97,13 +118,15 @@ def test_a_cache_path_that_is_a_file_or_garbage_is_ignored(tmp_path: Path) -> No
     _dist(site, "good", GOOD)
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("x")
+    _refresh(tmp_path, blocker)
     proc = _plugin_list(tmp_path, blocker)
     assert proc.returncode == 0 and "ocisign-good" in proc.stdout
     cache = tmp_path / "cache"
     cache.mkdir()
     (cache / "entry-points-v1.json").write_text("{not json")
     proc = _plugin_list(tmp_path, cache)
-    assert proc.returncode == 0 and "ocisign-good" in proc.stdout
+    assert proc.returncode == 0 and "ocisign-good" in proc.stdout and proc.stdout.endswith("SCANNED\n")
+    _refresh(tmp_path, cache)
     assert (cache / "entry-points-v1.json").read_text().startswith("{")  # rewritten
 
 

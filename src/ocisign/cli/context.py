@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from ocisign.types import RemoteOptions, Target
 
 T = TypeVar("T")
+#: commands that may refresh the cached entry-point index (they write artifacts anyway; read-only
+#: commands such as list, inspect and verify write nothing, not even a cache)
+INDEX_WRITERS = frozenset({"sign", "cp"})
 
 @dataclasses.dataclass
 class Artifact:
@@ -97,7 +100,9 @@ class CliContext:
             disabled = [s[3:] for s in specs if s.startswith("no:")]
             modules = [s for s in specs if not s.startswith("no:")]
             trace = True if getattr(self.args, "trace_plugins", False) else None
-            self._pm = get_plugin_manager(disabled=disabled, modules=modules, trace=trace)
+            # only commands that write anyway refresh the cached entry-point index
+            store = getattr(self.args, "_command", None) in INDEX_WRITERS
+            self._pm = get_plugin_manager(disabled=disabled, modules=modules, trace=trace, store_index=store)
         return self._pm
 
     def set_pm(self, pm: OcisignPluginManager) -> None:
