@@ -78,9 +78,13 @@ def _mtime(path: str) -> int:
 
 
 def fingerprint() -> list[Any]:
-    """What the installed distributions look like now (see the module docstring)."""
+    """What the installed distributions look like now (see the module docstring).
+
+    Entries are absolute, and directories holding no distribution are left out, so the working
+    directory (``sys.path[0]`` under ``python -m``) does not change the key unless it holds one.
+    """
     out: list[Any] = []
-    for entry in _path_entries():
+    for entry in map(os.path.abspath, _path_entries()):
         try:
             scan = os.scandir(entry)
         except NotADirectoryError:
@@ -94,8 +98,9 @@ def fingerprint() -> list[Any]:
                 if item.name.endswith(_DIST_SUFFIXES):
                     full = os.path.join(entry, item.name)
                     dists.append([item.name, _mtime(full), _mtime(os.path.join(full, "entry_points.txt"))])
-        dists.sort()
-        out.append([entry, dists])
+        if dists:
+            dists.sort()
+            out.append([entry, dists])
     return out
 
 

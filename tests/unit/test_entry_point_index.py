@@ -147,3 +147,19 @@ def test_the_version_is_written_once_in_pyproject_and_read_from_the_metadata() -
     assert isinstance(ocisign.hookimpl, pluggy.HookimplMarker) and ocisign.hookimpl.project_name == "ocisign"
     with pytest.raises(AttributeError):
         ocisign.no_such_name  # noqa: B018
+
+
+def test_the_index_key_does_not_depend_on_the_working_directory(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys as _sys
+
+    from ocisign.metadata import fingerprint
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.setattr(_sys, "path", [str(tmp_path / "a"), *_sys.path[1:]])
+    key_a = fingerprint()
+    monkeypatch.setattr(_sys, "path", [str(tmp_path / "b"), *_sys.path[1:]])
+    assert fingerprint() == key_a
+    _dist(tmp_path / "b", "here", GOOD)  # a distribution in the working directory does count
+    assert fingerprint() != key_a
