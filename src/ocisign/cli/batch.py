@@ -222,20 +222,24 @@ def run_batch(command: str, args: argparse.Namespace, ctx: CliContext, run_one: 
     json_out = getattr(args, "output", "text") == "json"
     ctx.pm  # noqa: B018 - built once, before the threads share it
     outcomes: list[Outcome] = []
-    with _routed_output() as local, ThreadPoolExecutor(max_workers=min(args.jobs, len(refs))) as pool:
-        futures = []
-        for i, ref in enumerate(refs):
-            one = copy.copy(args)
-            put(one, ref)
-            one.reference = ref
-            futures.append(pool.submit(_run_captured, command, run_one, one, ctx.fork(one), local))
-            if i == 0:  # the first reference alone: it opens the shared targets and fetches the tokens
-                futures[0].exception()
-        for future in futures:  # input order, each as soon as it and those before it are done
-            outcome = future.result()
-            outcomes.append(outcome)
-            if not json_out:
-                _print_text(outcome)
+    with _routed_output() as local:
+        pool = ThreadPoolExecutor(max_workers=min(args.jobs, len(refs)))
+        try:
+            futures = []
+            for i, ref in enumerate(refs):
+                one = copy.copy(args)
+                put(one, ref)
+                one.reference = ref
+                futures.append(pool.submit(_run_captured, command, run_one, one, ctx.fork(one), local))
+                if i == 0:  # the first reference alone: it opens the shared targets and fetches the tokens
+                    futures[0].exception()
+            for future in futures:  # input order, each as soon as it and those before it are done
+                outcome = future.result()
+                outcomes.append(outcome)
+                if not json_out:
+                    _print_text(outcome)
+        finally:  # Ctrl-C: references not started yet are dropped, running ones finish
+            pool.shutdown(wait=True, cancel_futures=True)
     failed = [o for o in outcomes if not o.ok]
     if json_out:
         import json
