@@ -24,6 +24,7 @@ T = TypeVar("T")
 #: commands such as list, inspect and verify write nothing, not even a cache)
 INDEX_WRITERS = frozenset({"sign", "cp"})
 
+
 @dataclasses.dataclass
 class Artifact:
     """A target plus the reference inside it, and how to show it to a person."""
