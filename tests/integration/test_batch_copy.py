@@ -59,7 +59,9 @@ def test_cp_pairs_are_checked(run_cli: Callable[..., Any], tmp_path: Path) -> No
     r = run_cli("cp", "--refs-from", str(bad))
     assert r.rc == 2 and "expected 'SRC DST'" in r.err
     r = run_cli("cp", "onlysrc")
-    assert r.rc == 2 and "SRC DST" in r.err
+    assert r.rc == 2 and "the following arguments are required: DST" in r.err
+    r = run_cli("cp", "-r", "--from-oci-layout", "--refs-from", str(bad))  # SRC DST optional with --refs-from
+    assert r.rc == 2 and "expected 'SRC DST'" in r.err and "arguments are required" not in r.err
 
 
 def test_a_registry_batch_shares_one_target_per_repository(

@@ -41,15 +41,18 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``cp`` arguments."""
-    parser.add_argument("source", metavar="SRC", nargs="?",
+    # required, so that options may sit between them (``cp SRC --to-oci-layout DST``); --refs-from
+    # lifts the requirement
+    parser.add_argument("source", metavar="SRC",
                         help="REGISTRY/REPO:TAG|@DIGEST, or PATH:TAG|@DIGEST with --from-oci-layout")
-    parser.add_argument("destination", metavar="DST", nargs="?",
+    parser.add_argument("destination", metavar="DST",
                         help="REGISTRY/REPO[:TAG], or PATH[:TAG] with --to-oci-layout")
     from ocisign.cli.batch import DEFAULT_JOBS, parse_jobs
 
     g = parser.add_argument_group("batch options")
-    g.add_argument("--refs-from", metavar="FILE", default=None,
-                   help="copy every 'SRC DST' pair listed in FILE, one a line ('-': standard input)")
+    g.add_argument("--refs-from", metavar="FILE", default=None, action=_RefsFrom,
+                   help="copy every 'SRC DST' pair listed in FILE, one a line ('-': standard input); "
+                        "SRC DST may then be omitted")
     g.add_argument("--jobs", type=parse_jobs, default=DEFAULT_JOBS, metavar="N",
                    help=f"copies run at once in a batch (default {DEFAULT_JOBS})")
     parser.add_argument("--from-oci-layout", action="store_true", help="the source is an OCI layout (directory or tar)")
@@ -124,6 +127,17 @@ def _side_options(args: argparse.Namespace, base: RemoteOptions, side: str) -> R
         raise UsageError(f"--{side}-username and --{side}-password go together")
     print(f"Warning: using --{side}-password on the command line is insecure; prefer ocisign login", file=sys.stderr)
     return dataclasses.replace(base, username=user, password=password)
+
+
+class _RefsFrom(argparse.Action):
+    """``--refs-from FILE``: stores FILE and makes SRC and DST optional."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        for action in parser._actions:
+            if action.dest in ("source", "destination"):
+                action.required = False
 
 
 def _pairs(args: argparse.Namespace) -> list[str]:
