@@ -158,3 +158,14 @@ def test_inspect_batch_keeps_going_after_a_failure(run_cli: Callable[..., Any], 
     assert out[0].startswith("Failed: /nonexistent/x:v1: ")
     assert "Inspecting all signatures for signed artifact" in r.out
     assert out[-1] == "1 of 2 references inspected, 1 failed"
+
+
+def test_references_may_sit_between_options(run_cli: Callable[..., Any], batch_env: list[Path]) -> None:
+    a, b = (f"{p}:v1" for p in batch_env[:2])
+    r = run_cli("sign", "--oci-layout", a, "--signature-format", "cose", b)
+    assert r.rc == 0, r.err
+    assert _lines(r.out)[-1] == "2 of 2 references signed, 0 failed"
+    r = run_cli("verify", a, "--oci-layout", "--scope", "local/x", b, "--bogus")
+    assert r.rc == 2 and f"unrecognized arguments: {b} --bogus" in r.err  # an unknown flag: as argparse says
+    r = run_cli("key", "ls", "extra")
+    assert r.rc == 2 and "unrecognized arguments: extra" in r.err

@@ -166,7 +166,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser(command)
         try:
-            args = parser.parse_args(args_list)
+            args, extras = parser.parse_known_args(args_list)
+            if extras:  # batch references given between options (``verify A --scope S B``) join the others
+                refs = getattr(args, "references", None)
+                if not isinstance(refs, list) or any(e.startswith("-") for e in extras):
+                    parser.error(f"unrecognized arguments: {' '.join(extras)}")  # what parse_args says
+                refs.extend(extras)
         except SystemExit as exc:
             return int(exc.code) if isinstance(exc.code, int) else ExitCode.USAGE
         if getattr(args, "_module", None) is None:
