@@ -140,3 +140,22 @@ def test_commands_import_only_what_they_use(argv: list[str], allowed: set[str], 
     _, mods = run_and_list_imports(argv, tmp_path)
     assert mods <= allowed | {"importlib.metadata"}
     assert not mods & {"cryptography", "cbor2", "urllib3"}
+
+
+def test_verify_and_inspect_of_a_jws_layout_import_no_http_no_cbor(tmp_path: Path) -> None:
+    from ocisign.testing.sample_image import write_image_layout
+
+    write_image_layout(tmp_path / "img")
+    ref = f"{tmp_path / 'img'}:v1"
+    rc, _ = run_and_list_imports(["cert", "generate-test", "--default", "pin"], tmp_path)
+    assert rc == 0
+    (tmp_path / "policy.json").write_text(json.dumps({"version": "1.0", "trustPolicies": [{
+        "name": "all", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+        "trustStores": ["ca:pin"], "trustedIdentities": ["*"]}]}))
+    assert run_and_list_imports(["policy", "import", str(tmp_path / "policy.json")], tmp_path)[0] == 0
+    rc, signed = run_and_list_imports(["sign", "--oci-layout", ref], tmp_path)  # also writes the index
+    assert rc == 0 and not signed & {"urllib3", "cbor2"}
+    for argv in (["verify", "--oci-layout", "--scope", "local/pin", ref], ["inspect", "--oci-layout", ref]):
+        rc, mods = run_and_list_imports(argv, tmp_path)
+        assert rc == 0, argv
+        assert mods <= {"argparse", "pluggy", "cryptography", "email"}, (argv, mods)
