@@ -61,7 +61,7 @@ class CliContext:
         self._root_closers = self._closers  # children of fork() get their own list
         #: per-run values shared by every reference of a batch (see :meth:`shared`)
         self._shared: dict[str, Any] = {}
-        self._shared_lock = threading.Lock()
+        self._shared_lock = threading.RLock()  # a factory may itself use shared()
         #: in a batch: registry targets by repository and transport options, shared by every
         #: reference (one connection pool and one auth token per repository), closed with the run
         self._registry_targets: dict[tuple[Any, ...], Target] | None = None
