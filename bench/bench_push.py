@@ -121,7 +121,8 @@ def main() -> int:
     args = ap.parse_args()
     skopeo = shutil.which("skopeo")
     work = Path(tempfile.mkdtemp(prefix="ocisign-bench-"))
-    env = {**os.environ, "OCISIGN_CONFIG_DIR": str(work / "cfg"), "DOCKER_CONFIG": str(work / "docker")}
+    env = {**os.environ, "OCISIGN_CONFIG_DIR": str(work / "cfg"), "DOCKER_CONFIG": str(work / "docker"),
+           "OCISIGN_CACHE_DIR": str(work / "cache")}  # the entry-point index, as after the first run
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: byte-code cached after the first run
     try:
         total = args.mib * MIB

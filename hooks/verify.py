@@ -98,12 +98,12 @@ def failure_message(failed_check: str | None, message: str) -> str:
 
 def failure_details(report: VerificationReport) -> list[str]:
     """The per-signature blocks and the policy plugins' denials, as ``ocisign verify`` prints them."""
-    from ocisign.cli.commands.verify import _signature_block
+    from ocisign.cli.commands.verify import signature_block
 
     lines: list[str] = []
     sigs = report.signatures
     for i, sig in enumerate(sigs, 1):
-        lines += _signature_block(sig, i, len(sigs))
+        lines += signature_block(sig, i, len(sigs))
     lines += [f"Policy plugin {r.source}: {r.reason}" for r in report.plugin_results
               if r.outcome == "fail" and r.source != "trust_policy"]
     return lines

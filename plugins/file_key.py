@@ -25,6 +25,7 @@ import ocisign
 from ocisign.envelope.algorithms import Algorithm, algorithm_for, key_spec_of, raw_ecdsa
 from ocisign.envelope.errors import UnsupportedKeyError
 from ocisign.errors import ConfigError, SigningError
+from ocisign.lazy_re import lazy_re
 from ocisign.types import SignerFactory
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
     from ocisign.types import KeySpec
 
-_PEM_RE = re.compile(
+_PEM_RE = lazy_re(
     rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL
 )
 #: refuse absurdly large key/cert files before parsing

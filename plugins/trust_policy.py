@@ -221,17 +221,40 @@ class SignatureVerdict:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-def _fingerprint(cert: x509.Certificate) -> str:
-    from ocisign.x509.chain import cert_fingerprint_sha256
+#: per-process memos of pure functions of certificate bytes (a batch meets the same chain in every
+#: signature): DER encodings, and the chain-rule verdict per (chain, signing scheme)
+_MEMO_LIMIT = 1024
+_DER_MEMO: dict[Any, bytes] = {}
+_CHAIN_RULES_MEMO: dict[tuple[tuple[bytes, ...], str], str | None] = {}
+_SUBJECT_MEMO: dict[Any, str] = {}
+_FINGERPRINT_MEMO: dict[Any, str] = {}
 
-    return cert_fingerprint_sha256(cert)
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+
+
+def _fingerprint(cert: x509.Certificate) -> str:
+    found = _FINGERPRINT_MEMO.get(cert)
+    if found is None:
+        from ocisign.x509.chain import cert_fingerprint_sha256
+
+        found = cert_fingerprint_sha256(cert)
+        _remember(_FINGERPRINT_MEMO, cert, found)
+    return found
 
 
 def _subject_string(cert: x509.Certificate) -> str:
     """The subject as Go's ``pkix.Name.String()`` renders it (notation's messages and identity matching)."""
-    from ocisign.x509.chain import go_dn_string
+    found = _SUBJECT_MEMO.get(cert)
+    if found is None:
+        from ocisign.x509.chain import go_dn_string
 
-    return go_dn_string(cert.subject)
+        found = go_dn_string(cert.subject)
+        _remember(_SUBJECT_MEMO, cert, found)
+    return found
 
 
 def _rfc1123z(t: dt.datetime) -> str:
@@ -255,9 +278,38 @@ def _not_after(cert: x509.Certificate) -> dt.datetime:
 
 
 def _der(cert: x509.Certificate) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding
+    der = _DER_MEMO.get(cert)
+    if der is None:
+        from cryptography.hazmat.primitives.serialization import Encoding
 
-    return cert.public_bytes(Encoding.DER)
+        der = cert.public_bytes(Encoding.DER)
+        _remember(_DER_MEMO, cert, der)
+    return der
+
+
+def chain_rules_problem(chain: Sequence[x509.Certificate], scheme: str) -> str | None:
+    """Why ``chain`` breaks the Notary certificate rules (strict DER, chain rules for ``scheme``), or
+    None; evaluated once per distinct chain and scheme (validity periods are checked elsewhere)."""
+    key = (tuple(_der(c) for c in chain), scheme)
+    if key in _CHAIN_RULES_MEMO:
+        return _CHAIN_RULES_MEMO[key]
+    from ocisign.x509.der import certificate_encoding_problem
+
+    problem: str | None = None
+    for i, der in enumerate(key[0]):
+        found = certificate_encoding_problem(der)
+        if found:
+            problem = f"certificate #{i} of the chain is malformed: {found}"
+            break
+    if problem is None:
+        try:
+            from ocisign.x509.chain import validate_signing_chain
+
+            validate_signing_chain(list(chain), at=None, scheme=scheme)
+        except OcisignError as exc:
+            problem = f"certificate chain is invalid: {exc}"
+    _remember(_CHAIN_RULES_MEMO, key, problem)
+    return problem
 
 
 # --- the checks ---------------------------------------------------------------------------------
@@ -277,18 +329,9 @@ def check_integrity(
         raise CheckFailed(f"payload content type {_q(content.payload_content_type)} is not supported")
     if not content.certificate_chain:
         raise CheckFailed("the signature has no certificate chain")
-    from ocisign.x509.der import certificate_encoding_problem
-
-    for i, cert in enumerate(content.certificate_chain):
-        problem = certificate_encoding_problem(_der(cert))
-        if problem:
-            raise CheckFailed(f"certificate #{i} of the chain is malformed: {problem}")
-    try:
-        from ocisign.x509.chain import validate_signing_chain
-
-        validate_signing_chain(list(content.certificate_chain), at=None, scheme=content.signing_scheme)
-    except OcisignError as exc:
-        raise CheckFailed(f"certificate chain is invalid: {exc}") from None
+    problem = chain_rules_problem(content.certificate_chain, content.signing_scheme)
+    if problem:
+        raise CheckFailed(problem)
     if content.verification_plugin is None and H_VERIFICATION_PLUGIN not in content.extended_attributes:
         # spec: unknown critical attributes fail verification; notation only enforces this through
         # verification plugins (a deliberate, stricter difference; see tests/test_verify.py)

@@ -35,6 +35,8 @@ def _isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     cfg = tmp_path_factory.mktemp("ocisign-config")
     monkeypatch.setenv("OCISIGN_CONFIG_DIR", str(cfg))
     monkeypatch.setenv("DOCKER_CONFIG", str(cfg / "docker"))
+    # the entry-point index (written by sign and cp): the test's own, never the user's
+    monkeypatch.setenv("OCISIGN_CACHE_DIR", str(tmp_path_factory.mktemp("ocisign-cache")))
     monkeypatch.delenv("OCISIGN_DISABLED_PLUGINS", raising=False)
     monkeypatch.delenv("OCISIGN_TRACE_PLUGINS", raising=False)
     return cfg

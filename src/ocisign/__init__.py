@@ -1,15 +1,41 @@
 """ocisign: sign, list, inspect, verify and copy OCI image layouts with Notary Project signatures.
 
 Plugin authors import :data:`hookimpl` from here and records from :mod:`ocisign.types`.
+
+Both names are resolved lazily (module ``__getattr__``) so that ``ocisign --version`` and
+``--help`` import neither pluggy nor :mod:`importlib.metadata`: ``__version__`` is read once from
+the installed package metadata (written in one place, ``pyproject.toml``), ``hookimpl`` is built
+on first use.
 """
 
 from __future__ import annotations
 
-import pluggy
+from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    import pluggy
 
-#: decorator for hook implementations: ``@ocisign.hookimpl``
-hookimpl = pluggy.HookimplMarker("ocisign")
+    __version__: str
+    #: decorator for hook implementations: ``@ocisign.hookimpl``
+    hookimpl: pluggy.HookimplMarker
 
 __all__ = ["__version__", "hookimpl"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from ocisign.metadata import own_version
+
+        value: Any = own_version()
+    elif name == "hookimpl":
+        import pluggy
+
+        value = pluggy.HookimplMarker("ocisign")
+    else:
+        raise AttributeError(f"module 'ocisign' has no attribute {name!r}")
+    globals()[name] = value  # computed once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import re
 from collections.abc import Iterable, Sequence
 from typing import Any
+
+from ocisign.lazy_re import lazy_re
 
 _ITEM = "├── "
 _ITEM_LAST = "└── "
@@ -69,7 +70,7 @@ def tab_table(rows: Sequence[Sequence[str]], *, padding: int = 3) -> str:
 
 
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
-_GO_ESCAPE_RE = re.compile("[<>&\u2028\u2029]")
+_GO_ESCAPE_RE = lazy_re("[<>&\u2028\u2029]")
 
 
 def go_json(obj: Any, *, indent: int | None = 4, sort_keys: bool = False, allow_nan: bool = True) -> str:

@@ -126,22 +126,49 @@ class OcisignPluginManager(pluggy.PluginManager):
             module = importlib.import_module(BUILTIN_PREFIX + short)
             self.register(module, name=short)
 
-    def load_entrypoints(self) -> None:
-        """Register plugins from the ``ocisign`` entry-point group; import failures are fatal."""
-        from importlib.metadata import distributions
+    def load_entrypoints(self, *, store_index: bool = False) -> None:
+        """Register plugins from the ``ocisign`` entry-point group; import failures are fatal (exit 3).
 
-        for dist in list(distributions()):
-            for ep in dist.entry_points:
-                if ep.group != ENTRY_POINT_GROUP or self.get_plugin(ep.name) or self.is_blocked(ep.name):
+        When the installed distributions are unchanged since the index was written, the plugins
+        come from the cached entry-point index (:mod:`ocisign.metadata`) without scanning every
+        installed distribution; otherwise pluggy's ``load_setuptools_entrypoints`` loads them, and
+        with ``store_index`` (commands that write anyway: never ``list``/``verify``, which write
+        nothing) the index is rebuilt.
+        """
+        from ocisign import metadata
+
+        key = metadata.fingerprint()
+        records = metadata.cached_entry_points(ENTRY_POINT_GROUP, key)
+        if records is not None:
+            for name, value, dist_name, dist_version in records:
+                if self.get_plugin(name) or self.is_blocked(name):
                     continue
-                try:
-                    plugin = ep.load()
-                except Exception as exc:
-                    raise PluginError(
-                        f"plugin {ep.name!r} ({ep.value}) from {dist.metadata['Name']} failed to load: {exc}"
-                    ) from exc
-                self.register(plugin, name=ep.name)
-                self._ep_dists[ep.name] = (str(dist.metadata["Name"]), str(dist.version))
+                plugin = _load_entry_point(name, value, dist_name)
+                self.register(plugin, name=name)
+                self._ep_dists[name] = (dist_name, dist_version)
+            return
+        try:
+            self.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        except PluginError:
+            raise
+        except Exception as exc:
+            self._raise_entry_point_failure(exc)
+        for plugin, dist in self.list_plugin_distributions():
+            plugin_name = self.get_name(plugin)
+            if plugin_name is not None:
+                self._ep_dists[plugin_name] = (str(dist.metadata["Name"]), str(dist.version))
+        if store_index:
+            metadata.store_entry_points(ENTRY_POINT_GROUP, key, metadata.scan_entry_points(ENTRY_POINT_GROUP))
+
+    def _raise_entry_point_failure(self, exc: Exception) -> None:
+        """Name the entry point that made ``load_setuptools_entrypoints`` fail (it does not say)."""
+        from ocisign.metadata import scan_entry_points
+
+        for name, value, dist_name, _ in scan_entry_points(ENTRY_POINT_GROUP):
+            if self.get_plugin(name) or self.is_blocked(name):
+                continue
+            _load_entry_point(name, value, dist_name)  # raises PluginError for the failing one
+        raise PluginError(f"loading the {ENTRY_POINT_GROUP!r} entry-point plugins failed: {exc}") from exc
 
     def load_module(self, spec: str) -> None:
         """Register a plugin module by import name (``-p MODULE``)."""
@@ -352,12 +379,9 @@ class OcisignPluginManager(pluggy.PluginManager):
     # --- introspection ----------------------------------------------------------------------
     def plugin_info(self) -> list[PluginInfo]:
         """Name, distribution, version and implemented hooks of each registered plugin."""
-        from importlib.metadata import PackageNotFoundError, version
+        import ocisign
 
-        try:
-            own_version = version("ocisign")
-        except PackageNotFoundError:  # pragma: no cover - running from a source tree
-            own_version = "unknown"
+        own_version = ocisign.__version__
         out: list[PluginInfo] = []
         for name, plugin in sorted(self.list_name_plugin(), key=lambda x: x[0]):
             if plugin is None:
@@ -395,17 +419,31 @@ def _raising_plugin(caller: pluggy.HookCaller, exc: BaseException) -> pluggy.Hoo
     return None
 
 
+def _load_entry_point(name: str, value: str, dist_name: str) -> object:
+    """Import ``module:attr`` of entry point ``name``; PluginError naming it when that fails."""
+    module_name, _, attrs = value.split("[", 1)[0].partition(":")  # extras ``[x]`` are not ours to check
+    try:
+        obj: object = importlib.import_module(module_name.strip())
+        for attr in attrs.strip().split(".") if attrs.strip() else ():
+            obj = getattr(obj, attr)
+    except Exception as exc:
+        raise PluginError(f"plugin {name!r} ({value}) from {dist_name} failed to load: {exc}") from exc
+    return obj
+
+
 def get_plugin_manager(
     *,
     load_entrypoints: bool | None = None,
     disabled: Iterable[str] = (),
     modules: Iterable[str] = (),
     trace: bool | None = None,
+    store_index: bool = False,
 ) -> OcisignPluginManager:
     """Build a manager: specs, built-ins, entry points, extra modules, then ``check_pending``.
 
     ``load_entrypoints`` defaults to not ``OCISIGN_DISABLE_PLUGIN_AUTOLOAD``; ``disabled`` adds to
-    ``OCISIGN_DISABLED_PLUGINS``; ``trace`` defaults to ``OCISIGN_TRACE_PLUGINS``.
+    ``OCISIGN_DISABLED_PLUGINS``; ``trace`` defaults to ``OCISIGN_TRACE_PLUGINS``; ``store_index``
+    lets a scan of the entry points refresh the cached index (see :meth:`~OcisignPluginManager.load_entrypoints`).
     """
     pm = OcisignPluginManager()
     if trace is None:
@@ -418,7 +456,7 @@ def get_plugin_manager(
     if load_entrypoints is None:
         load_entrypoints = os.environ.get("OCISIGN_DISABLE_PLUGIN_AUTOLOAD", "") in ("", "0")
     if load_entrypoints:
-        pm.load_entrypoints()
+        pm.load_entrypoints(store_index=store_index)
     for spec in modules:
         pm.load_module(spec)
     try:

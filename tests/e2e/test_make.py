@@ -62,6 +62,9 @@ def test_make_signs_verifies_and_pushes_incrementally(project: Path, registry: s
         assert ran(first, step), f"{step} did not run:\n{first.stdout}"
     stamps = project / "build" / ".stamps"
     assert {p.name for p in stamps.iterdir()} == {"built", "signed", "policy", "verified", "pushed"}
+    # one process signed and one verified both images (batches)
+    assert "2 of 2 references signed, 0 failed" in first.stdout
+    assert "2 of 2 references verified, 0 failed" in first.stdout
     # the project config dir was used, not $OCISIGN_CONFIG_DIR
     assert (project / ".ocisign" / "signingkeys.json").is_file()
 

@@ -272,11 +272,13 @@ def test_a_mistyped_command_gets_a_suggestion(run_cli: Run) -> None:
 # --- 10: one error format --------------------------------------------------------------------------------
 def test_every_error_is_one_error_line_in_notations_format(run_cli: Run, make_layout: Callable[..., Path],
                                                            tmp_path: Path) -> None:
-    res = run_cli("sign")  # argparse: the usage, then the error line
+    res = run_cli("sign", "--no-such-flag", "x:v1")  # argparse: the usage, then the error line
     assert res.rc == 2
     usage, error = res.err.rstrip("\n").rsplit("\n", 1)
-    assert usage.startswith("usage: ocisign sign")
-    assert error == "Error: the following arguments are required: REFERENCE"
+    assert usage.startswith("usage: ocisign")
+    assert error == "Error: unrecognized arguments: --no-such-flag"
+    res = run_cli("sign")  # no reference: one error line naming both ways to give one
+    assert res.rc == 2 and res.err == "Error: the following arguments are required: REFERENCE (or --refs-from FILE)\n"
     res = run_cli("list", "--oci-layout", f"{tmp_path / 'missing'}:v1")  # an OcisignError
     assert res.rc == 1 and res.err.count("\n") == 1 and res.err.startswith("Error: ")
     (tmp_path / "bad.json").write_text("{}")

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +77,85 @@ def test_version_does_not_import_heavy_modules() -> None:
     rc, heavy = json.loads(proc.stdout.splitlines()[-1])
     assert rc == 0 and heavy == []
     assert all(m not in heavy for m in HEAVY)
+
+
+# --- what each command may import when it runs (issue 12: start-up) ---------------------------------
+RUN_PROBE = textwrap.dedent("""
+    import json, sys
+    from ocisign.cli.app import main
+    try:
+        rc = main(sys.argv[1:])
+    except SystemExit as exc:
+        rc = exc.code
+    watched = ("cryptography", "cbor2", "urllib3", "pluggy", "importlib.metadata", "argparse", "email")
+    mods = sorted({w for w in watched for m in sys.modules if m == w or m.startswith(w + ".")})
+    print(json.dumps([rc, mods]))
+""")
+
+
+def run_and_list_imports(argv: list[str], tmp_path: Path) -> tuple[int, set[str]]:
+    """Run ``ocisign ARGV`` in a fresh interpreter; (exit code, watched modules it imported)."""
+    env = {"OCISIGN_PROJECT_CONFIG": "none", "PATH": "/usr/bin:/bin", "OCISIGN_CONFIG_DIR": str(tmp_path / "cfg"),
+           "OCISIGN_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-c", RUN_PROBE, *argv], capture_output=True, text=True, timeout=60,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr
+    rc, mods = json.loads(proc.stdout.splitlines()[-1])
+    return rc, set(mods)
+
+
+def test_version_imports_no_parser_no_pluggy_no_metadata_scan(tmp_path: Path) -> None:
+    rc, mods = run_and_list_imports(["--version"], tmp_path)
+    assert rc == 0 and mods == set()
+
+
+def test_help_imports_no_pluggy(tmp_path: Path) -> None:
+    rc, mods = run_and_list_imports(["--help"], tmp_path)
+    assert rc == 0 and mods == {"argparse"}
+    rc, mods = run_and_list_imports(["verify", "--help"], tmp_path)
+    assert rc == 0 and mods == {"argparse"}
+
+
+def test_list_on_a_layout_imports_no_crypto_no_http_and_reuses_the_entry_point_index(tmp_path: Path) -> None:
+    from ocisign.testing.sample_image import write_image_layout
+
+    write_image_layout(tmp_path / "img")
+    argv = ["list", "--oci-layout", f"{tmp_path / 'img'}:v1"]
+    rc, first = run_and_list_imports(argv, tmp_path)  # cold: scans the distributions
+    assert rc == 0 and {"pluggy", "importlib.metadata"} <= first
+    assert not (tmp_path / "cache").exists()  # read-only: list writes nothing, not even the index
+    run_and_list_imports(["sign", "--oci-layout", f"{tmp_path / 'img'}:v1"], tmp_path)  # a writer: stores it
+    assert (tmp_path / "cache" / "entry-points-v1.json").is_file()
+    rc, warm = run_and_list_imports(argv, tmp_path)
+    assert rc == 0 and warm == {"argparse", "pluggy"}  # no scan, no cryptography, cbor2, urllib3
+
+
+@pytest.mark.parametrize(("argv", "allowed"), [
+    (["sign", "--help"], {"argparse"}),
+    (["cert", "ls"], {"argparse", "pluggy"}),
+    (["policy", "show"], {"argparse", "pluggy"}),
+])
+def test_commands_import_only_what_they_use(argv: list[str], allowed: set[str], tmp_path: Path) -> None:
+    run_and_list_imports(["--version"], tmp_path)
+    _, mods = run_and_list_imports(argv, tmp_path)
+    assert mods <= allowed | {"importlib.metadata"}
+    assert not mods & {"cryptography", "cbor2", "urllib3"}
+
+
+def test_verify_and_inspect_of_a_jws_layout_import_no_http_no_cbor(tmp_path: Path) -> None:
+    from ocisign.testing.sample_image import write_image_layout
+
+    write_image_layout(tmp_path / "img")
+    ref = f"{tmp_path / 'img'}:v1"
+    rc, _ = run_and_list_imports(["cert", "generate-test", "--default", "pin"], tmp_path)
+    assert rc == 0
+    (tmp_path / "policy.json").write_text(json.dumps({"version": "1.0", "trustPolicies": [{
+        "name": "all", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+        "trustStores": ["ca:pin"], "trustedIdentities": ["*"]}]}))
+    assert run_and_list_imports(["policy", "import", str(tmp_path / "policy.json")], tmp_path)[0] == 0
+    rc, signed = run_and_list_imports(["sign", "--oci-layout", ref], tmp_path)  # also writes the index
+    assert rc == 0 and not signed & {"urllib3", "cbor2"}
+    for argv in (["verify", "--oci-layout", "--scope", "local/pin", ref], ["inspect", "--oci-layout", ref]):
+        rc, mods = run_and_list_imports(argv, tmp_path)
+        assert rc == 0, argv
+        assert mods <= {"argparse", "pluggy", "cryptography", "email"}, (argv, mods)

@@ -10,24 +10,24 @@ inside their ``run`` functions. Each command module provides::
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import sys
-from collections.abc import Sequence
-from typing import NoReturn, Protocol
+from typing import TYPE_CHECKING
 
-from ocisign import __version__
-from ocisign.cli.options import add_common_options
 from ocisign.errors import ExitCode, OcisignError, error_line
 
+if TYPE_CHECKING:  # argparse and typing are imported only when a parser is built (not for --version)
+    import argparse
+    from collections.abc import Sequence
+    from typing import NoReturn, Protocol
 
-class CommandModule(Protocol):
-    """Shape of an ``ocisign.cmd_*`` module."""
+    class CommandModule(Protocol):
+        """Shape of an ``ocisign.cli.commands.*`` module."""
 
-    def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
+        def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
 
-    def run(self, args: argparse.Namespace, ctx: object) -> int: ...
+        def run(self, args: argparse.Namespace, ctx: object) -> int: ...
 
 
 #: command -> (module, one-line help, aliases)
@@ -69,16 +69,50 @@ def _find_command(argv: Sequence[str]) -> str | None:
     return None
 
 
-class Parser(argparse.ArgumentParser):
+def _print_version() -> None:
+    import ocisign
+
+    print(f"ocisign {ocisign.__version__}")
+
+
+def _version_action() -> type[argparse.Action]:
+    """``--version``: the version is read from the package metadata only when asked for."""
+    import argparse
+
+    class VersionAction(argparse.Action):
+        def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                     default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+            super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+        def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                     values: object, option_string: str | None = None) -> None:
+            _print_version()
+            parser.exit()
+
+    return VersionAction
+
+
+_PARSER_CLASS: type[argparse.ArgumentParser] | None = None
+
+
+def _parser_class() -> type[argparse.ArgumentParser]:
     """argparse with ocisign's error format: the usage line, then ``Error: <message>`` (exit 2).
 
     Subcommand parsers are of this class too (argparse creates them with the parent's class).
+    Built on first use, so that ``--version`` does not import argparse.
     """
+    global _PARSER_CLASS
+    if _PARSER_CLASS is None:
+        import argparse
 
-    def error(self, message: str) -> NoReturn:
-        """Print the usage and the error line (with a "did you mean" for a mistyped choice); exit 2."""
-        self.print_usage(sys.stderr)
-        self.exit(int(ExitCode.USAGE), error_line(message + _choice_hint(message)) + "\n")
+        class Parser(argparse.ArgumentParser):
+            def error(self, message: str) -> NoReturn:
+                """Print the usage and the error line (with a "did you mean" for a mistyped choice); exit 2."""
+                self.print_usage(sys.stderr)
+                self.exit(int(ExitCode.USAGE), error_line(message + _choice_hint(message)) + "\n")
+
+        _PARSER_CLASS = Parser
+    return _PARSER_CLASS
 
 
 def _choice_hint(message: str) -> str:
@@ -97,13 +131,15 @@ def _choice_hint(message: str) -> str:
 
 def build_parser(command: str | None) -> argparse.ArgumentParser:
     """The top-level parser; only ``command``'s module is imported to add its arguments."""
-    parser = Parser(
+    from ocisign.cli.options import add_common_options
+
+    parser = _parser_class()(
         prog="ocisign",
         description="Sign, list, inspect, verify and copy OCI images with Notary Project signatures.",
         epilog="Exit codes: 0 ok, 1 check or operation failed, 2 usage or input error, "
         "3 plugin error, 4 internal error.",
     )
-    parser.add_argument("--version", action="version", version=f"ocisign {__version__}")
+    parser.add_argument("--version", action=_version_action(), help="show program's version number and exit")
     add_common_options(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     seen: set[str] = set()
@@ -121,6 +157,8 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
 
 def _add_examples(parser: argparse.ArgumentParser, path: str) -> None:
     """Put the ``Example:`` section of :mod:`ocisign.cli.examples` under ``--help`` (subcommands too)."""
+    import argparse
+
     from ocisign.cli.examples import epilog
 
     text = epilog(path)
@@ -162,6 +200,9 @@ def _tolerate_undecodable_names() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list == ["--version"]:  # the fast path: no parser, no plugins
+        _print_version()
+        return int(ExitCode.OK)
     _tolerate_undecodable_names()
     command = _find_command(args_list)
     if command is not None and command not in COMMANDS:
@@ -174,7 +215,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser(command)
         try:
-            args = parser.parse_args(args_list)
+            args, extras = parser.parse_known_args(args_list)
+            if extras:  # batch references given between options (``verify A --scope S B``) join the others
+                refs = getattr(args, "references", None)
+                if not isinstance(refs, list) or any(e.startswith("-") for e in extras):
+                    parser.error(f"unrecognized arguments: {' '.join(extras)}")  # what parse_args says
+                refs.extend(extras)
         except SystemExit as exc:
             return int(exc.code) if isinstance(exc.code, int) else ExitCode.USAGE
         if getattr(args, "_module", None) is None:

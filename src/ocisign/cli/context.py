@@ -4,10 +4,13 @@ and opening the artifact a command names (local layout or registry)."""
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ocisign.config.configdir import ConfigDir
 from ocisign.errors import BadReferenceError, UsageError
@@ -15,6 +18,11 @@ from ocisign.errors import BadReferenceError, UsageError
 if TYPE_CHECKING:
     from ocisign.manager import OcisignPluginManager
     from ocisign.types import RemoteOptions, Target
+
+T = TypeVar("T")
+#: commands that may refresh the cached entry-point index (they write artifacts anyway; read-only
+#: commands such as list, inspect and verify write nothing, not even a cache)
+INDEX_WRITERS = frozenset({"sign", "cp"})
 
 
 @dataclasses.dataclass
@@ -54,6 +62,32 @@ class CliContext:
         self.config_dir = ConfigDir.from_env(getattr(args, "config_dir", None) or self.project.config_dir)
         self._pm: OcisignPluginManager | None = None
         self._closers: list[Any] = []
+        self._root_closers = self._closers  # children of fork() get their own list
+        #: per-run values shared by every reference of a batch (see :meth:`shared`)
+        self._shared: dict[str, Any] = {}
+        self._shared_lock = threading.RLock()  # a factory may itself use shared()
+        #: in a batch: registry targets by repository and transport options, shared by every
+        #: reference (one connection pool and one auth token per repository), closed with the run
+        self._registry_targets: dict[tuple[Any, ...], Target] | None = None
+
+    def fork(self, args: argparse.Namespace) -> CliContext:
+        """A context for one reference of a batch: its own ``args`` and opened targets, the same
+        plugin manager, project config, config dir and :meth:`shared` values."""
+        with self._shared_lock:
+            if self._registry_targets is None:
+                self._registry_targets = {}
+        child = copy.copy(self)
+        child.args = args
+        child._closers = []
+        return child
+
+    def shared(self, key: str, factory: Callable[[], T]) -> T:
+        """The run's value for ``key``, made by ``factory`` on first use (thread-safe; a factory
+        that raises is tried again by the next caller)."""
+        with self._shared_lock:
+            if key not in self._shared:
+                self._shared[key] = factory()
+            return self._shared[key]  # type: ignore[no-any-return]
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> CliContext:
@@ -71,7 +105,9 @@ class CliContext:
             disabled = [s[3:] for s in specs if s.startswith("no:")]
             modules = [s for s in specs if not s.startswith("no:")]
             trace = True if getattr(self.args, "trace_plugins", False) else None
-            self._pm = get_plugin_manager(disabled=disabled, modules=modules, trace=trace)
+            # only commands that write anyway refresh the cached entry-point index
+            store = getattr(self.args, "_command", None) in INDEX_WRITERS
+            self._pm = get_plugin_manager(disabled=disabled, modules=modules, trace=trace, store_index=store)
         return self._pm
 
     def set_pm(self, pm: OcisignPluginManager) -> None:
@@ -128,9 +164,23 @@ class CliContext:
                 f"{text!r}: invalid reference: no tag or digest. "
                 "Expecting <registry>/<repo>:<tag> or <registry>/<repo>@<digest>"
             )
-        target = self.open_registry(rref.registry, rref.repository, self.remote_options())
-        self._closers.append(target)
+        options = self.remote_options()
+        if self._registry_targets is not None:  # a batch: share the repository's target
+            target = self._shared_registry(rref.registry, rref.repository, options)
+        else:
+            target = self.open_registry(rref.registry, rref.repository, options)
+            self._closers.append(target)
         return Artifact(target, rref.reference, rref.scope, rref.scope, False)
+
+    def _shared_registry(self, host: str, repository: str, options: RemoteOptions) -> Target:
+        assert self._registry_targets is not None
+        key = (host, repository, options.plain_http, options.insecure, options.ca_file, options.username,
+               options.password, options.timeout, options.concurrency)
+        with self._shared_lock:
+            target = self._registry_targets.get(key)
+            if target is None:
+                target = self._registry_targets[key] = self.open_registry(host, repository, options)
+            return target
 
     def open_registry(self, host: str, repository: str, options: RemoteOptions) -> Target:
         """A registry repository through the ``registry`` transport.
@@ -148,3 +198,8 @@ class CliContext:
         """Close every target opened through this context."""
         while self._closers:
             self._closers.pop().close()
+        if self._registry_targets is not None and self._closers is self._root_closers:
+            with self._shared_lock:
+                targets, self._registry_targets = list(self._registry_targets.values()), None
+            for target in targets:
+                target.close()

@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -55,6 +54,7 @@ from typing import Any, Literal
 from ocisign.config.configdir import TRUST_STORE_TYPES, ConfigDir
 from ocisign.errors import ConfigError, ContentError, VerificationError
 from ocisign.goformat import go_quote as _q
+from ocisign.lazy_re import lazy_re
 from ocisign.oci.model import parse_json
 from ocisign.x509.dn import DNError, is_subset_dn, parse_identity_dn
 
@@ -79,13 +79,13 @@ WILDCARD = "*"
 X509_SUBJECT = "x509.subject"
 MAX_POLICY_SIZE = 4 * 1024 * 1024
 
-_STORE_NAME_RE = re.compile(r"\A[a-zA-Z0-9_.-]+\Z")
+_STORE_NAME_RE = lazy_re(r"\A[a-zA-Z0-9_.-]+\Z")
 # distribution reference regexes, as notation's validateRegistryScopeFormat uses them
-_DOMAIN_RE = re.compile(
+_DOMAIN_RE = lazy_re(
     r"\A(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
     r"(?:(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))+)?(?::[0-9]+)?\Z"
 )
-_REPOSITORY_RE = re.compile(
+_REPOSITORY_RE = lazy_re(
     r"\A[a-z0-9]+(?:(?:(?:[._]|__|[-]*)[a-z0-9]+)*)?(?:(?:/[a-z0-9]+(?:(?:(?:[._]|__|[-]*)[a-z0-9]+)*)?)*)?\Z"
 )
 
@@ -246,7 +246,7 @@ def scope_format_problem(scope: object) -> str | None:
     return None
 
 
-_IDENT_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
+_IDENT_RE = lazy_re(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def _member_path(parent: str, key: str) -> str:

@@ -12,9 +12,29 @@ from typing import Any
 from ocisign.envelope.errors import EnvelopeError
 from ocisign.x509.der import parse_single
 
+#: certificates already parsed and checked in this process, by DER (a batch meets the same chain in
+#: every signature; certificates are immutable, so sharing them is safe)
+_PARSED_CERTS: dict[bytes, Any] = {}
+_PARSED_CERTS_LIMIT = 1024
+
 
 def parse_der_certificate(der: bytes, *, where: str) -> Any:
-    """An ``x509.Certificate`` from DER bytes (trailing data refused); EnvelopeError otherwise."""
+    """An ``x509.Certificate`` from DER bytes (trailing data refused); EnvelopeError otherwise.
+
+    A certificate is parsed once per process; failures are not remembered (their message names ``where``).
+    """
+    key_der = bytes(der)
+    known = _PARSED_CERTS.get(key_der)
+    if known is not None:
+        return known
+    cert = _parse_der_certificate(key_der, where=where)
+    if len(_PARSED_CERTS) >= _PARSED_CERTS_LIMIT:
+        _PARSED_CERTS.clear()
+    _PARSED_CERTS[key_der] = cert
+    return cert
+
+
+def _parse_der_certificate(der: bytes, *, where: str) -> Any:
     from cryptography import x509
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 
 from ocisign.envelope.encoding import json_type
 from ocisign.envelope.errors import EnvelopeError
 from ocisign.errors import SigningError
+from ocisign.lazy_re import lazy_re
 
-_RFC3339_RE = re.compile(
+_RFC3339_RE = lazy_re(
     r"\A(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})\Z"
 )
 

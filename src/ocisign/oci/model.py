@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from ocisign.errors import ContentError
+from ocisign.lazy_re import lazy_re
 
 __all__ = [
     "ALL_MANIFEST_TYPES",
@@ -87,7 +87,7 @@ MAX_ENVELOPE_SIZE = 32 * 1024 * 1024
 MAX_INDEX_DEPTH = 16
 
 _HEX_LEN = {"sha256": 64, "sha512": 128}
-_DIGEST_RE = re.compile(r"\A(sha256|sha512):([a-f0-9]+)\Z")
+_DIGEST_RE = lazy_re(r"\A(sha256|sha512):([a-f0-9]+)\Z")
 _MAX_SIZE = 2**63 - 1
 
 

@@ -7,18 +7,18 @@ last ``:`` (a lone Windows drive colon ``C:\\x`` is not a separator).
 from __future__ import annotations
 
 import dataclasses
-import re
 
 from ocisign.errors import BadReferenceError, ContentError
+from ocisign.lazy_re import lazy_re
 from ocisign.oci.model import validate_digest
 
-TAG_RE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z")
-_HOST_RE = re.compile(
+TAG_RE = lazy_re(r"\A[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\Z")
+_HOST_RE = lazy_re(
     r"\A(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
     r"(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?\Z"
 )
-_SCHEME_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9+.-]*://")
-_REPO_RE = re.compile(r"\A[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*\Z")
+_SCHEME_RE = lazy_re(r"\A[A-Za-z][A-Za-z0-9+.-]*://")
+_REPO_RE = lazy_re(r"\A[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*\Z")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 from collections.abc import Iterator, Mapping
 
 from ocisign.errors import LayoutError
+from ocisign.lazy_re import lazy_re
 from ocisign.oci.tar_write import BLOCK, ZERO_BLOCK, padded
 
 #: cap on a PAX extended header (``x``/``g``)
@@ -51,8 +51,8 @@ _TYPE_NAMES = {
     b"E": "a Solaris extended attribute record",
     b"X": "an old POSIX extended header",
 }
-_DRIVE_RE = re.compile(r"\A[A-Za-z]:")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_DRIVE_RE = lazy_re(r"\A[A-Za-z]:")
+_CONTROL_RE = lazy_re(r"[\x00-\x1f\x7f]")
 _HIGH_BYTES = bytes(range(0x80, 0x100))
 #: headers are read through a window of this size (many small members per read)
 _READ_AHEAD = 64 * 1024

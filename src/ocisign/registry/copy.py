@@ -324,7 +324,7 @@ class Copier:
             flush = getattr(writer, "flush_referrers", None)
             if flush is not None:
                 flush()
-            if tag:
+            if tag and not self._tagged_already(tag, root.desc.digest):
                 writer.push_manifest(root.desc, root.data, tag=tag)
         self.progress.finish()
         result.seconds = time.monotonic() - start
@@ -338,6 +338,14 @@ class Copier:
             return 0
 
     # --- existence ------------------------------------------------------------------------------
+    def _tagged_already(self, tag: str, digest: str) -> bool:
+        """True when the destination's ``tag`` already names ``digest`` (compared by digest: a
+        re-push then writes nothing); any failure to tell means the tag is pushed."""
+        try:
+            return self.dst.resolve(tag).digest == digest
+        except OcisignError:
+            return False
+
     def _needed_manifests(self, graph: Graph, root: str) -> set[str]:
         """Manifests the destination lacks; a present manifest covers its whole sub-graph."""
         tops = [root, *(d for d, n in graph.nodes.items() if n.entry is not None)]

@@ -45,7 +45,6 @@ cache and the per-certificate fallback order, and splitting them would pass that
 from __future__ import annotations
 
 import base64
-import concurrent.futures
 import dataclasses
 import datetime as dt
 import threading
@@ -305,6 +304,8 @@ class RevocationChecker:
             i = pending[0]
             results[i] = self.check_certificate(i, chain[i], chain[i + 1], signing_time=signing_time)
         elif pending:
+            import concurrent.futures  # only when servers are contacted (it imports logging)
+
             with concurrent.futures.ThreadPoolExecutor(max_workers=min(4, len(pending)),
                                                        thread_name_prefix="ocisign-revocation") as pool:
                 futures = {i: pool.submit(self.check_certificate, i, chain[i], chain[i + 1], signing_time=signing_time)

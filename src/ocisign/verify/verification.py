@@ -213,7 +213,9 @@ def _combine(report: VerificationReport, results: list[PolicyResult], error: str
 TrustStoreLookup = Callable[[str, str], "Sequence[x509.Certificate] | None"]
 
 
-def _trust_store_lookup(pm: OcisignPluginManager, config: ConfigDir) -> TrustStoreLookup:
+def trust_store_lookup(pm: OcisignPluginManager, config: ConfigDir) -> TrustStoreLookup:
+    """A lookup that asks the plugins for each trust store once (errors are remembered too);
+    one per run, shared by every artifact a batch verifies."""
     cache: dict[tuple[str, str], Sequence[x509.Certificate] | None] = {}
     errors: dict[tuple[str, str], OcisignError] = {}
 
@@ -260,6 +262,7 @@ def _run_plugins(
     max_signatures: int,
     plugin_config: Mapping[str, str] | None,
     verification_time: dt.datetime | None,
+    trust_store: TrustStoreLookup | None = None,
 ) -> VerificationReport:
     """Build the VerificationContext (artifact or detached envelope), run the verification plugins
     and fold their results into ``report``."""
@@ -274,7 +277,7 @@ def _run_plugins(
         plugin_config=dict(plugin_config or {}),
         envelopes=envelopes,
         policy=statement,
-        trust_store=_trust_store_lookup(pm, config),
+        trust_store=trust_store or trust_store_lookup(pm, config),
         open_envelope=_envelope_opener(pm),
         verification_time=verification_time,
         verification_plugin=lambda name: pm.verification_plugin(name, config.root),
@@ -297,8 +300,12 @@ def verify_artifact(
     verification_time: dt.datetime | None = None,
     policy: TrustPolicyDocument | None = None,
     warn: Callable[[str], object] | None = None,
+    trust_store: TrustStoreLookup | None = None,
 ) -> VerificationReport:
     """Verify the artifact ``reference`` (tag or digest) in ``target`` (see the module docstring).
+
+    ``trust_store`` (from :func:`trust_store_lookup`) lets several verifications share the trust
+    stores they read; by default each call reads them afresh.
 
     ``location`` is how the artifact is shown (``./layout`` or ``registry/repo``); ``scope`` is the
     policy scope. ``warn`` receives warnings as they happen (tag use). Raises ConfigError for a
@@ -330,7 +337,8 @@ def verify_artifact(
         envelopes = collect_signatures(target, subject, max_signatures=max_signatures)
     return _run_plugins(pm, config, report, target=target, subject=subject, scope=scope, statement=statement,
                         envelopes=envelopes, user_metadata=user_metadata, max_signatures=max_signatures,
-                        plugin_config=plugin_config, verification_time=verification_time)
+                        plugin_config=plugin_config, verification_time=verification_time,
+                        trust_store=trust_store)
 
 
 class DetachedTarget:

@@ -43,10 +43,20 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``cp`` arguments."""
+    # required, so that options may sit between them (``cp SRC --to-oci-layout DST``); --refs-from
+    # lifts the requirement
     parser.add_argument("source", metavar="SRC",
                         help="REGISTRY/REPO:TAG|@DIGEST, or PATH:TAG|@DIGEST with --from-oci-layout")
     parser.add_argument("destination", metavar="DST",
                         help="REGISTRY/REPO[:TAG], or PATH[:TAG] with --to-oci-layout")
+    from ocisign.cli.batch import DEFAULT_JOBS, parse_jobs
+
+    g = parser.add_argument_group("batch options")
+    g.add_argument("--refs-from", metavar="FILE", default=None, action=_RefsFrom,
+                   help="copy every 'SRC DST' pair listed in FILE, one a line ('-': standard input); "
+                        "SRC DST may then be omitted")
+    g.add_argument("--jobs", type=parse_jobs, default=DEFAULT_JOBS, metavar="N",
+                   help=f"copies run at once in a batch (default {DEFAULT_JOBS})")
     parser.add_argument("--from-oci-layout", action="store_true", help="the source is an OCI layout (directory or tar)")
     parser.add_argument("--to-oci-layout", action="store_true", help="the destination is an OCI layout")
     parser.add_argument("-r", "--recursive", action="store_true",
@@ -121,7 +131,50 @@ def _side_options(args: argparse.Namespace, base: RemoteOptions, side: str) -> R
     return dataclasses.replace(base, username=user, password=password)
 
 
+class _RefsFrom(argparse.Action):
+    """``--refs-from FILE``: stores FILE and makes SRC and DST optional."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        for action in parser._actions:
+            if action.dest in ("source", "destination"):
+                action.required = False
+
+
+def _pairs(args: argparse.Namespace) -> list[str]:
+    """``SRC DST`` items: the command line's pair, then the lines of ``--refs-from``."""
+    from ocisign.cli.batch import read_refs_file
+
+    items: list[str] = []
+    if args.source is not None or args.destination is not None:
+        if args.source is None or args.destination is None:
+            raise UsageError("the following arguments are required: SRC DST")
+        items.append(f"{args.source} {args.destination}")
+    if args.refs_from is not None:
+        if args.refs_from == "-" and getattr(args, "password_stdin", False):
+            raise UsageError("--refs-from - and --password-stdin cannot both read standard input")
+        for line in read_refs_file(args.refs_from):
+            if len(line.split()) != 2:
+                raise UsageError(f"--refs-from {args.refs_from}: {line!r}: expected 'SRC DST'")
+            items.append(" ".join(line.split()))
+    if not items:
+        raise UsageError("the following arguments are required: SRC DST (or --refs-from FILE)")
+    return items
+
+
+def _apply_pair(args: argparse.Namespace, item: str) -> None:
+    args.source, args.destination = item.split(" ", 1)
+
+
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    """Copy SRC to DST, or every pair of ``--refs-from`` (a batch: :mod:`ocisign.cli.batch`)."""
+    from ocisign.cli.batch import run_batch
+
+    return run_batch("cp", args, ctx, run_one, items=_pairs(args), apply=_apply_pair)
+
+
+def run_one(args: argparse.Namespace, ctx: CliContext) -> int:
     """Copy SRC to DST."""
     from ocisign.cli.compat_flags import apply_distribution_spec
     from ocisign.registry.copy import Progress, copy

@@ -227,8 +227,8 @@ def render_tree(ref: str, signatures: list[dict[str, Any]]) -> str:
     return "Inspecting all signatures for signed artifact\n" + root.render()
 
 
-def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    """Inspect and print; exit 1 when a signature had to be skipped."""
+def run_one(args: argparse.Namespace, ctx: CliContext) -> int:
+    """Inspect ``args.reference`` and print; exit 1 when a signature had to be skipped."""
     from ocisign.cli.commands.list import resolve_with_warning
     from ocisign.cli.compat_flags import check_referrers_flags
     from ocisign.goformat import go_ansic, go_json, go_rfc3339
@@ -262,3 +262,10 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if skipped:
         raise OcisignError("at least one signature was skipped and not displayed")
     return 0
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    """Run :func:`run_one` for each reference (one, or a batch: :mod:`ocisign.cli.batch`)."""
+    from ocisign.cli.batch import run_batch
+
+    return run_batch("inspect", args, ctx, run_one)

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 
 def add_reference_arguments(parser: argparse.ArgumentParser, *, verb: str) -> None:
     """Flags shared by list and inspect: reference, --oci-layout, --layout-type, --max-signatures."""
-    parser.add_argument("reference", metavar="REFERENCE",
-                        help="REGISTRY/REPO[:TAG|@DIGEST], or with --oci-layout PATH:TAG / PATH@DIGEST")
+    from ocisign.cli.batch import add_batch_arguments
+
+    add_batch_arguments(parser, help_text="REGISTRY/REPO[:TAG|@DIGEST], or with --oci-layout PATH:TAG / PATH@DIGEST")
     parser.add_argument("--oci-layout", action="store_true", help=f"{verb} an artifact in a local OCI layout")
     parser.add_argument("--layout-type", metavar="TYPE", default=None,
                         help="layout type (oci, oci-archive, …); detected when omitted")
@@ -58,8 +59,8 @@ def resolve_with_warning(ctx: CliContext, artifact: Artifact, verb: str) -> Desc
     return desc
 
 
-def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    """Print the signature tree (or JSON)."""
+def run_one(args: argparse.Namespace, ctx: CliContext) -> int:
+    """Print the signature tree (or JSON) of ``args.reference``."""
     from ocisign.cli.compat_flags import check_referrers_flags
     from ocisign.goformat import TreeNode
     from ocisign.oci.model import MT_NOTARY_SIGNATURE
@@ -93,3 +94,10 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if sigs.truncated and args.output != "json":
         ctx.out(f"Warning: {sigs.exceeded_message()}")
     return 0
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    """Run :func:`run_one` for each reference (one, or a batch: :mod:`ocisign.cli.batch`)."""
+    from ocisign.cli.batch import run_batch
+
+    return run_batch("list", args, ctx, run_one)

@@ -27,8 +27,9 @@ SIGNATURE_FORMATS = ("jws", "cose")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of ``sign``."""
-    parser.add_argument("reference", metavar="REFERENCE",
-                        help="REGISTRY/REPO[:TAG|@DIGEST], or with --oci-layout PATH:TAG / PATH@DIGEST")
+    from ocisign.cli.batch import add_batch_arguments
+
+    add_batch_arguments(parser, help_text="REGISTRY/REPO[:TAG|@DIGEST], or with --oci-layout PATH:TAG / PATH@DIGEST")
     parser.add_argument("--oci-layout", action="store_true", help="sign an artifact in a local OCI layout")
     parser.add_argument("--layout-type", metavar="TYPE", default=None,
                         help="layout type (oci, oci-archive, …); detected when omitted")
@@ -49,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timestamp-root-cert", metavar="FILE", default=None,
                         help="file with the single self-signed root certificate (PEM or DER) of the TSA's chain "
                              "(with --timestamp-url)")
+    parser.add_argument("-o", "--output", choices=["text", "json"], default="text",
+                        help="output format: text, or json (reference, signature manifest digest, envelope type, "
+                             "key, timestamp URL)")
     from ocisign.cli.options import add_remote_options
 
     add_remote_options(parser)
@@ -70,6 +74,11 @@ def choose_format(args: argparse.Namespace, ctx: CliContext) -> str:
 
 def make_signer(args: argparse.Namespace, ctx: CliContext) -> Signer:
     """The Signer of the chosen key (file key or plugin key with ``--plugin-config`` merged in)."""
+    return make_named_signer(args, ctx)[0]
+
+
+def make_named_signer(args: argparse.Namespace, ctx: CliContext) -> tuple[Signer, str]:
+    """:func:`make_signer` and the name of the key it signs with."""
     from ocisign.cli.options import parse_key_values
     from ocisign.config.signingkeys import KeyRecord, load_signing_keys
 
@@ -88,20 +97,21 @@ def make_signer(args: argparse.Namespace, ctx: CliContext) -> Signer:
             raise UsageError(f"--plugin-config: key {record.name!r} is a local key, not a plugin key")
         mapping["pluginConfig"] = {**(record.plugin_config or {}), **plugin_config}
     factory = ctx.pm.signer_factory(record.scheme, ctx.config_dir.root)
-    return factory.create(mapping)
+    return factory.create(mapping), record.name
 
 
-def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    """Sign and print ``Successfully signed <ref>@<digest>``."""
+def run_one(args: argparse.Namespace, ctx: CliContext) -> int:
+    """Sign ``args.reference`` and print ``Successfully signed <ref>@<digest>`` (or ``-o json``)."""
     from ocisign.cli.compat_flags import apply_force_referrers_tag, check_referrers_flags
     from ocisign.sign.signing import parse_duration, parse_user_metadata, sign_artifact
     from ocisign.sign.timestamping import timestamp_options
 
     metadata = parse_user_metadata(args.user_metadata)
     expiry = parse_duration(args.expiry) if args.expiry else None
-    timestamp = timestamp_options(args.timestamp_url, args.timestamp_root_cert)
-    fmt = ctx.pm.envelope_format(choose_format(args, ctx))
-    signer = make_signer(args, ctx)
+    # the same for every reference of a batch: the key is read and the TSA root parsed once per run
+    timestamp = ctx.shared("sign.timestamp", lambda: timestamp_options(args.timestamp_url, args.timestamp_root_cert))
+    fmt = ctx.shared("sign.format", lambda: ctx.pm.envelope_format(choose_format(args, ctx)))
+    signer, key_name = ctx.shared("sign.signer", lambda: make_named_signer(args, ctx))
     force_referrers_tag = check_referrers_flags(args, sign=True, warn=ctx.warn)
     artifact = ctx.open_artifact(args.reference, oci_layout=args.oci_layout, layout_type=args.layout_type)
     apply_force_referrers_tag(artifact.target, force_referrers_tag)
@@ -109,5 +119,21 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.pm, artifact.target, artifact.reference, signer=signer, envelope_format=fmt,
         expiry=expiry, user_metadata=metadata, warn=ctx.warn, timestamp=timestamp,
     )
-    ctx.out(f"Successfully signed {artifact.display(result.subject.digest)}")
+    if getattr(args, "output", "text") == "json":
+        ctx.emit_json({
+            "reference": artifact.display(result.subject.digest),
+            "signatureManifest": result.signature.digest,
+            "envelopeType": fmt.media_type,
+            "key": key_name,
+            "timestamp": timestamp.url if timestamp else None,
+        })
+    else:
+        ctx.out(f"Successfully signed {artifact.display(result.subject.digest)}")
     return 0
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    """Run :func:`run_one` for each reference (one, or a batch: :mod:`ocisign.cli.batch`)."""
+    from ocisign.cli.batch import run_batch
+
+    return run_batch("sign", args, ctx, run_one)

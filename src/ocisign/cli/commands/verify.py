@@ -37,8 +37,9 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``verify [--oci-layout] REF [--scope S] [-m k=v]… [--max-signatures N] [--plugin-config k=v]…``."""
-    parser.add_argument("reference", metavar="REFERENCE",
-                        help="REGISTRY/REPO[:TAG|@DIGEST], or with --oci-layout PATH:TAG / PATH@DIGEST")
+    from ocisign.cli.batch import add_batch_arguments
+
+    add_batch_arguments(parser, help_text="REGISTRY/REPO[:TAG|@DIGEST], or with --oci-layout PATH:TAG / PATH@DIGEST")
     parser.add_argument("--oci-layout", action="store_true", help="verify an artifact in a local OCI layout")
     parser.add_argument("--scope", metavar="SCOPE", default=None,
                         help="trust-policy scope (REGISTRY/REPO) for an --oci-layout artifact; required with "
@@ -60,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # --- rendering ----------------------------------------------------------------------------------
-def _signature_block(sig: dict[str, Any], index: int, total: int) -> list[str]:
+def signature_block(sig: dict[str, Any], index: int, total: int) -> list[str]:
     digest = sig.get("digest") or "detached signature"
     media = sig.get("mediaType") or "unknown envelope type"
     lines = [f"Signature {index} of {total}: {digest} ({media})"]
@@ -101,7 +102,7 @@ def render_text(ctx: CliContext, report: VerificationReport) -> None:
         return
     sigs = report.signatures
     for i, sig in enumerate(sigs, 1):
-        for line in _signature_block(sig, i, len(sigs)):
+        for line in signature_block(sig, i, len(sigs)):
             print(line, file=sys.stderr)
     message = report.message
     for r in report.plugin_results:  # other vetoes; the one the error line names is not repeated
@@ -121,8 +122,8 @@ def _policy_error_json(exc: Exception, reference: str, scope: str | None) -> dic
     return out
 
 
-def run(args: argparse.Namespace, ctx: CliContext) -> int:
-    """Verify the artifact; see the module docstring for output and exit codes."""
+def run_one(args: argparse.Namespace, ctx: CliContext) -> int:
+    """Verify ``args.reference``; see the module docstring for output and exit codes."""
     from ocisign.cli.compat_flags import check_referrers_flags
     from ocisign.cli.options import parse_key_values
     from ocisign.config.trustpolicy import (
@@ -136,7 +137,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     )
     from ocisign.errors import ConfigError, OcisignError
     from ocisign.oci.signatures import check_max_signatures
-    from ocisign.verify.verification import verify_artifact
+    from ocisign.verify.verification import trust_store_lookup, verify_artifact
 
     check_max_signatures(args.max_signatures)
     check_referrers_flags(args, sign=False, warn=ctx.warn)
@@ -158,13 +159,14 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 
     # the policy is validated before the artifact is touched
     json_out = args.output == "json"
-    try:
-        doc: TrustPolicyDocument
+    def load() -> TrustPolicyDocument:
         if ctx.project.trust_policy is not None:
             path = ctx.project.trust_policy
-            doc = parse_policy(read_policy_file(path), where=str(path), path=path)
-        else:
-            doc = load_policy(ctx.config_dir)
+            return parse_policy(read_policy_file(path), where=str(path), path=path)
+        return load_policy(ctx.config_dir)
+
+    try:
+        doc = ctx.shared("verify.policy", load)  # read once per run, whatever the batch size
     except ConfigError as exc:
         if json_out:
             ctx.emit_json(_policy_error_json(exc, args.reference, scope))
@@ -189,6 +191,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
             ctx.pm, ctx.config_dir, artifact.target, artifact.reference,
             location=artifact.location, scope=scope, user_metadata=user_metadata,
             max_signatures=args.max_signatures, plugin_config=plugin_config, policy=doc,
+            trust_store=ctx.shared("verify.trust_store", lambda: trust_store_lookup(ctx.pm, ctx.config_dir)),
         )
     except OcisignError as exc:
         if not json_out:
@@ -205,3 +208,10 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     else:
         render_text(ctx, report)
     return int(ExitCode.OK if report.verified else ExitCode.FAILED)
+
+
+def run(args: argparse.Namespace, ctx: CliContext) -> int:
+    """Run :func:`run_one` for each reference (one, or a batch: :mod:`ocisign.cli.batch`)."""
+    from ocisign.cli.batch import run_batch
+
+    return run_batch("verify", args, ctx, run_one)

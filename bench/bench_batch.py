@@ -1,0 +1,109 @@
+"""Batches: ``sign`` and ``verify`` of N layouts in one ``ocisign`` process, against one process each.
+
+Run: ``python bench/bench_batch.py [--layouts 100] [--rounds 3] [--jobs 1] [--single 10]``. Each row is
+the median wall time of ``rounds`` fresh ``ocisign`` processes (bytecode already compiled, as after
+``pip install``); ``sign`` rounds start from unsigned copies of the layouts. The "one process per
+layout" rows run ``--single`` layouts one process each and scale the time to N (it is linear), so
+the table shows what a batch saves. Goals (issue 12): verify of 100 layouts ≤ 0.3 s, sign ≤ 0.6 s.
+It asserts nothing: it is a measurement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def run(cmd: list[str], env: dict[str, str]) -> float:
+    """Wall seconds of one run of ``cmd``; exits when it fails."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, check=False)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[:6])}… failed ({proc.returncode}): {proc.stderr.decode()[-2000:]}")
+    return elapsed
+
+
+def main() -> int:
+    """Print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--layouts", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=1, help="ocisign --jobs (default 1)")
+    parser.add_argument("--single", type=int, default=10, help="layouts timed one process each (default 10)")
+    args = parser.parse_args()
+    from ocisign.testing.sample_image import write_image_layout
+
+    with tempfile.TemporaryDirectory(prefix="ocisign-bench-batch-") as tmp:
+        work = Path(tmp)
+        env = os.environ.copy()
+        env.update(OCISIGN_CONFIG_DIR=str(work / "config"), OCISIGN_PROJECT_CONFIG="none",
+                   OCISIGN_CACHE_DIR=str(work / "cache"))
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        ocisign = [sys.executable, "-m", "ocisign"]
+        subprocess.run([*ocisign, "cert", "generate-test", "--default", "bench"], env=env, check=True,
+                       capture_output=True)
+        (work / "policy.json").write_text(json.dumps({"version": "1.0", "trustPolicies": [{
+            "name": "bench", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+            "trustStores": ["ca:bench"], "trustedIdentities": ["*"]}]}))
+        subprocess.run([*ocisign, "policy", "import", str(work / "policy.json")], env=env, check=True,
+                       capture_output=True)
+        pristine = work / "pristine"
+        for i in range(args.layouts):
+            write_image_layout(pristine / f"l{i:03d}", tag="v1")
+
+        def fresh(name: str) -> list[str]:
+            dest = work / name
+            if dest.exists():
+                shutil.rmtree(dest)
+            shutil.copytree(pristine, dest)
+            return [f"{dest / d}:v1" for d in sorted(os.listdir(dest))]
+
+        jobs = ["--jobs", str(args.jobs)]
+        sign_times = []
+        for r in range(args.rounds):
+            refs = fresh(f"sign{r}")
+            (work / "refs.txt").write_text("\n".join(refs) + "\n")
+            sign_times.append(run([*ocisign, "sign", "--oci-layout", *jobs, "--refs-from", str(work / "refs.txt")],
+                                  env))
+        verify_cmd = [*ocisign, "verify", "--oci-layout", "--scope", "local/bench", *jobs,
+                      "--refs-from", str(work / "refs.txt")]
+        run(verify_cmd, env)  # warm-up
+        verify_times = [run(verify_cmd, env) for _ in range(args.rounds)]
+        peak_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the batches so far
+
+        single = fresh("single")[: args.single]
+        one_sign = sum(run([*ocisign, "sign", "--oci-layout", ref], env) for ref in single) / len(single)
+        one_verify = sum(run([*ocisign, "verify", "--oci-layout", "--scope", "local/bench", ref], env)
+                         for ref in single) / len(single)
+        floor = statistics.median(run([sys.executable, "-c", "pass"], env) for _ in range(10))
+
+    n = args.layouts
+    rows = [
+        (f"verify {n} layouts, one process", statistics.median(verify_times), 0.3 * n / 100),
+        (f"verify {n} layouts, one process per layout", one_verify * n, None),
+        (f"sign {n} layouts, one process", statistics.median(sign_times), 0.6 * n / 100),
+        (f"sign {n} layouts, one process per layout", one_sign * n, None),
+    ]
+    print(f"Batches (python {sys.version.split()[0]}, {os.cpu_count()} CPUs, --jobs {args.jobs}, "
+          f"median of {args.rounds}; python -c pass = {floor * 1000:.1f} ms)")
+    print(f"{'operation':<44} {'seconds':>8} {'ms/layout':>10} {'goal s':>7} {'vs per-process':>15}")
+    for i, (name, secs, goal) in enumerate(rows):
+        base = rows[i + 1][1] if i % 2 == 0 else secs
+        goal_s = f"{goal:7.2f}" if goal else f"{'-':>7}"
+        print(f"{name:<44} {secs:8.3f} {secs * 1000 / n:10.2f} {goal_s} {secs / base:14.2f}x")
+    print(f"peak RSS of a batch process: {peak_rss:.1f} MiB (goal <= 80 MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

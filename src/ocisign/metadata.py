@@ -1,0 +1,176 @@
+"""Installed-distribution metadata read without :mod:`importlib.metadata`'s full scan.
+
+Two start-up paths need package metadata and must stay cheap:
+
+* :func:`own_version` — ocisign's version for ``--version`` and the signing agent, read from the
+  installed ``ocisign-*.dist-info/METADATA`` (the version is written once, in ``pyproject.toml``);
+  ``importlib.metadata`` is the fallback.
+* :func:`cached_entry_points` / :func:`store_entry_points` — the entry-point index of group
+  ``ocisign``, cached in the user cache dir and keyed by a fingerprint of the installed
+  distributions (each ``sys.path`` entry, the name and mtime of every ``*.dist-info`` /
+  ``*.egg-info`` in it and of its ``entry_points.txt``). Installing, removing or reinstalling a
+  distribution renames or recreates its dist-info, so the fingerprint changes and the next run
+  scans again; so does a changed ``sys.path`` (``PYTHONPATH``). An absent, unreadable or
+  read-only cache dir only means a scan on every run, never an error. The cache file lives in
+  ``$OCISIGN_CACHE_DIR``, else ``$XDG_CACHE_HOME/ocisign``, else ``~/.cache/ocisign``; with none of
+  them (no home directory) nothing is cached. ``OCISIGN_NO_ENTRY_POINT_CACHE=1`` turns it off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from typing import Any
+
+__all__ = ["EntryPointRecord", "cached_entry_points", "fingerprint", "own_version", "store_entry_points"]
+
+#: (entry-point name, value ``module:attr``, distribution name, distribution version)
+EntryPointRecord = tuple[str, str, str, str]
+
+_INDEX_NAME = "entry-points-v1.json"
+_DIST_SUFFIXES = (".dist-info", ".egg-info")
+
+
+def _path_entries() -> list[str]:
+    return [p or "." for p in sys.path]
+
+
+def own_version(name: str = "ocisign") -> str:
+    """The version of distribution ``name``: its first ``*.dist-info/METADATA`` on ``sys.path``."""
+    prefix = name.replace("-", "_").lower() + "-"
+    for entry in _path_entries():
+        try:
+            names = os.listdir(entry)
+        except OSError:
+            continue
+        for n in names:
+            if n.endswith(".dist-info") and n.lower().startswith(prefix):
+                found = _metadata_version(os.path.join(entry, n, "METADATA"))
+                if found:
+                    return found
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+def _metadata_version(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("Version:"):
+                    return line.partition(":")[2].strip() or None
+                if not line.strip():  # end of the headers
+                    break
+    except OSError:
+        return None
+    return None
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return -1
+
+
+def fingerprint() -> list[Any]:
+    """What the installed distributions look like now (see the module docstring).
+
+    Entries are absolute, and directories holding no distribution are left out, so the working
+    directory (``sys.path[0]`` under ``python -m``) does not change the key unless it holds one.
+    """
+    out: list[Any] = []
+    for entry in map(os.path.abspath, _path_entries()):
+        try:
+            scan = os.scandir(entry)
+        except NotADirectoryError:
+            out.append([entry, _mtime(entry)])  # a zip on sys.path
+            continue
+        except OSError:
+            continue
+        dists: list[Any] = []
+        with scan:
+            for item in scan:
+                if item.name.endswith(_DIST_SUFFIXES):
+                    full = os.path.join(entry, item.name)
+                    dists.append([item.name, _mtime(full), _mtime(os.path.join(full, "entry_points.txt"))])
+        if dists:
+            dists.sort()
+            out.append([entry, dists])
+    return out
+
+
+def cache_dir() -> str | None:
+    """The ocisign user cache directory, or None when there is none."""
+    explicit = os.environ.get("OCISIGN_CACHE_DIR")
+    if explicit:
+        return explicit
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return os.path.join(xdg, "ocisign")
+    home = os.environ.get("HOME")
+    return os.path.join(home, ".cache", "ocisign") if home else None
+
+
+def _enabled() -> bool:
+    return os.environ.get("OCISIGN_NO_ENTRY_POINT_CACHE", "") in ("", "0")
+
+
+def cached_entry_points(group: str, key: list[Any]) -> list[EntryPointRecord] | None:
+    """The cached index of ``group`` when it was stored for ``key``; None on a miss."""
+    directory = cache_dir()
+    if directory is None or not _enabled():
+        return None
+    import json
+
+    try:
+        with open(os.path.join(directory, _INDEX_NAME), encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("key") != key or not isinstance(doc.get("groups"), dict):
+        return None
+    records = doc["groups"].get(group)
+    if not isinstance(records, list):
+        return None
+    out: list[EntryPointRecord] = []
+    for rec in records:
+        if not (isinstance(rec, list) and len(rec) == 4 and all(isinstance(x, str) for x in rec)):
+            return None
+        out.append((rec[0], rec[1], rec[2], rec[3]))
+    return out
+
+
+def scan_entry_points(group: str) -> list[EntryPointRecord]:
+    """Every entry point of ``group`` in :func:`importlib.metadata.distributions` order."""
+    from importlib.metadata import distributions
+
+    out: list[EntryPointRecord] = []
+    for dist in distributions():
+        for ep in dist.entry_points:
+            if ep.group == group:
+                out.append((ep.name, ep.value, str(dist.metadata["Name"]), str(dist.version)))
+    return out
+
+
+def store_entry_points(group: str, key: list[Any], records: list[EntryPointRecord]) -> None:
+    """Cache ``records`` for ``key``; any failure (read-only or absent dir) is ignored."""
+    directory = cache_dir()
+    if directory is None or not _enabled():
+        return
+    import json
+
+    path = os.path.join(directory, _INDEX_NAME)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump({"key": key, "groups": {group: [list(r) for r in records]}}, fh)
+        os.replace(tmp, path)  # readers see the old index or the new one, never half of one
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
