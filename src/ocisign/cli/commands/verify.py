@@ -123,7 +123,12 @@ def _policy_error_json(exc: Exception, reference: str, scope: str | None) -> dic
 
 
 def run_one(args: argparse.Namespace, ctx: CliContext) -> int:
-    """Verify ``args.reference``; see the module docstring for output and exit codes."""
+    """Verify ``args.reference``; see the module docstring for output and exit codes.
+
+    A little over 80 lines: flag checks, policy choice, the verification call and notation's three
+    output shapes (text, ``-o json``, policy errors) read best in one place, in the order notation
+    prints them.
+    """
     from ocisign.cli.compat_flags import check_referrers_flags
     from ocisign.cli.options import parse_key_values
     from ocisign.config.trustpolicy import (
