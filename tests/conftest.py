@@ -232,6 +232,12 @@ def skopeo() -> Iterator[str]:
 REGISTRY_USER = ("alice", "wonderland-Pa55")
 
 
+@pytest.fixture
+def registry_user() -> tuple[str, str]:
+    """The (user, password) the htpasswd and token registries accept."""
+    return REGISTRY_USER
+
+
 def _need_registry() -> None:
     from ocisign.testing.registry import registry_available
 

@@ -66,13 +66,11 @@ def test_cp_pairs_are_checked(run_cli: Callable[..., Any], tmp_path: Path) -> No
 
 def test_a_registry_batch_shares_one_target_per_repository(
     run_cli: Callable[..., Any], make_layout: Callable[..., Path], pm: OcisignPluginManager,
-    token_registry: Any, repo_name: str,
+    token_registry: Any, repo_name: str, registry_user: tuple[str, str],
 ) -> None:
     """Three references in one repository: one auth token for the whole batch, results in order."""
-    from tests.conftest import REGISTRY_USER
-
     reg, tokens = token_registry
-    user, password = REGISTRY_USER
+    user, password = registry_user
     layout = make_layout()
     _signed(pm, layout)
     for tag in ("a", "b", "c"):

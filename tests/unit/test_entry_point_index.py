@@ -131,7 +131,10 @@ def test_a_cache_path_that_is_a_file_or_garbage_is_ignored(tmp_path: Path) -> No
 
 
 def test_the_version_is_written_once_in_pyproject_and_read_from_the_metadata() -> None:
-    import tomllib
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # Python 3.10
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
     import ocisign
     from ocisign.metadata import own_version
