@@ -653,10 +653,8 @@ def test_combine_requires_the_builtin_pass() -> None:
     assert not report.verified and report.message == "denied by plugin site: no"
 
 
-# --- envelope fuzzing --------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def signed_envelopes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, Any, Any]]:
-    """A JWS and a COSE envelope over a target, with the self-signed certificate that made them."""
+def _self_signed_ec_signer(org: str, *, serial: int, days: int, code_signing: bool) -> tuple[Any, Any]:
+    """A P-256 signer (the shape ``EnvelopeFormat.seal`` takes) with a self-signed leaf, and that leaf."""
     import datetime as dt
 
     from cryptography import x509
@@ -664,20 +662,21 @@ def signed_envelopes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tupl
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    from ocisign.envelope.payload import build_payload
-    from ocisign.manager import get_plugin_manager
-    from ocisign.types import SignRequest
+    from ocisign.envelope.algorithms import raw_ecdsa
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
                       x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "WA"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Notary")])
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, org)])
     now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(7).not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=2))
-            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
-            .sign(key, hashes.SHA256()))
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+               .serial_number(serial).not_valid_before(now - dt.timedelta(hours=1))
+               .not_valid_after(now + dt.timedelta(days=days))
+               .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+                              critical=True))
+    if code_signing:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
+    cert = builder.sign(key, hashes.SHA256())
 
     class _Signer:
         key_spec = "EC-256"
@@ -686,9 +685,23 @@ def signed_envelopes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tupl
             return [cert]
 
         def sign(self, data: bytes) -> bytes:
-            from ocisign.envelope.algorithms import raw_ecdsa
-
             return raw_ecdsa(key.sign(data, ec.ECDSA(hashes.SHA256())), 32)
+
+    return _Signer(), cert
+
+
+# --- envelope fuzzing --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def signed_envelopes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, Any, Any]]:
+    """A JWS and a COSE envelope over a target, with the self-signed certificate that made them."""
+    import datetime as dt
+
+    from ocisign.envelope.payload import build_payload
+    from ocisign.manager import get_plugin_manager
+    from ocisign.types import SignRequest
+
+    signer, cert = _self_signed_ec_signer("Notary", serial=7, days=2, code_signing=True)
+    now = dt.datetime.now(dt.timezone.utc)
 
     target = Descriptor(media_type="application/vnd.oci.image.manifest.v1+json",
                         digest="sha256:" + "ab" * 32, size=123)
@@ -698,7 +711,7 @@ def signed_envelopes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tupl
         fmt = pm.envelope_format(mt)
         req = SignRequest(payload=build_payload(target, envelope_media_type=mt), signing_time=now,
                           signing_agent="ocisign-test/1")
-        out[mt] = (fmt.seal(req, _Signer()), target, cert)  # type: ignore[arg-type]
+        out[mt] = (fmt.seal(req, signer), target, cert)  # type: ignore[arg-type]
     return out
 
 
@@ -785,36 +798,15 @@ def test_unknown_critical_attribute_fails_unlike_notation(mt: str, pm: Any, tmp_
     at the integrity check. Non-critical extended attributes are accepted, as in notation."""
     import datetime as dt
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.serialization import Encoding
-    from cryptography.x509.oid import NameOID
 
     from ocisign.config.trustpolicy import parse_policy
-    from ocisign.envelope.algorithms import raw_ecdsa
     from ocisign.envelope.payload import build_payload
     from ocisign.types import SignRequest
     from ocisign.verify.verification import verify_envelope
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
-                      x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "WA"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "N")])
+    signer, cert = _self_signed_ec_signer("N", serial=1, days=1, code_signing=False)
     now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
-            .sign(key, hashes.SHA256()))
-
-    class _Signer:
-        key_spec = "EC-256"
-
-        def certificate_chain(self) -> list[Any]:
-            return [cert]
-
-        def sign(self, data: bytes) -> bytes:
-            return raw_ecdsa(key.sign(data, ec.ECDSA(hashes.SHA256())), 32)
 
     store = ConfigDir(tmp_path).trust_store_dir("ca", "s")
     store.mkdir(parents=True)
@@ -827,7 +819,7 @@ def test_unknown_critical_attribute_fails_unlike_notation(mt: str, pm: Any, tmp_
     for critical, verified in (((), True), (("acme.build",), False)):
         req = SignRequest(payload=build_payload(target, envelope_media_type=mt), signing_time=now,
                           extended_attributes={"acme.build": "42"}, critical_attributes=critical)
-        rep = verify_envelope(pm, ConfigDir(tmp_path), fmt.seal(req, _Signer()), mt, target, scope="a.io/b",
+        rep = verify_envelope(pm, ConfigDir(tmp_path), fmt.seal(req, signer), mt, target, scope="a.io/b",
                               policy=policy)  # type: ignore[arg-type]
         assert rep.verified is verified, rep.signatures
         if not verified:
