@@ -153,6 +153,15 @@ def parse_key_values(items: list[str], *, flag: str) -> dict[str, str]:
     return out
 
 
+def parse_user_metadata(items: list[str]) -> dict[str, str]:
+    """``-m k=v`` pairs (keys non-empty and unique; reserved ``io.cncf.notary`` keys refused)."""
+    from ocisign.envelope.payload import check_user_metadata
+
+    out = parse_key_values(items, flag="--user-metadata")
+    check_user_metadata(out)
+    return out
+
+
 def add_common_options(parser: argparse.ArgumentParser, *, top: bool, plugin_short: bool = True) -> None:
     """Options accepted both before and after the command name.
 

@@ -105,16 +105,6 @@ def parse_duration(text: str) -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
 
-def parse_user_metadata(items: list[str]) -> dict[str, str]:
-    """``-m k=v`` pairs (keys non-empty and unique; reserved ``io.cncf.notary`` keys refused)."""
-    from ocisign.cli.options import parse_key_values
-    from ocisign.envelope.payload import check_user_metadata
-
-    out = parse_key_values(items, flag="--user-metadata")
-    check_user_metadata(out)
-    return out
-
-
 def thumbprints_annotation(chain: list[x509.Certificate]) -> str:
     """``["<sha256 hex of each cert, lowercase>", …]`` compact, in chain order."""
     from ocisign.x509.chain import cert_fingerprint_sha256

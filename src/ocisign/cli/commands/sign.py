@@ -103,7 +103,8 @@ def make_named_signer(args: argparse.Namespace, ctx: CliContext) -> tuple[Signer
 def run_one(args: argparse.Namespace, ctx: CliContext) -> int:
     """Sign ``args.reference`` and print ``Successfully signed <ref>@<digest>`` (or ``-o json``)."""
     from ocisign.cli.compat_flags import apply_force_referrers_tag, check_referrers_flags
-    from ocisign.sign.signing import parse_duration, parse_user_metadata, sign_artifact
+    from ocisign.cli.options import parse_user_metadata
+    from ocisign.sign.signing import parse_duration, sign_artifact
     from ocisign.sign.timestamping import timestamp_options
 
     metadata = parse_user_metadata(args.user_metadata)
