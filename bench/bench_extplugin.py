@@ -40,12 +40,12 @@ def main() -> int:
     args = parser.parse_args()
 
     from ocisign.config.configdir import ConfigDir
+    from ocisign.config.testkeys import generate_test
     from ocisign.extplugin.discovery import find_plugin
     from ocisign.manager import get_plugin_manager
     from ocisign.sign.signing import sign_artifact
     from ocisign.testing.notation_plugin import write_test_plugin
     from ocisign.testing.sample_image import write_image_layout
-    from ocisign.x509.testcert import generate_test
 
     n = args.signatures
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,16 +2,15 @@
 
 The key is the project config's ``key``, else the default key of ``signingkeys.json``; the
 envelope format is the project config's ``signature-format``, else ``config.json``'s, else
-JWS — the same choices as ``ocisign sign`` (:func:`ocisign.cli.commands.sign.make_signer` and
-``choose_format``), made once per run. Each signature goes through
-:func:`ocisign.sign.signing.sign_artifact` and is printed without ``-v``::
+JWS — the same choices as ``ocisign sign`` (:mod:`ocisign.cli.signing_choice`), made once per
+run. Each signature goes through :func:`ocisign.sign.signing.sign_artifact` and is printed
+without ``-v``::
 
     images/app:v1: signed sha256:… (signature sha256:… stored in images/app)
 """
 
 from __future__ import annotations
 
-import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -27,14 +26,13 @@ def signer_and_format(run: HookRun) -> tuple[Signer, EnvelopeFormat]:
     """The signer of the project's key and the envelope format, built once per run (errors every time)."""
     cached = run.cache.get(_SIGNER)
     if cached is None:
-        from ocisign.cli.commands.sign import choose_format, make_signer
+        from ocisign.cli.signing_choice import choose_format, make_named_signer
         from ocisign.errors import OcisignError
 
         ctx = run.ctx
-        # the flags ``ocisign sign`` would get from a hook: none, so the project config decides
-        args = argparse.Namespace(key=None, plugin=None, id=None, plugin_config=[], signature_format=None)
+        # a hook gets none of ``ocisign sign``'s key and format flags: the project config decides
         try:
-            cached = (make_signer(args, ctx), ctx.pm.envelope_format(choose_format(args, ctx)))
+            cached = (make_named_signer(ctx)[0], ctx.pm.envelope_format(choose_format(ctx)))
         except OcisignError as exc:
             cached = exc
         run.cache[_SIGNER] = cached

@@ -47,16 +47,11 @@ def trust_policy(run: HookRun) -> tuple[TrustPolicyDocument, list[str]]:
     """The trust policy and its file warnings, read once per run (a ConfigError is raised every time)."""
     cached = run.cache.get(_POLICY)
     if cached is None:
-        from ocisign.config.trustpolicy import load_policy, parse_policy, policy_file_warnings, read_policy_file
+        from ocisign.config.trustpolicy import load_effective_policy, policy_file_warnings
         from ocisign.errors import ConfigError
 
-        ctx = run.ctx
         try:
-            if ctx.project.trust_policy is not None:
-                path = ctx.project.trust_policy
-                doc = parse_policy(read_policy_file(path), where=str(path), path=path)
-            else:
-                doc = load_policy(ctx.config_dir)
+            doc = load_effective_policy(run.ctx.config_dir, run.ctx.project.trust_policy)
         except ConfigError as exc:
             cached = exc
         else:
@@ -73,6 +68,7 @@ def verify_reference(run: HookRun, target: Target, root: str, ref: str, scope: s
     from ocisign.hooks.files import layout_ref
     from ocisign.hooks.report import Outcome
 
+    from ocisign.cli.verify_output import failure_message
     from ocisign.verify.verification import verify_artifact
 
     item = layout_ref(root, ref)
@@ -89,16 +85,9 @@ def verify_reference(run: HookRun, target: Target, root: str, ref: str, scope: s
                               details=[*failure_details(report), *(f"Warning: {w}" for w in warnings)]))
 
 
-def failure_message(failed_check: str | None, message: str) -> str:
-    """The reason on the FAILED line, in notation's words."""
-    if failed_check in ("no-signature", "scope"):
-        return f"signature verification failed: {message}"
-    return message
-
-
 def failure_details(report: VerificationReport) -> list[str]:
     """The per-signature blocks and the policy plugins' denials, as ``ocisign verify`` prints them."""
-    from ocisign.cli.commands.verify import signature_block
+    from ocisign.cli.verify_output import signature_block
 
     lines: list[str] = []
     sigs = report.signatures

@@ -303,7 +303,7 @@ def chain_rules_problem(chain: Sequence[x509.Certificate], scheme: str) -> str |
             break
     if problem is None:
         try:
-            from ocisign.x509.chain import validate_signing_chain
+            from ocisign.envelope.chain import validate_signing_chain
 
             validate_signing_chain(list(chain), at=None, scheme=scheme)
         except OcisignError as exc:

@@ -20,12 +20,20 @@ EXPECTED = [
     "ocisign sign --oci-layout ./hello-world:v1",
     "ocisign list --oci-layout ./hello-world:v1",
     "ocisign inspect --oci-layout ./hello-world:v1",
-    "write ./trustpolicy.json (trust the demo certificate for the demo scopes)",
+    "write ./trustpolicy.json (trust the demo certificate for the demo scopes, the KMS certificate for "
+    "local/kms/hello-world)",
     "ocisign policy import ./trustpolicy.json",
     "ocisign policy show",
     "ocisign verify --oci-layout ./hello-world:v1 --scope local/hello-world",
     "build ./hello-world-unsigned (the same image without a signature)",
     "ocisign verify --oci-layout ./hello-world-unsigned:v1 --scope local/hello-world",
+    "write ./kms (a stand-in KMS: its key, its certificate ocisign-demo-kms, the plugin ./kms/notation-kms)",
+    "ocisign plugin install --file ./kms/notation-kms",
+    "ocisign cert add --type ca --store ocisign-demo-kms ./kms/ocisign-demo-kms.crt",
+    "ocisign key add kms --plugin kms --id alias/ocisign-demo",
+    "ocisign sign --key kms --oci-layout ./hello-world:v1",
+    "ocisign list --oci-layout ./hello-world:v1",
+    "ocisign verify --oci-layout ./hello-world:v1 --scope local/kms/hello-world",
     "ocisign cp -r --from-oci-layout ./hello-world:v1 {reg}/hello-world:v1",
     "ocisign list {reg}/hello-world:v1",
     "ocisign verify {reg}/hello-world:v1",
@@ -36,6 +44,17 @@ def demo(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess
     full = dict(os.environ, **(env or {}))
     return subprocess.run([sys.executable, "-m", "ocisign", "demo", *args], cwd=cwd, env=full,
                           capture_output=True, text=True, timeout=300)
+
+
+def in_order(text: str, needles: list[str]) -> list[int]:
+    """Where each needle occurs in ``text``, each searched after the previous one (-1: not there)."""
+    positions, at = [], 0
+    for needle in needles:
+        found = text.find(needle, at)
+        positions.append(found)
+        if found >= 0:
+            at = found + len(needle)
+    return positions
 
 
 def tree(path: Path) -> dict[str, bytes]:
@@ -55,10 +74,12 @@ def test_demo_starts_docker_registry_and_every_step_passes(tmp_path: Path, confi
     assert res.returncode == 0, out + res.stderr
     reg = f"localhost:{port}"
     # every command is printed before it runs, in order
-    positions = [out.find("$ " + line.format(reg=reg)) if line.startswith("ocisign") else out.find(line)
-                 for line in EXPECTED]
+    positions = in_order(out, ["$ " + line.format(reg=reg) if line.startswith("ocisign") else line
+                               for line in EXPECTED])
     assert all(p >= 0 for p in positions), list(zip(EXPECTED, positions, strict=True))
-    assert positions == sorted(positions)
+    assert "Successfully installed plugin kms, version 1.2.3" in out
+    assert out.count("Successfully signed ./hello-world@sha256:") == 2
+    assert out.count("Successfully verified signature for ./hello-world@sha256:") == 2
     assert f"starting {find_registry_binary()} on 127.0.0.1:{port}" in out
     assert "Successfully signed ./hello-world@sha256:" in out
     assert "Successfully verified signature for ./hello-world@sha256:" in out
@@ -101,7 +122,25 @@ def test_demo_json_against_a_running_registry_keeps_its_work(tmp_path: Path, reg
     assert check.returncode == 0, check.stderr
     listed = subprocess.run([sys.executable, "-m", "ocisign", "list", "--oci-layout", "-o", "json",
                              f"{keep}/hello-world:v1"], env=env, capture_output=True, text=True)
-    assert listed.returncode == 0 and len(json.loads(listed.stdout)["signatures"]) == 1
+    assert listed.returncode == 0 and len(json.loads(listed.stdout)["signatures"]) == 2  # demo key + KMS key
+    remote = subprocess.run([sys.executable, "-m", "ocisign", "list", "-o", "json", f"{registry}/hello-world:v1"],
+                            env=env, capture_output=True, text=True)
+    assert remote.returncode == 0 and len(json.loads(remote.stdout)["signatures"]) == 2
+    # the KMS key is the plugin's: installed in the kept config dir, the key record names the plugin
+    assert (keep / "config" / "plugins" / "kms" / "notation-kms").is_file()
+    keys = json.loads((keep / "config" / "signingkeys.json").read_text())
+    kms = next(k for k in keys["keys"] if k["name"] == "kms")
+    assert kms["id"] == "alias/ocisign-demo" and kms["pluginName"] == "kms"
+    # the KMS scope trusts only the KMS certificate: an image signed by the demo key alone is refused
+    unsigned = f"{keep}/hello-world-unsigned:v1"
+    assert subprocess.run([sys.executable, "-m", "ocisign", "sign", "--oci-layout", unsigned], env=env,
+                          capture_output=True, text=True).returncode == 0
+    kms_only = subprocess.run([sys.executable, "-m", "ocisign", "verify", "--oci-layout", unsigned,
+                               "--scope", "local/kms/hello-world"], env=env, capture_output=True, text=True)
+    assert kms_only.returncode == 1, kms_only.stdout + kms_only.stderr
+    demo_scope = subprocess.run([sys.executable, "-m", "ocisign", "verify", "--oci-layout", unsigned,
+                                 "--scope", "local/hello-world"], env=env, capture_output=True, text=True)
+    assert demo_scope.returncode == 0, demo_scope.stderr
     # --keep refuses a non-empty directory
     again = demo("--keep", str(keep), "--registry", registry, cwd=tmp_path)
     assert again.returncode == 2 and "not empty" in again.stderr
@@ -121,6 +160,14 @@ def test_demo_without_docker_registry_says_how_to_get_it(tmp_path: Path) -> None
     assert "apt-get install docker-registry" in res.stdout
     assert "(skipped: docker-registry is not installed)" in res.stdout
     assert "3 registry step(s) skipped" in res.stdout
+    # the KMS steps are local: they run without a registry
+    summary = res.stdout[res.stdout.index("Summary"):].splitlines()
+    for command in ("ocisign plugin install --file ./kms/notation-kms",
+                    "ocisign key add kms --plugin kms --id alias/ocisign-demo",
+                    "ocisign sign --key kms --oci-layout ./hello-world:v1",
+                    "ocisign verify --oci-layout ./hello-world:v1 --scope local/kms/hello-world"):
+        [row] = [r for r in summary if r.endswith(command)]
+        assert row.split()[1] == "ok", row
 
 
 def test_local_registry_that_does_not_start_is_a_usage_error(tmp_path: Path) -> None:

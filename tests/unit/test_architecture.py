@@ -197,6 +197,16 @@ def test_no_import_cycles() -> None:
     assert not cycles, f"import cycles in the package:\n{text}"
 
 
+def test_hooks_import_no_command_module() -> None:
+    # what a hook shares with a command (key/format choice, failure output) lives below both, in cli/
+    graph = import_graph()
+    wrong = [f"{module} line {line}: imports {target}" for module, edges in sorted(graph.items())
+             if module.startswith("ocisign.hooks") for target, line in edges.items()
+             if target.startswith("ocisign.cli.commands")]
+    assert "ocisign.cli.commands.hook" in graph and any(m.startswith("ocisign.hooks.") for m in graph)
+    assert not wrong, "\n".join(wrong)
+
+
 def _absolute_ocisign_imports(path: Path) -> Iterator[tuple[str, list[str], int]]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     for node in ast.walk(tree):

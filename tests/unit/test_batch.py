@@ -125,7 +125,7 @@ def test_a_batch_reads_each_trust_store_and_checks_each_chain_once(
 ) -> None:
     refs = [f"{p}:v1" for p in batch_env]
     assert run_cli("sign", "--oci-layout", *refs).rc == 0
-    import ocisign.x509.chain as chain
+    import ocisign.envelope.chain as chain
     from ocisign.manager import OcisignPluginManager
 
     store_calls: list[tuple[str, str]] = []

@@ -20,6 +20,7 @@ from ocisign.plugins import cose, jws
 from ocisign.plugins.file_key import FileSigner, load_file_signer
 
 from ocisign.envelope.algorithms import BY_KEY_SPEC, key_spec_of
+from ocisign.envelope.chain import CertificateChainError, validate_signing_chain
 from ocisign.envelope.encoding import b64url_encode
 from ocisign.envelope.errors import EnvelopeError
 from ocisign.envelope.headers import PAYLOAD_CONTENT_TYPE
@@ -29,7 +30,7 @@ from ocisign.errors import SigningError, UsageError, VerificationError
 from ocisign.goformat import go_marshal
 from ocisign.oci.model import MT_COSE, MT_JWS, Descriptor
 from ocisign.types import EnvelopeContent, SignRequest
-from ocisign.x509.chain import CertificateChainError, cert_fingerprint_sha256, validate_signing_chain
+from ocisign.x509.chain import cert_fingerprint_sha256
 
 FORMATS = {"jws": jws, "cose": cose}
 MT = {"jws": MT_JWS, "cose": MT_COSE}

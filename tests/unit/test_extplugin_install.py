@@ -341,3 +341,19 @@ def test_config_dir_flag_selects_the_plugin_directory(run_cli: Callable[..., Any
     res = run_cli("key", "add", "k", "--plugin", "foo", "--id", "x", "--config-dir", str(other))
     assert res.rc == 0, res.err
     assert json.loads((other / "signingkeys.json").read_text())["keys"][0]["pluginName"] == "foo"
+
+
+def test_the_self_contained_test_plugin_installs_and_keeps_no_log(run_cli: Callable[..., Any], config_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    from ocisign.testing.notation_plugin import write_installable_plugin
+
+    exe = write_installable_plugin(tmp_path, "kmsdemo", version="2.0.1", capabilities=("SIGNATURE_GENERATOR.RAW",))
+    assert exe == tmp_path / "notation-kmsdemo" and os.access(exe, os.X_OK)
+    res = run_cli("plugin", "install", "--file", str(exe))
+    assert res.rc == 0, res.err
+    assert res.out.strip() == "Successfully installed plugin kmsdemo, version 2.0.1"
+    listed = run_cli("plugin", "list", "-o", "json")
+    assert listed.rc == 0, listed.err
+    assert "kmsdemo" in listed.out and "2.0.1" in listed.out
+    # install copied the executable alone: metadata and keys are embedded, no request log is written
+    assert sorted(os.listdir(config_dir / "plugins" / "kmsdemo")) == ["notation-kmsdemo"]

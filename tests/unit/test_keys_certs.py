@@ -105,7 +105,7 @@ def test_generate_test_output_files_and_certificate(run_cli, config_dir: Path) -
 def test_generated_certificate_passes_signing_chain_rules(run_cli, config_dir: Path) -> None:  # type: ignore[no-untyped-def]
     from ocisign.plugins.file_key import load_file_signer
 
-    from ocisign.x509.chain import validate_signing_chain
+    from ocisign.envelope.chain import validate_signing_chain
 
     assert run_cli("cert", "generate-test", "-b", "3072", "t3072").rc == 0
     signer = load_file_signer(config_dir / "localkeys/t3072.key", config_dir / "localkeys/t3072.crt")

@@ -16,14 +16,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
+from ocisign.envelope.chain import CertificateChainError, validate_signing_chain
 from ocisign.envelope.errors import EnvelopeError
 from ocisign.errors import SigningError, VerificationError
-from ocisign.x509.chain import (
-    CertificateChainError,
-    cert_fingerprint_sha256,
-    go_dn_string,
-    validate_signing_chain,
-)
+from ocisign.x509.chain import cert_fingerprint_sha256, go_dn_string
 
 NOW = dt.datetime.now(dt.timezone.utc)
 KU_FIELDS = ("digital_signature", "content_commitment", "key_encipherment", "data_encipherment", "key_agreement",

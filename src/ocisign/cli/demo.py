@@ -5,7 +5,9 @@ Builds a real hello-world OCI image layout (config, one layer, ``CMD echo hello 
 throw-away config directory (the user's keys and trust policy are never touched):
 
 generate a test certificate, sign, list, inspect, import a trust policy, show it, verify with a
-scope, show that an unsigned copy is refused, copy the image with its signature to a local
+scope, show that an unsigned copy is refused, sign with a KMS plugin (the suite's test notation
+plugin, installed with ``plugin install --file``, its certificate in its own trust store), list and
+verify that signature, copy the image with its signatures to a local
 registry (``docker-registry`` started on loopback when it is installed), then list and verify
 on the registry. Every command is printed before it runs, then its output and its stderr lines on
 the same stream (one transcript, in order, also under tox), then a summary; the exit code is 1
@@ -32,6 +34,12 @@ from ocisign.testing.registry import find_registry_binary, free_port
 CERT_NAME = "ocisign-demo"
 IMAGE = "hello-world"
 LAYOUT_SCOPE = f"local/{IMAGE}"
+#: the stand-in KMS: plugin name, the key id it serves, its certificate's CN (= trust store name)
+#: and the scope whose policy statement trusts only that certificate
+KMS_PLUGIN = "kms"
+KMS_KEY_ID = "alias/ocisign-demo"
+KMS_CERT_NAME = "ocisign-demo-kms"
+KMS_SCOPE = f"local/kms/{IMAGE}"
 INSTALL_HINT = (
     "docker-registry is not installed, so the registry steps are skipped. Get it with "
     "'sudo apt-get install docker-registry' (Debian/Ubuntu; the binary is /usr/bin/docker-registry), "
@@ -100,7 +108,9 @@ def local_registry(storage: Path, port: int, binary: str) -> Iterator[str]:
 
 # --- the demo -----------------------------------------------------------------------------------
 def trust_policy(registry: str | None) -> dict[str, object]:
-    """The demo's trust policy: strict verification, the demo certificate, the demo scopes."""
+    """The demo's trust policy, strict verification: the demo certificate for the demo scopes, and
+    only the KMS plugin's certificate (its own trust store) for :data:`KMS_SCOPE`, so verifying
+    with that scope passes through the KMS signature alone."""
     scopes = [LAYOUT_SCOPE] + ([f"{registry}/{IMAGE}"] if registry else [])
     return {
         "version": "1.0",
@@ -111,9 +121,37 @@ def trust_policy(registry: str | None) -> dict[str, object]:
                 "signatureVerification": {"level": "strict"},
                 "trustStores": [f"ca:{CERT_NAME}"],
                 "trustedIdentities": [f"x509.subject: C=US, ST=WA, L=Seattle, O=Notary, CN={CERT_NAME}"],
-            }
+            },
+            {
+                "name": "ocisign-demo-kms",
+                "registryScopes": [KMS_SCOPE],
+                "signatureVerification": {"level": "strict"},
+                "trustStores": [f"ca:{KMS_CERT_NAME}"],
+                "trustedIdentities": [f"x509.subject: C=US, ST=WA, L=Seattle, O=Notary, CN={KMS_CERT_NAME}"],
+            },
         ],
     }
+
+
+def write_kms(directory: Path) -> Path:
+    """The stand-in KMS in ``directory``: an RSA key and a test certificate (CN
+    :data:`KMS_CERT_NAME`) that stay there, and the suite's test notation plugin as one executable
+    serving them as key :data:`KMS_KEY_ID`. Returns the plugin executable."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from ocisign.fsutil import create_exclusive
+    from ocisign.testing.notation_plugin import write_installable_plugin
+    from ocisign.x509.testcert import make_test_certificate
+
+    directory.mkdir(mode=0o700)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_path, cert_path = directory / f"{KMS_CERT_NAME}.key", directory / f"{KMS_CERT_NAME}.crt"
+    create_exclusive(key_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()), mode=0o600)
+    cert = make_test_certificate(key, KMS_CERT_NAME)
+    create_exclusive(cert_path, cert.public_bytes(serialization.Encoding.PEM), mode=0o644)
+    return write_installable_plugin(directory, KMS_PLUGIN, keys={KMS_KEY_ID: (key_path, cert_path)})
 
 
 @contextlib.contextmanager
@@ -242,6 +280,25 @@ def run_demo(
             cleanup.cleanup()
 
 
+def _kms_steps(demo: Demo, work: Path, layout: str) -> None:
+    """Signing with a KMS plugin: install it, trust its certificate, add its key, sign, list, verify."""
+    demo.say("\nSigning with a KMS plugin: ./kms stands in for a KMS -- the suite's test notation plugin "
+             "(./kms/notation-kms) serves a key that stays in ./kms.")
+    demo.action(f"write ./kms (a stand-in KMS: its key, its certificate {KMS_CERT_NAME}, "
+                f"the plugin ./kms/notation-{KMS_PLUGIN})", lambda: write_kms(work / "kms"))
+    demo.run("install the notation plugin into the config dir",
+             ["plugin", "install", "--file", f"./kms/notation-{KMS_PLUGIN}"])
+    demo.run(f"trust the KMS certificate: its own trust store ca:{KMS_CERT_NAME}, named by the policy for {KMS_SCOPE}",
+             ["cert", "add", "--type", "ca", "--store", KMS_CERT_NAME, f"./kms/{KMS_CERT_NAME}.crt"])
+    demo.run("add the plugin's key as signing key 'kms'",
+             ["key", "add", "kms", "--plugin", KMS_PLUGIN, "--id", KMS_KEY_ID])
+    demo.run("sign the image with the KMS key (the plugin signs, ocisign builds the envelope)",
+             ["sign", "--key", "kms", "--oci-layout", layout])
+    demo.run("list the signatures of the image: the demo key's and the KMS key's", ["list", "--oci-layout", layout])
+    demo.run(f"verify with scope {KMS_SCOPE}, whose policy trusts only the KMS certificate",
+             ["verify", "--oci-layout", layout, "--scope", KMS_SCOPE])
+
+
 def _run(work: Path, *, registry: str | None, registry_port: int | None, no_registry: bool,
          json_output: bool, out: TextIO, kept: bool) -> int:
     from ocisign.testing.sample_image import write_image_layout
@@ -269,7 +326,8 @@ def _run(work: Path, *, registry: str | None, registry_port: int | None, no_regi
         demo.run("inspect the signature: algorithm, signed attributes, certificate chain",
                  ["inspect", "--oci-layout", layout])
         policy_file = work / "trustpolicy.json"
-        demo.action("write ./trustpolicy.json (trust the demo certificate for the demo scopes)",
+        demo.action("write ./trustpolicy.json (trust the demo certificate for the demo scopes, "
+                    f"the KMS certificate for {KMS_SCOPE})",
                     lambda: policy_file.write_text(json.dumps(trust_policy(reg_host), indent=4) + "\n"))
         demo.run("import the trust policy into the config dir", ["policy", "import", "./trustpolicy.json"])
         demo.run("show the trust policy in effect", ["policy", "show"])
@@ -279,10 +337,11 @@ def _run(work: Path, *, registry: str | None, registry_port: int | None, no_regi
                     lambda: write_image_layout(work / f"{IMAGE}-unsigned", tag="v1", name=IMAGE))
         demo.run("verification fails closed: the unsigned copy is refused (exit code 1 expected)",
                  ["verify", "--oci-layout", f"./{IMAGE}-unsigned:v1", "--scope", LAYOUT_SCOPE], expect_rc=1)
+        _kms_steps(demo, work, layout)
 
         remote = f"{reg_host}/{IMAGE}:v1" if reg_host else f"localhost:{port}/{IMAGE}:v1"
         registry_steps: list[tuple[str, list[str]]] = [
-            ("copy the image with its signature to the registry",
+            ("copy the image with its signatures to the registry",
              ["cp", "-r", "--from-oci-layout", layout, remote]),
             ("list the signatures on the registry", ["list", remote]),
             ("verify the image on the registry (scope = registry/repository)", ["verify", remote]),
@@ -309,8 +368,8 @@ def _run(work: Path, *, registry: str | None, registry_port: int | None, no_regi
     demo.summary()
     if kept:
         demo.say(f"\nKept everything in {work}: ./{IMAGE} (signed layout), ./config (config dir), "
-                 f"./trustpolicy.json. Try: OCISIGN_CONFIG_DIR={config_dir} ocisign inspect --oci-layout "
-                 f"{work / IMAGE}:v1")
+                 f"./trustpolicy.json, ./kms (the stand-in KMS). Try: OCISIGN_CONFIG_DIR={config_dir} "
+                 f"ocisign inspect --oci-layout {work / IMAGE}:v1")
     failed = [s for s in demo.steps if not s.ok]
     if json_output:
         print(json.dumps({"ok": not failed, "workDir": str(work) if kept else None,

@@ -628,6 +628,14 @@ def load_policy(config: ConfigDir, kind: PolicyKind = "oci") -> TrustPolicyDocum
     return parse_policy(read_policy_file(path), where=str(path), kind=kind, path=path)
 
 
+def load_effective_policy(config: ConfigDir, project_policy: Path | None = None) -> TrustPolicyDocument:
+    """The trust policy in effect: the project config's ``trust-policy`` file when it names one
+    (``project_policy``), else the config dir's (:func:`load_policy`). ConfigError when missing or invalid."""
+    if project_policy is not None:
+        return parse_policy(read_policy_file(project_policy), where=str(project_policy), path=project_policy)
+    return load_policy(config)
+
+
 def missing_trust_stores(doc: TrustPolicyDocument, config: ConfigDir) -> list[str]:
     """``type:name`` references whose directory does not exist under ``truststore/x509`` (for warnings)."""
     out: list[str] = []

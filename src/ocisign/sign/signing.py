@@ -148,9 +148,9 @@ def sign_artifact(
     With ``timestamp`` the envelope gets an RFC 3161 countersignature from that TSA before
     anything is stored (:mod:`ocisign.sign.timestamping`); any timestamping problem fails the sign.
     """
+    from ocisign.envelope.chain import validate_signing_chain
     from ocisign.envelope.payload import build_payload, check_user_metadata
     from ocisign.types import SignRequest
-    from ocisign.x509.chain import validate_signing_chain
 
     metadata = dict(user_metadata or {})
     check_user_metadata(metadata)

@@ -19,6 +19,10 @@ applies only to ``contract``/``wrongname``/``error``… when ``on=get-plugin-met
 Verification: ``identity=fail``, ``revocation=fail``, ``processed=none``, ``noresult=CAP``;
 ``stderr=TEXT`` writes TEXT to stderr; ``scheme=signingAuthority`` makes ENVELOPE signatures with the
 ``notary.x509.signingAuthority`` scheme. Each request is appended to ``requests.jsonl``.
+
+:func:`write_installable_plugin` writes the same script as one self-contained executable (metadata
+and key table embedded, no request log) that ``ocisign plugin install --file`` accepts, since
+install copies the executable alone; ``ocisign demo`` uses it as its stand-in KMS.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["ALL_CAPABILITIES", "SCRIPT", "write_test_plugin"]
+__all__ = ["ALL_CAPABILITIES", "SCRIPT", "write_installable_plugin", "write_test_plugin"]
 
 ALL_CAPABILITIES = (
     "SIGNATURE_GENERATOR.RAW",
@@ -61,15 +65,17 @@ def error(code, message):
     sys.exit(1)
 
 
-META = load("plugin.json")
-KEYS = load("keys.json")
+EMBEDDED = globals().get("EMBEDDED")
+META = EMBEDDED["plugin"] if EMBEDDED else load("plugin.json")
+KEYS = EMBEDDED["keys"] if EMBEDDED else load("keys.json")
 raw = sys.stdin.read()
 try:
     REQ = json.loads(raw) if raw else {}
 except ValueError:
     error("VALIDATION_ERROR", "request is not JSON")
-with open(os.path.join(HERE, "requests.jsonl"), "a") as fh:
-    fh.write(json.dumps({"command": CMD, "request": REQ, "env": sorted(os.environ)}) + "\n")
+if not EMBEDDED:
+    with open(os.path.join(HERE, "requests.jsonl"), "a") as fh:
+        fh.write(json.dumps({"command": CMD, "request": REQ, "env": sorted(os.environ)}) + "\n")
 CFG = REQ.get("pluginConfig") or {}
 if "stderr" in CFG:
     sys.stderr.write(CFG["stderr"] + "\n")
@@ -223,6 +229,14 @@ error("VALIDATION_ERROR", "unknown command %r" % CMD)
 '''
 
 
+def _metadata(name: str, capabilities: Sequence[str], version: str, min_version: str) -> dict[str, object]:
+    return {"name": name, "version": version, "capabilities": list(capabilities), "minVersion": min_version}
+
+
+def _key_table(keys: Mapping[str, tuple[Path, Path]] | None) -> dict[str, dict[str, str]]:
+    return {kid: {"key": str(k), "cert": str(c)} for kid, (k, c) in (keys or {}).items()}
+
+
 def write_test_plugin(
     config_root: Path,
     name: str = "kms",
@@ -242,10 +256,29 @@ def write_test_plugin(
     exe = directory / f"notation-{name}"
     exe.write_text(f"#!{python or sys.executable}\n{SCRIPT}")
     os.chmod(exe, 0o755)
-    (directory / "plugin.json").write_text(json.dumps({
-        "name": name, "version": version, "capabilities": list(capabilities), "minVersion": min_version,
-    }))
-    (directory / "keys.json").write_text(json.dumps(
-        {kid: {"key": str(k), "cert": str(c)} for kid, (k, c) in (keys or {}).items()}
-    ))
+    (directory / "plugin.json").write_text(json.dumps(_metadata(name, capabilities, version, min_version)))
+    (directory / "keys.json").write_text(json.dumps(_key_table(keys)))
+    return exe
+
+
+def write_installable_plugin(
+    directory: Path,
+    name: str = "kms",
+    *,
+    keys: Mapping[str, tuple[Path, Path]] | None = None,
+    capabilities: Sequence[str] = ALL_CAPABILITIES,
+    version: str = "1.2.3",
+    min_version: str = "1.0.0",
+    python: str | None = None,
+) -> Path:
+    """Write ``<directory>/notation-<name>``: the test plugin as one self-contained executable.
+
+    Its metadata and key table (key id -> PEM private key file, PEM certificate chain file; absolute
+    paths are best, the plugin runs from wherever it is installed) are embedded in the script, so
+    ``ocisign plugin install --file`` can install it. It keeps no request log. Returns the path.
+    """
+    embedded = {"plugin": _metadata(name, capabilities, version, min_version), "keys": _key_table(keys)}
+    exe = Path(directory) / f"notation-{name}"
+    exe.write_text(f"#!{python or sys.executable}\nEMBEDDED = {embedded!r}\n{SCRIPT}")
+    os.chmod(exe, 0o755)
     return exe

@@ -78,11 +78,11 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
     if cmd == "delete":
         return _delete(args, ctx)
     if cmd == "generate-test":
-        from ocisign.x509.testcert import generate_test
+        from ocisign.config.testkeys import generate_test
 
         generate_test(ctx.config_dir, args.name, bits=args.bits, make_default=args.default, out=ctx.out)
         return 0
-    from ocisign.x509.testcert import check_name, cleanup_test
+    from ocisign.config.testkeys import check_name, cleanup_test
 
     check_name(args.name)
     prompt = f'Are you sure you want to clean up test key "{args.name}" and its certificate?'
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace, ctx: CliContext) -> int:
 # --- helpers ------------------------------------------------------------------------------------
 def check_store(store_type: str, store: str) -> None:
     """Validate ``-t`` and ``-s`` values (store names are ``[a-zA-Z0-9_.-]+``)."""
-    from ocisign.x509.testcert import check_name
+    from ocisign.config.testkeys import check_name
 
     if not store_type:
         raise UsageError("store type cannot be empty")
@@ -229,7 +229,7 @@ def _list(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.store_type and args.store_type not in STORE_TYPES:
         raise UsageError(f"unsupported store type: {args.store_type} (choose one of: {', '.join(STORE_TYPES)})")
     if args.store:
-        from ocisign.x509.testcert import check_name
+        from ocisign.config.testkeys import check_name
 
         check_name(args.store, what="named store")
     paths = list_store_files(ctx.config_dir, args.store_type, args.store)
@@ -247,7 +247,7 @@ def _list(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _cert_file(config: ConfigDir, store_type: str, store: str, name: str) -> Path:
-    from ocisign.x509.testcert import check_name
+    from ocisign.config.testkeys import check_name
 
     check_store(store_type, store)
     if not name:

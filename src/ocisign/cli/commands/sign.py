@@ -6,7 +6,8 @@
 
 The key is ``--key``, else the project config's ``key``, else the default key of
 ``signingkeys.json``; the format is ``--signature-format``, else the project config's, else
-``config.json``'s ``signatureFormat``, else ``jws``. ``--timestamp-url`` and ``--timestamp-root-cert``
+``config.json``'s ``signatureFormat``, else ``jws`` (:mod:`ocisign.cli.signing_choice`, shared with
+the pre-commit hook). ``--timestamp-url`` and ``--timestamp-root-cert``
 (together) countersign the signature with an RFC 3161 timestamp whose TSA chain must end at that
 root (:mod:`ocisign.sign.timestamping`). Prints ``Successfully signed <ref>@<digest>``.
 """
@@ -14,15 +15,10 @@ root (:mod:`ocisign.sign.timestamping`). Prints ``Successfully signed <ref>@<dig
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
-
-from ocisign.errors import UsageError
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ocisign.cli.context import CliContext
-    from ocisign.types import Signer
-
-SIGNATURE_FORMATS = ("jws", "cose")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,49 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_referrers_flags(parser, sign=True)
 
 
-def choose_format(args: argparse.Namespace, ctx: CliContext) -> str:
-    """The envelope format name: flag, project config, config.json, then ``jws``."""
-    from ocisign.config.files import config_signature_format
-
-    name = args.signature_format or ctx.project.signature_format or config_signature_format(ctx.config_dir) or "jws"
-    name = name.lower()
-    if name not in SIGNATURE_FORMATS:
-        raise UsageError(f"signature format {name!r} not supported: choose jws or cose")
-    return name
-
-
-def make_signer(args: argparse.Namespace, ctx: CliContext) -> Signer:
-    """The Signer of the chosen key (file key or plugin key with ``--plugin-config`` merged in)."""
-    return make_named_signer(args, ctx)[0]
-
-
-def make_named_signer(args: argparse.Namespace, ctx: CliContext) -> tuple[Signer, str]:
-    """:func:`make_signer` and the name of the key it signs with."""
-    from ocisign.cli.options import parse_key_values
-    from ocisign.config.signingkeys import KeyRecord, load_signing_keys
-
-    if args.plugin or args.id:
-        if not (args.plugin and args.id):
-            raise UsageError("--plugin and --id must be given together")
-        if args.key:
-            raise UsageError("--key cannot be combined with --plugin/--id")
-        record = KeyRecord(name=f"{args.plugin}:{args.id}", id=args.id, plugin_name=args.plugin)
-    else:
-        record = load_signing_keys(ctx.config_dir).resolve(args.key or ctx.project.key)
-    plugin_config = parse_key_values(args.plugin_config, flag="--plugin-config")
-    mapping: dict[str, Any] = record.to_json()
-    if plugin_config:
-        if record.is_file_key:
-            raise UsageError(f"--plugin-config: key {record.name!r} is a local key, not a plugin key")
-        mapping["pluginConfig"] = {**(record.plugin_config or {}), **plugin_config}
-    factory = ctx.pm.signer_factory(record.scheme, ctx.config_dir.root)
-    return factory.create(mapping), record.name
-
-
 def run_one(args: argparse.Namespace, ctx: CliContext) -> int:
     """Sign ``args.reference`` and print ``Successfully signed <ref>@<digest>`` (or ``-o json``)."""
     from ocisign.cli.compat_flags import apply_force_referrers_tag, check_referrers_flags
     from ocisign.cli.options import parse_user_metadata
+    from ocisign.cli.signing_choice import choose_format, make_named_signer
     from ocisign.sign.signing import parse_duration, sign_artifact
     from ocisign.sign.timestamping import timestamp_options
 
@@ -111,8 +69,9 @@ def run_one(args: argparse.Namespace, ctx: CliContext) -> int:
     expiry = parse_duration(args.expiry) if args.expiry else None
     # the same for every reference of a batch: the key is read and the TSA root parsed once per run
     timestamp = ctx.shared("sign.timestamp", lambda: timestamp_options(args.timestamp_url, args.timestamp_root_cert))
-    fmt = ctx.shared("sign.format", lambda: ctx.pm.envelope_format(choose_format(args, ctx)))
-    signer, key_name = ctx.shared("sign.signer", lambda: make_named_signer(args, ctx))
+    fmt = ctx.shared("sign.format", lambda: ctx.pm.envelope_format(choose_format(ctx, args.signature_format)))
+    signer, key_name = ctx.shared("sign.signer", lambda: make_named_signer(
+        ctx, key=args.key, plugin=args.plugin, key_id=args.id, plugin_config=args.plugin_config))
     force_referrers_tag = check_referrers_flags(args, sign=True, warn=ctx.warn)
     artifact = ctx.open_artifact(args.reference, oci_layout=args.oci_layout, layout_type=args.layout_type)
     apply_force_referrers_tag(artifact.target, force_referrers_tag)

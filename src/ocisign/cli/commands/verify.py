@@ -61,31 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # --- rendering ----------------------------------------------------------------------------------
-def signature_block(sig: dict[str, Any], index: int, total: int) -> list[str]:
-    digest = sig.get("digest") or "detached signature"
-    media = sig.get("mediaType") or "unknown envelope type"
-    lines = [f"Signature {index} of {total}: {digest} ({media})"]
-    if sig.get("signer"):
-        lines.append(f"  signed by:    {sig['signer']}")
-    failed = sig.get("failedCheck")
-    checks = {c["check"]: c for c in sig.get("checks", [])}
-    if failed:
-        action = checks.get(failed, {}).get("action", "enforce")
-        lines.append(f"  failed check: {failed} ({'enforced' if action == 'enforce' else action})")
-        lines.append(f"  reason:       {sig.get('reason', '')}")
-    else:
-        lines.append("  result:       passed")
-    for c in sig.get("checks", []):
-        if c.get("result") in ("fail", "unsupported") and c.get("action") == "log":
-            lines.append(f"  logged:       {c['check']}: {c.get('message', '')}")
-    passed = [c["check"] for c in sig.get("checks", []) if c.get("result") == "pass"]
-    if passed:
-        lines.append(f"  passed:       {', '.join(passed)}")
-    return lines
-
-
 def render_text(ctx: CliContext, report: VerificationReport) -> None:
     """Print notation's success lines, or the per-signature failure blocks and the error line."""
+    from ocisign.cli.verify_output import failure_message, signature_block
     from ocisign.goformat import tab_table
 
     for w in report.warnings:
@@ -104,13 +82,10 @@ def render_text(ctx: CliContext, report: VerificationReport) -> None:
     for i, sig in enumerate(sigs, 1):
         for line in signature_block(sig, i, len(sigs)):
             print(line, file=sys.stderr)
-    message = report.message
     for r in report.plugin_results:  # other vetoes; the one the error line names is not repeated
-        if r.outcome == "fail" and r.source != "trust_policy" and r.reason not in message:
+        if r.outcome == "fail" and r.source != "trust_policy" and r.reason not in report.message:
             print(f"Policy plugin {r.source}: {r.reason}", file=sys.stderr)
-    if report.failed_check in ("no-signature", "scope"):
-        message = f"signature verification failed: {message}"  # notation's wording for these two
-    print(error_line(message), file=sys.stderr)
+    print(error_line(failure_message(report.failed_check, report.message)), file=sys.stderr)
 
 
 def _policy_error_json(exc: Exception, reference: str, scope: str | None) -> dict[str, Any]:
@@ -132,12 +107,9 @@ def run_one(args: argparse.Namespace, ctx: CliContext) -> int:
     from ocisign.cli.compat_flags import check_referrers_flags
     from ocisign.cli.options import parse_key_values
     from ocisign.config.trustpolicy import (
-        TrustPolicyDocument,
         ignored_member_warnings,
-        load_policy,
-        parse_policy,
+        load_effective_policy,
         policy_file_warnings,
-        read_policy_file,
         scope_format_problem,
     )
     from ocisign.errors import ConfigError, OcisignError
@@ -164,14 +136,8 @@ def run_one(args: argparse.Namespace, ctx: CliContext) -> int:
 
     # the policy is validated before the artifact is touched
     json_out = args.output == "json"
-    def load() -> TrustPolicyDocument:
-        if ctx.project.trust_policy is not None:
-            path = ctx.project.trust_policy
-            return parse_policy(read_policy_file(path), where=str(path), path=path)
-        return load_policy(ctx.config_dir)
-
-    try:
-        doc = ctx.shared("verify.policy", load)  # read once per run, whatever the batch size
+    try:  # read once per run, whatever the batch size
+        doc = ctx.shared("verify.policy", lambda: load_effective_policy(ctx.config_dir, ctx.project.trust_policy))
     except ConfigError as exc:
         if json_out:
             ctx.emit_json(_policy_error_json(exc, args.reference, scope))
