@@ -16,6 +16,7 @@ import json
 import os
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -46,41 +47,71 @@ class DirLayout(LayoutReader):
     def __init__(self, root: Path) -> None:
         super().__init__(str(root))
         self.root = root
+        #: directories of the layout opened once per session (``""`` is the root, then ``blobs``,
+        #: ``blobs/sha256``), each opened without following symbolic links; closed by :meth:`close`
+        self._dir_fds: dict[str, int] = {}
+        self._dir_lock = threading.Lock()
 
     # --- primitives -----------------------------------------------------------------------------
+    def _dir_fd(self, parts: list[str]) -> int:
+        """The open directory ``parts`` of the layout (cached; components never symbolic links)."""
+        rel = "/".join(parts)
+        fd = self._dir_fds.get(rel)
+        if fd is not None:
+            return fd
+        if not parts:
+            try:
+                fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:
+                raise LayoutError(f"{self.location}: no such directory") from None
+            except OSError as exc:
+                raise _layout_error(self.location, ".", exc) from None
+        else:
+            parent = self._dir_fd(parts[:-1])
+            try:
+                fd = os.open(parts[-1], os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+            except OSError as exc:
+                if exc.errno in (errno.ENOTDIR, errno.ELOOP) and stat.S_ISLNK(
+                    os.lstat(parts[-1], dir_fd=parent).st_mode
+                ):
+                    raise _layout_error(self.location, rel, OSError(errno.ELOOP, "symbolic link")) from None
+                raise
+        with self._dir_lock:
+            known = self._dir_fds.setdefault(rel, fd)
+        if known != fd:
+            os.close(fd)
+        return known
+
     def _open_fd(self, relpath: str) -> int:
         parts = relpath.split("/")
         try:
-            dfd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
-        except FileNotFoundError:
-            raise LayoutError(f"{self.location}: no such directory") from None
-        except OSError as exc:
-            raise _layout_error(self.location, ".", exc) from None
-        try:
-            for i, part in enumerate(parts[:-1]):
-                try:
-                    nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dfd)
-                except OSError as exc:
-                    if exc.errno in (errno.ENOTDIR, errno.ELOOP) and stat.S_ISLNK(
-                        os.lstat(part, dir_fd=dfd).st_mode
-                    ):
-                        exc = OSError(errno.ELOOP, "symbolic link")
-                        raise _layout_error(self.location, "/".join(parts[: i + 1]), exc) from None
-                    raise
-                os.close(dfd)
-                dfd = nfd
+            dfd = self._dir_fd(parts[:-1])
             fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dfd)
         except FileNotFoundError:
             raise NotFoundError(f"{self.location}: {relpath} not found") from None
         except OSError as exc:
             raise _layout_error(self.location, relpath, exc) from None
-        finally:
-            os.close(dfd)
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
             raise LayoutError(f"{self.location}: {relpath} is not a regular file")
         return fd
+
+    def _close_dirs(self) -> None:
+        with self._dir_lock:
+            fds, self._dir_fds = list(self._dir_fds.values()), {}
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def close(self) -> None:
+        """Drop caches and close the layout's directories."""
+        super().close()
+        self._close_dirs()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._close_dirs()
 
     def _read_small(self, relpath: str, max_size: int) -> bytes:
         fd = self._open_fd(relpath)

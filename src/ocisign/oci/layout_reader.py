@@ -25,6 +25,7 @@ from ocisign.oci.model import (
     Descriptor,
     Manifest,
     digest_hex,
+    manifest_from_object,
     parse_json_object,
     parse_manifest,
 )
@@ -33,6 +34,10 @@ from ocisign.oci.streams import VerifyingReader, read_verified
 #: index.json may list many entries, but not without bound
 MAX_INDEX_JSON_SIZE = 64 * 1024 * 1024
 LAYOUT_VERSION = "1.0.0"
+#: a reader keeps up to this many verified small blobs of at most this size (one layout's
+#: manifests and envelopes), so one session reads and hashes each of them once
+_REMEMBER_BLOBS = 256
+_REMEMBER_BLOB_SIZE = 256 * 1024
 
 
 def blob_relpath(digest: str) -> str:
@@ -46,7 +51,11 @@ class LayoutReader(abc.ABC):
     def __init__(self, location: str) -> None:
         self._location = location
         self._index: list[Descriptor] | None = None
-        self._manifests: dict[str, Manifest] = {}
+        self._manifests: dict[tuple[str, str], Manifest] = {}
+        #: small blobs (manifests, envelopes) already read and verified against their digest in
+        #: this session: a verification reads a signature manifest for discovery and again as a
+        #: signature, the subject manifest for resolution and for its referrers
+        self._verified: dict[str, bytes] = {}
 
     # --- primitives -----------------------------------------------------------------------------
     @abc.abstractmethod
@@ -95,7 +104,7 @@ class LayoutReader(abc.ABC):
                 obj = parse_json_object(data, where=where)
                 if obj.get("mediaType", MT_INDEX) != MT_INDEX:
                     raise ContentError(f"{where}: mediaType must be {MT_INDEX}")
-                index = parse_manifest(data, media_type=MT_INDEX, where=where) if len(
+                index = manifest_from_object(obj, media_type=MT_INDEX, where=where) if len(
                     data
                 ) <= MAX_MANIFEST_SIZE else self._parse_big_index(obj, where)
             except ContentError as exc:
@@ -147,8 +156,16 @@ class LayoutReader(abc.ABC):
         where = f"{self._location}: blob"
         if desc.size > max_size:
             raise ContentError(f"{where} {desc.digest} is {desc.size} bytes, over the {max_size}-byte limit")
+        known = self._verified.get(desc.digest)
+        if known is not None and len(known) == desc.size:
+            return known
         with self._open_file(blob_relpath(desc.digest)) as fh:
-            return read_verified(fh, desc, where=where, max_size=max_size)
+            data = read_verified(fh, desc, where=where, max_size=max_size)
+        if desc.size <= _REMEMBER_BLOB_SIZE:
+            if len(self._verified) >= _REMEMBER_BLOBS:
+                self._verified.clear()
+            self._verified[desc.digest] = data
+        return data
 
     @contextlib.contextmanager
     def open_blob(self, desc: Descriptor) -> Iterator[IO[bytes]]:
@@ -166,12 +183,13 @@ class LayoutReader(abc.ABC):
 
     def manifest(self, desc: Descriptor) -> Manifest:
         """Fetch and parse a manifest or index (cached by digest)."""
-        cached = self._manifests.get(desc.digest)
+        key = (desc.digest, desc.media_type)
+        cached = self._manifests.get(key)
         if cached is not None:
             return cached
         data = self.fetch(desc)
         m = parse_manifest(data, media_type=desc.media_type, where=f"{self._location}@{desc.digest}")
-        self._manifests[desc.digest] = m
+        self._manifests[key] = m
         return m
 
     def _walk(self) -> Iterator[Descriptor]:
@@ -227,6 +245,7 @@ class LayoutReader(abc.ABC):
     def close(self) -> None:
         """Drop caches."""
         self._manifests.clear()
+        self._verified.clear()
         self._index = None
 
 
