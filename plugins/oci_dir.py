@@ -41,6 +41,19 @@ def _layout_error(location: str, relpath: str, exc: OSError) -> LayoutError:
     return LayoutError(f"{location}: {relpath}: {exc.strerror}")
 
 
+def _read_fd(fd: int, limit: int) -> bytes:
+    """At most ``limit`` bytes from ``fd`` (fewer at end of file)."""
+    chunks: list[bytes] = []
+    got = 0
+    while got < limit:
+        chunk = os.read(fd, min(limit - got, 1 << 24))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 class DirLayout(LayoutReader):
     """An OCI image layout directory (read side plus :meth:`writer`)."""
 
@@ -83,6 +96,10 @@ class DirLayout(LayoutReader):
         return known
 
     def _open_fd(self, relpath: str) -> int:
+        return self._open_fd_size(relpath)[0]
+
+    def _open_fd_size(self, relpath: str) -> tuple[int, int]:
+        """An open descriptor of the regular file ``relpath`` and its size."""
         parts = relpath.split("/")
         try:
             dfd = self._dir_fd(parts[:-1])
@@ -95,7 +112,7 @@ class DirLayout(LayoutReader):
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
             raise LayoutError(f"{self.location}: {relpath} is not a regular file")
-        return fd
+        return fd, st.st_size
 
     def _close_dirs(self) -> None:
         with self._dir_lock:
@@ -114,14 +131,23 @@ class DirLayout(LayoutReader):
             self._close_dirs()
 
     def _read_small(self, relpath: str, max_size: int) -> bytes:
-        fd = self._open_fd(relpath)
-        with os.fdopen(fd, "rb") as fh:
-            if os.fstat(fd).st_size > max_size:
+        fd, size = self._open_fd_size(relpath)
+        try:
+            if size > max_size:
                 raise LayoutError(f"{self.location}: {relpath} is larger than {max_size} bytes")
-            data = fh.read(max_size + 1)
+            data = _read_fd(fd, max_size + 1)
+        finally:
+            os.close(fd)
         if len(data) > max_size:
             raise LayoutError(f"{self.location}: {relpath} is larger than {max_size} bytes")
         return data
+
+    def _read_upto(self, relpath: str, limit: int) -> bytes:
+        fd, _size = self._open_fd_size(relpath)
+        try:
+            return _read_fd(fd, limit)
+        finally:
+            os.close(fd)
 
     def _open_file(self, relpath: str) -> IO[bytes]:
         return os.fdopen(self._open_fd(relpath), "rb")
@@ -144,8 +170,7 @@ class DirLayout(LayoutReader):
     @contextlib.contextmanager
     def writer(self) -> Iterator[DirWriter]:
         """Exclusive write session; ``index.json`` is rewritten atomically on clean exit."""
-        self._index = None
-        self.index_entries()  # the layout must be valid before anything is written
+        self.index_entries()  # the layout must be valid before anything is written (re-read under the lock)
         for rel in ("blobs", "blobs/sha256"):  # never write through a symlink out of the layout
             with contextlib.suppress(FileNotFoundError):
                 if not stat.S_ISDIR(os.lstat(self.root / rel).st_mode):
@@ -176,6 +201,8 @@ class DirWriter:
     def __init__(self, layout: DirLayout) -> None:
         self._layout = layout
         self._added: list[tuple[Descriptor, str | None]] = []
+        #: directories blobs were renamed into; fsynced once at commit, before index.json names them
+        self._renamed_in: set[Path] = set()
 
     def push_blob(self, desc: Descriptor, source: bytes | IO[bytes]) -> None:
         """Store a blob (skipped when an identical one is present), verifying digest and size."""
@@ -210,7 +237,7 @@ class DirWriter:
                 )
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
-            fsync_dir(path.parent)
+            self._renamed_in.add(path.parent)  # its directory is fsynced once, before index.json
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -236,7 +263,11 @@ class DirWriter:
             self._added.append((desc, tag))
 
     def commit(self) -> None:
-        """Rewrite index.json (atomically) with the entries added in this session."""
+        """Make the new blobs durable (one fsync per directory), then rewrite index.json atomically
+        with the entries added in this session."""
+        for directory in sorted(self._renamed_in):
+            fsync_dir(directory)
+        self._renamed_in.clear()
         if not self._added:
             return
         layout = self._layout

@@ -29,7 +29,7 @@ from ocisign.oci.model import (
     parse_json_object,
     parse_manifest,
 )
-from ocisign.oci.streams import VerifyingReader, read_verified
+from ocisign.oci.streams import VerifyingReader, check_verified
 
 #: index.json may list many entries, but not without bound
 MAX_INDEX_JSON_SIZE = 64 * 1024 * 1024
@@ -69,6 +69,19 @@ class LayoutReader(abc.ABC):
     @abc.abstractmethod
     def _file_size(self, relpath: str) -> int | None:
         """Size of a regular file, None when absent."""
+
+    def _read_upto(self, relpath: str, limit: int) -> bytes:
+        """At most ``limit`` bytes from the start of a regular file (NotFoundError if absent)."""
+        with self._open_file(relpath) as fh:
+            chunks: list[bytes] = []
+            got = 0
+            while got < limit:
+                chunk = fh.read(limit - got)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+        return b"".join(chunks)
 
     # --- Target: read side -----------------------------------------------------------------------
     @property
@@ -159,8 +172,8 @@ class LayoutReader(abc.ABC):
         known = self._verified.get(desc.digest)
         if known is not None and len(known) == desc.size:
             return known
-        with self._open_file(blob_relpath(desc.digest)) as fh:
-            data = read_verified(fh, desc, where=where, max_size=max_size)
+        data = self._read_upto(blob_relpath(desc.digest), desc.size + 1)
+        check_verified(data, desc, where=where)
         if desc.size <= _REMEMBER_BLOB_SIZE:
             if len(self._verified) >= _REMEMBER_BLOBS:
                 self._verified.clear()

@@ -289,12 +289,39 @@ def validate_signing_chain(
         raise CertificateChainError("certificate chain must contain at least one certificate")
     if at is not None and (at.tzinfo is None or at.utcoffset() is None):
         raise ValueError("validate_signing_chain: 'at' must be timezone-aware")
+    key = _chain_key(chain)
+    if key is not None and key in _RULES_PASSED:
+        # the time-independent rules passed for these exact certificates before: only the
+        # validity periods remain (the only check that can fail, so the first failure is the same)
+        if at is not None:
+            for cert in chain:
+                _check_time(cert, at)
+        return
     try:
         _validate(chain, at)
     except CertificateChainError:
         raise
     except Exception as exc:  # a malformed certificate must fail closed with a clear error
         raise CertificateChainError(f"certificate chain: malformed certificate ({type(exc).__name__}: {exc})") from None
+    if key is not None:
+        if len(_RULES_PASSED) >= _RULES_PASSED_LIMIT:
+            _RULES_PASSED.clear()
+        _RULES_PASSED.add(key)
+
+
+#: chains (DER of every certificate, leaf first) that passed every time-independent rule in this
+#: process: a batch signs with the same chain again and again (failures are never remembered)
+_RULES_PASSED: set[tuple[bytes, ...]] = set()
+_RULES_PASSED_LIMIT = 256
+
+
+def _chain_key(chain: Sequence[x509.Certificate]) -> tuple[bytes, ...] | None:
+    try:
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        return tuple(c.public_bytes(Encoding.DER) for c in chain)
+    except Exception:  # not a real certificate: no memo, the rules will say what is wrong
+        return None
 
 
 def _validate(chain: Sequence[x509.Certificate], at: dt.datetime | None) -> None:
