@@ -31,6 +31,7 @@ from ocisign.envelope.headers import SCHEME_SIGNING_AUTHORITY, SCHEME_X509
 from ocisign.errors import SigningError
 from ocisign.x509 import der_writer
 from ocisign.x509.extensions import find_extension as _ext
+from ocisign.x509.memo import CertMemo
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -315,11 +316,18 @@ _RULES_PASSED: set[tuple[bytes, ...]] = set()
 _RULES_PASSED_LIMIT = 256
 
 
+def _der_of(cert: x509.Certificate) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return cert.public_bytes(Encoding.DER)
+
+
+_der = CertMemo(_der_of)
+
+
 def _chain_key(chain: Sequence[x509.Certificate]) -> tuple[bytes, ...] | None:
     try:
-        from cryptography.hazmat.primitives.serialization import Encoding
-
-        return tuple(c.public_bytes(Encoding.DER) for c in chain)
+        return tuple(_der(c) for c in chain)
     except Exception:  # not a real certificate: no memo, the rules will say what is wrong
         return None
 
