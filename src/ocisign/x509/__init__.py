@@ -1,3 +1,3 @@
 """X.509 and ASN.1: the DER reader (``der``) and writer (``der_writer``), signature checks by key type
 (``signatures``), extension lookup (``extensions``), distinguished names (``dn``), signing-chain rules
-(``chain``), test certificates (``testcert``)."""
+(``chain``), test certificates (``testcert``), per-certificate memos (``memo``)."""
