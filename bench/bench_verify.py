@@ -2,7 +2,8 @@
 
 A pre-commit hook verifies many layouts in one process; this measures that: ``N`` layouts, each
 signed by a key whose root is in the trust store, verified with the core API
-(:func:`ocisign.verify.verification.verify_artifact`, one plugin manager, policy loaded once) and with
+(:func:`ocisign.verify.verification.verify_artifact`, one plugin manager, policy and trust stores
+loaded once per round, as a pre-commit hook or a batch does) and with
 the in-process CLI (``ocisign verify --oci-layout … -o json``: argument parsing, policy loading
 and layout opening each time), and as one batch (``ocisign verify --oci-layout A B C …``: one
 policy, trust stores read once, certificates parsed and chains checked once per distinct chain).
@@ -130,7 +131,7 @@ def main() -> int:
     from ocisign.config.trustpolicy import load_policy
     from ocisign.manager import get_plugin_manager
     from ocisign.testing.sample_image import write_image_layout
-    from ocisign.verify.verification import verify_artifact
+    from ocisign.verify.verification import trust_store_lookup, verify_artifact
 
     work = Path(tempfile.mkdtemp(prefix="ocisign-bench-"))
     config = work / "config"
@@ -161,12 +162,13 @@ def main() -> int:
 
         def api_round(kind: str = kind) -> float:
             policy = load_policy(cfg)
+            stores = trust_store_lookup(pm, cfg)
             start = time.perf_counter()
             for lay in layouts[kind]:
                 target = pm.open_layout(lay)
                 try:
                     report = verify_artifact(pm, cfg, target, "v1", location=str(lay), scope="local/bench",
-                                             policy=policy)
+                                             policy=policy, trust_store=stores)
                 finally:
                     target.close()
                 if not report.verified:

@@ -250,6 +250,7 @@ class ArchiveLayout(LayoutReader):
         self._stat = st
         self._index = None
         self._manifests.clear()
+        self._verified.clear()
 
     def close(self) -> None:
         """Close the archive (open slice streams keep it open until they are closed)."""

@@ -16,6 +16,7 @@ import json
 import os
 import stat
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -40,57 +41,113 @@ def _layout_error(location: str, relpath: str, exc: OSError) -> LayoutError:
     return LayoutError(f"{location}: {relpath}: {exc.strerror}")
 
 
+def _read_fd(fd: int, limit: int) -> bytes:
+    """At most ``limit`` bytes from ``fd`` (fewer at end of file)."""
+    chunks: list[bytes] = []
+    got = 0
+    while got < limit:
+        chunk = os.read(fd, min(limit - got, 1 << 24))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 class DirLayout(LayoutReader):
     """An OCI image layout directory (read side plus :meth:`writer`)."""
 
     def __init__(self, root: Path) -> None:
         super().__init__(str(root))
         self.root = root
+        #: directories of the layout opened once per session (``""`` is the root, then ``blobs``,
+        #: ``blobs/sha256``), each opened without following symbolic links; closed by :meth:`close`
+        self._dir_fds: dict[str, int] = {}
+        self._dir_lock = threading.Lock()
 
     # --- primitives -----------------------------------------------------------------------------
+    def _dir_fd(self, parts: list[str]) -> int:
+        """The open directory ``parts`` of the layout (cached; components never symbolic links)."""
+        rel = "/".join(parts)
+        fd = self._dir_fds.get(rel)
+        if fd is not None:
+            return fd
+        if not parts:
+            try:
+                fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+            except FileNotFoundError:
+                raise LayoutError(f"{self.location}: no such directory") from None
+            except OSError as exc:
+                raise _layout_error(self.location, ".", exc) from None
+        else:
+            parent = self._dir_fd(parts[:-1])
+            try:
+                fd = os.open(parts[-1], os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent)
+            except OSError as exc:
+                if exc.errno in (errno.ENOTDIR, errno.ELOOP) and stat.S_ISLNK(
+                    os.lstat(parts[-1], dir_fd=parent).st_mode
+                ):
+                    raise _layout_error(self.location, rel, OSError(errno.ELOOP, "symbolic link")) from None
+                raise
+        with self._dir_lock:
+            known = self._dir_fds.setdefault(rel, fd)
+        if known != fd:
+            os.close(fd)
+        return known
+
     def _open_fd(self, relpath: str) -> int:
+        return self._open_fd_size(relpath)[0]
+
+    def _open_fd_size(self, relpath: str) -> tuple[int, int]:
+        """An open descriptor of the regular file ``relpath`` and its size."""
         parts = relpath.split("/")
         try:
-            dfd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
-        except FileNotFoundError:
-            raise LayoutError(f"{self.location}: no such directory") from None
-        except OSError as exc:
-            raise _layout_error(self.location, ".", exc) from None
-        try:
-            for i, part in enumerate(parts[:-1]):
-                try:
-                    nfd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=dfd)
-                except OSError as exc:
-                    if exc.errno in (errno.ENOTDIR, errno.ELOOP) and stat.S_ISLNK(
-                        os.lstat(part, dir_fd=dfd).st_mode
-                    ):
-                        exc = OSError(errno.ELOOP, "symbolic link")
-                        raise _layout_error(self.location, "/".join(parts[: i + 1]), exc) from None
-                    raise
-                os.close(dfd)
-                dfd = nfd
+            dfd = self._dir_fd(parts[:-1])
             fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dfd)
         except FileNotFoundError:
             raise NotFoundError(f"{self.location}: {relpath} not found") from None
         except OSError as exc:
             raise _layout_error(self.location, relpath, exc) from None
-        finally:
-            os.close(dfd)
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             os.close(fd)
             raise LayoutError(f"{self.location}: {relpath} is not a regular file")
-        return fd
+        return fd, st.st_size
+
+    def _close_dirs(self) -> None:
+        with self._dir_lock:
+            fds, self._dir_fds = list(self._dir_fds.values()), {}
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def close(self) -> None:
+        """Drop caches and close the layout's directories."""
+        super().close()
+        self._close_dirs()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._close_dirs()
 
     def _read_small(self, relpath: str, max_size: int) -> bytes:
-        fd = self._open_fd(relpath)
-        with os.fdopen(fd, "rb") as fh:
-            if os.fstat(fd).st_size > max_size:
+        fd, size = self._open_fd_size(relpath)
+        try:
+            if size > max_size:
                 raise LayoutError(f"{self.location}: {relpath} is larger than {max_size} bytes")
-            data = fh.read(max_size + 1)
+            data = _read_fd(fd, max_size + 1)
+        finally:
+            os.close(fd)
         if len(data) > max_size:
             raise LayoutError(f"{self.location}: {relpath} is larger than {max_size} bytes")
         return data
+
+    def _read_upto(self, relpath: str, limit: int) -> bytes:
+        fd, _size = self._open_fd_size(relpath)
+        try:
+            return _read_fd(fd, limit)
+        finally:
+            os.close(fd)
 
     def _open_file(self, relpath: str) -> IO[bytes]:
         return os.fdopen(self._open_fd(relpath), "rb")
@@ -113,8 +170,7 @@ class DirLayout(LayoutReader):
     @contextlib.contextmanager
     def writer(self) -> Iterator[DirWriter]:
         """Exclusive write session; ``index.json`` is rewritten atomically on clean exit."""
-        self._index = None
-        self.index_entries()  # the layout must be valid before anything is written
+        self.index_entries()  # the layout must be valid before anything is written (re-read under the lock)
         for rel in ("blobs", "blobs/sha256"):  # never write through a symlink out of the layout
             with contextlib.suppress(FileNotFoundError):
                 if not stat.S_ISDIR(os.lstat(self.root / rel).st_mode):
@@ -145,6 +201,8 @@ class DirWriter:
     def __init__(self, layout: DirLayout) -> None:
         self._layout = layout
         self._added: list[tuple[Descriptor, str | None]] = []
+        #: directories blobs were renamed into; fsynced once at commit, before index.json names them
+        self._renamed_in: set[Path] = set()
 
     def push_blob(self, desc: Descriptor, source: bytes | IO[bytes]) -> None:
         """Store a blob (skipped when an identical one is present), verifying digest and size."""
@@ -179,7 +237,7 @@ class DirWriter:
                 )
             os.chmod(tmp, 0o644)
             os.replace(tmp, path)
-            fsync_dir(path.parent)
+            self._renamed_in.add(path.parent)  # its directory is fsynced once, before index.json
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -205,7 +263,11 @@ class DirWriter:
             self._added.append((desc, tag))
 
     def commit(self) -> None:
-        """Rewrite index.json (atomically) with the entries added in this session."""
+        """Make the new blobs durable (one fsync per directory), then rewrite index.json atomically
+        with the entries added in this session."""
+        for directory in sorted(self._renamed_in):
+            fsync_dir(directory)
+        self._renamed_in.clear()
         if not self._added:
             return
         layout = self._layout

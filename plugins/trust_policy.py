@@ -61,6 +61,7 @@ from ocisign.errors import OcisignError
 from ocisign.goformat import go_quote as _q
 from ocisign.oci.model import Descriptor, descriptor_from_json, parse_json_object
 from ocisign.types import PolicyResult
+from ocisign.x509.memo import CertMemo
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -222,12 +223,12 @@ class SignatureVerdict:
 
 # --- helpers ------------------------------------------------------------------------------------
 #: per-process memos of pure functions of certificate bytes (a batch meets the same chain in every
-#: signature): DER encodings, and the chain-rule verdict per (chain, signing scheme)
+#: signature): DER encodings, subjects, fingerprints (by certificate object, see
+#: :mod:`ocisign.x509.memo`), the chain-rule verdict per (chain, signing scheme) and the parsed
+#: leaf subject per rendered subject
 _MEMO_LIMIT = 1024
-_DER_MEMO: dict[Any, bytes] = {}
 _CHAIN_RULES_MEMO: dict[tuple[tuple[bytes, ...], str], str | None] = {}
-_SUBJECT_MEMO: dict[Any, str] = {}
-_FINGERPRINT_MEMO: dict[Any, str] = {}
+_IDENTITY_DN_MEMO: dict[str, dict[str, str]] = {}
 
 
 def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
@@ -236,24 +237,38 @@ def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
     memo[key] = value
 
 
-def _fingerprint(cert: x509.Certificate) -> str:
-    found = _FINGERPRINT_MEMO.get(cert)
+def _compute_fingerprint(cert: x509.Certificate) -> str:
+    from ocisign.x509.chain import cert_fingerprint_sha256
+
+    return cert_fingerprint_sha256(cert)
+
+
+def _compute_subject(cert: x509.Certificate) -> str:
+    from ocisign.x509.chain import go_dn_string
+
+    return go_dn_string(cert.subject)
+
+
+def _compute_der(cert: x509.Certificate) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return cert.public_bytes(Encoding.DER)
+
+
+_fingerprint = CertMemo(_compute_fingerprint)
+#: the subject as Go's ``pkix.Name.String()`` renders it (notation's messages and identity matching)
+_subject_string = CertMemo(_compute_subject)
+_der = CertMemo(_compute_der)
+
+
+def _leaf_identity(subject: str) -> dict[str, str]:
+    """The leaf subject parsed as an identity DN (once per distinct subject; DNError is not remembered)."""
+    found = _IDENTITY_DN_MEMO.get(subject)
     if found is None:
-        from ocisign.x509.chain import cert_fingerprint_sha256
+        from ocisign.x509.dn import parse_identity_dn
 
-        found = cert_fingerprint_sha256(cert)
-        _remember(_FINGERPRINT_MEMO, cert, found)
-    return found
-
-
-def _subject_string(cert: x509.Certificate) -> str:
-    """The subject as Go's ``pkix.Name.String()`` renders it (notation's messages and identity matching)."""
-    found = _SUBJECT_MEMO.get(cert)
-    if found is None:
-        from ocisign.x509.chain import go_dn_string
-
-        found = go_dn_string(cert.subject)
-        _remember(_SUBJECT_MEMO, cert, found)
+        found = parse_identity_dn(subject)
+        _remember(_IDENTITY_DN_MEMO, subject, found)
     return found
 
 
@@ -275,16 +290,6 @@ def _not_before(cert: x509.Certificate) -> dt.datetime:
 
 def _not_after(cert: x509.Certificate) -> dt.datetime:
     return cert.not_valid_after_utc
-
-
-def _der(cert: x509.Certificate) -> bytes:
-    der = _DER_MEMO.get(cert)
-    if der is None:
-        from cryptography.hazmat.primitives.serialization import Encoding
-
-        der = cert.public_bytes(Encoding.DER)
-        _remember(_DER_MEMO, cert, der)
-    return der
 
 
 def chain_rules_problem(chain: Sequence[x509.Certificate], scheme: str) -> str | None:
@@ -411,7 +416,7 @@ def check_authenticity(content: EnvelopeContent, statement: TrustPolicyStatement
 
 def check_trusted_identity(content: EnvelopeContent, statement: TrustPolicyStatement) -> str:
     """The leaf subject must contain every attribute of one ``x509.subject`` identity (or ``*``)."""
-    from ocisign.x509.dn import DNError, is_subset_dn, parse_identity_dn
+    from ocisign.x509.dn import DNError, is_subset_dn
 
     if statement.trusts_any_identity:
         return "any identity is trusted ('*')"
@@ -420,7 +425,7 @@ def check_trusted_identity(content: EnvelopeContent, statement: TrustPolicyState
     leaf = content.certificate_chain[0]
     subject = _subject_string(leaf)
     try:
-        leaf_dn = parse_identity_dn(subject)
+        leaf_dn = _leaf_identity(subject)
     except DNError as exc:
         raise CheckFailed(f"error while parsing the certificate subject from the digital signature: {exc}") from None
     for identity in statement.x509_identities:

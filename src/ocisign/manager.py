@@ -260,8 +260,7 @@ class OcisignPluginManager(pluggy.PluginManager):
         p = Path(path)
         if layout_type and layout_type not in handlers:
             raise UsageError(f"unknown layout type {layout_type!r}; choose one of: {', '.join(sorted(handlers))}")
-        is_new = not p.exists() or (p.is_dir() and not any(p.iterdir()))
-        if create and is_new:
+        if create and (not p.exists() or (p.is_dir() and not any(p.iterdir()))):
             name = layout_type or ("oci-archive" if p.suffix == ".tar" and not p.is_dir() else "oci")
             handler = handlers.get(name)
             if handler is None or handler.create is None:

@@ -206,7 +206,12 @@ def test_index_json_mode_is_kept(make_layout, signing_env: dict[str, str]) -> No
     assert stat.S_IMODE((root / "index.json").stat().st_mode) == 0o640
 
 
-@pytest.mark.parametrize("step", range(1, 9))
+#: a signature's fsyncs: envelope, config and manifest files, the blobs directory once, the
+#: index.json temp file, the layout directory
+SIGN_FSYNCS = 6
+
+
+@pytest.mark.parametrize("step", range(1, SIGN_FSYNCS + 1))
 def test_disk_full_at_each_step_is_a_clean_failure(run_cli, make_layout, signing_env: dict[str, str],  # type: ignore[no-untyped-def]
                                                    monkeypatch, step: int) -> None:
     """ENOSPC from the n-th fsync: exit 1 with one error line, layout sound, no temp files left."""

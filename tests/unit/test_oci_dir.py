@@ -135,3 +135,93 @@ def test_create_layout_initialises_empty_dir(tmp_path: Path) -> None:
     layout = create_layout(tmp_path / "new")
     assert layout.index_entries() == []
     assert json.loads((tmp_path / "new" / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+
+
+def _signature_manifest(subject: Descriptor) -> tuple[Descriptor, bytes]:
+    manifest = canonical_json({
+        "schemaVersion": 2, "mediaType": MT_MANIFEST,
+        "config": {"mediaType": "application/vnd.cncf.notary.signature", "digest": sha256_digest(b"{}"), "size": 2},
+        "layers": [], "subject": subject.to_json()})
+    return Descriptor(media_type=MT_MANIFEST, digest=sha256_digest(manifest), size=len(manifest)), manifest
+
+
+def test_new_blobs_are_durable_before_index_json_names_them(make_layout, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Each blob file is fsynced before its rename; the blobs directory once, before index.json is written."""
+    root = make_layout()
+    layout = DirLayout(root)
+    desc, manifest = _signature_manifest(layout.resolve("v1").plain())
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: str, dst: str) -> None:
+        events.append(("replace", str(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    with layout.writer() as w:
+        w.push_blob(Descriptor(media_type="x", digest=sha256_digest(b"{}"), size=2), b"{}")
+        w.push_manifest(desc, manifest)
+    blobs = str((root / "blobs" / "sha256").resolve())
+    index = str((root / "index.json").resolve())
+    kinds = [(kind, "blobs-dir" if path == blobs else "root" if path == str(root.resolve())
+              else "index" if path == index else "index-tmp" if "/.index.json." in path
+              else "blob-tmp" if path.startswith(blobs + "/.tmp-") else "blob" if path.startswith(blobs)
+              else path) for kind, path in events]
+    assert kinds == [("fsync", "blob-tmp"), ("replace", "blob"), ("fsync", "blob-tmp"), ("replace", "blob"),
+                     ("fsync", "blobs-dir"), ("fsync", "index-tmp"), ("replace", "index"), ("fsync", "root")]
+
+
+def test_a_session_reads_each_small_blob_once(make_layout, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Resolution, referrer discovery and fetching read a manifest from disk (and hash it) once."""
+    root = make_layout()
+    layout = DirLayout(root)
+    subject = layout.resolve("v1").plain()
+    desc, manifest = _signature_manifest(subject)
+    with layout.writer() as w:
+        w.push_blob(Descriptor(media_type="x", digest=sha256_digest(b"{}"), size=2), b"{}")
+        w.push_manifest(desc, manifest)
+    layout.close()
+    reads: list[str] = []
+    real = DirLayout._read_upto
+
+    def counting(self: DirLayout, relpath: str, limit: int) -> bytes:
+        reads.append(relpath)
+        return real(self, relpath, limit)
+
+    monkeypatch.setattr(DirLayout, "_read_upto", counting)
+    layout = DirLayout(root)
+    for _ in range(3):
+        assert layout.fetch(subject)
+        assert [r.digest for r in layout.referrers(subject)] == [desc.digest]
+        assert layout.fetch(desc) == manifest
+    assert sorted(reads) == sorted({f"blobs/sha256/{d.digest.split(':')[1]}" for d in (subject, desc)})
+    layout.close()
+    reads.clear()
+    assert DirLayout(root).fetch(desc) == manifest  # a new session reads (and verifies) again
+    assert len(reads) == 1
+
+
+def test_directories_are_opened_once_and_closed_with_the_layout(make_layout) -> None:  # type: ignore[no-untyped-def]
+    root = make_layout()
+    before = len(os.listdir("/proc/self/fd"))
+    layout = DirLayout(root)
+    desc = layout.resolve("v1")
+    layout.fetch(desc)
+    assert len(os.listdir("/proc/self/fd")) == before + 3  # the layout, blobs, blobs/sha256
+    layout.close()
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_blobs_directory_replaced_by_a_symlink_is_refused(make_layout, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = make_layout()
+    desc = DirLayout(root).resolve("v1")
+    moved = tmp_path / "elsewhere"
+    (root / "blobs").rename(moved)
+    (root / "blobs").symlink_to(moved)
+    with pytest.raises(LayoutError, match="symbolic link"):
+        DirLayout(root).fetch(desc)

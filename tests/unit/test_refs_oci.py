@@ -98,3 +98,14 @@ def test_type_confusion_rejected() -> None:
 def test_manifest_parser_only_raises_content_error(data: bytes) -> None:
     with contextlib.suppress(ContentError):
         parse_manifest(data, media_type=MT_MANIFEST, where="fuzz")
+
+
+def test_a_parsed_manifest_is_remembered_for_its_bytes_and_media_type_only() -> None:
+    data = b'{"schemaVersion":2,"mediaType":"%s","manifests":[]}' % MT_INDEX.encode()
+    first = parse_manifest(data, media_type=MT_INDEX, where="a")
+    assert parse_manifest(bytes(data), media_type=MT_INDEX, where="b") is first  # parsed once
+    with pytest.raises(ContentError, match="does not match"):  # the same bytes as another type still fail
+        parse_manifest(data, media_type=MT_MANIFEST, where="m")
+    with pytest.raises(ContentError, match="does not match"):  # and failures are not remembered
+        parse_manifest(data, media_type=MT_MANIFEST, where="m")
+    assert parse_manifest(data + b" ", media_type=MT_INDEX, where="c") is not first

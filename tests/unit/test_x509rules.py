@@ -331,3 +331,16 @@ def test_go_dn_string() -> None:
                        x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COUNTRY_NAME, "US")])])
     assert go_dn_string(multi) == "CN=n,O=o,C=US"
     assert go_dn_string(x509.Name([])) == ""
+
+
+def test_a_chain_that_passed_the_rules_is_still_checked_for_validity_each_time() -> None:
+    """The time-independent rules are remembered per chain; validity periods never are."""
+    r = root(not_before=NOW - dt.timedelta(days=10), not_after=NOW + dt.timedelta(days=1))
+    lf = leaf(r, not_before=NOW - dt.timedelta(days=2), not_after=NOW + dt.timedelta(days=5))
+    ok([lf, r], at=NOW)
+    ok([lf, r], at=NOW)
+    e = fails([lf, r], "is not valid at", at=NOW + dt.timedelta(days=2))  # only the root has expired
+    assert "CN=root" in str(e) and e.check == "authenticTimestamp"
+    fails([lf, r], "is not valid at", at=NOW - dt.timedelta(days=3))  # before the leaf
+    other = root("other")
+    fails([lf, other], "is not issued by")  # another chain is validated in full

@@ -34,6 +34,7 @@ from ocisign.x509.chain import check_signature_from as _verify_signed_by
 from ocisign.x509.chain import self_signature_problem as _self_signature_problem
 from ocisign.x509.chain import who as _who
 from ocisign.x509.extensions import find_extension as _ext
+from ocisign.x509.memo import CertMemo
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -157,12 +158,46 @@ def validate_signing_chain(
         raise CertificateChainError("certificate chain must contain at least one certificate")
     if at is not None and (at.tzinfo is None or at.utcoffset() is None):
         raise ValueError("validate_signing_chain: 'at' must be timezone-aware")
+    key = _chain_key(chain)
+    if key is not None and key in _RULES_PASSED:
+        # the time-independent rules passed for these exact certificates before: only the
+        # validity periods remain (the only check that can fail, so the first failure is the same)
+        if at is not None:
+            for cert in chain:
+                _check_time(cert, at)
+        return
     try:
         _validate(chain, at)
     except CertificateChainError:
         raise
     except Exception as exc:  # a malformed certificate must fail closed with a clear error
         raise CertificateChainError(f"certificate chain: malformed certificate ({type(exc).__name__}: {exc})") from None
+    if key is not None:
+        if len(_RULES_PASSED) >= _RULES_PASSED_LIMIT:
+            _RULES_PASSED.clear()
+        _RULES_PASSED.add(key)
+
+
+#: chains (DER of every certificate, leaf first) that passed every time-independent rule in this
+#: process: a batch signs with the same chain again and again (failures are never remembered)
+_RULES_PASSED: set[tuple[bytes, ...]] = set()
+_RULES_PASSED_LIMIT = 256
+
+
+def _der_of(cert: x509.Certificate) -> bytes:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    return cert.public_bytes(Encoding.DER)
+
+
+_der = CertMemo(_der_of)
+
+
+def _chain_key(chain: Sequence[x509.Certificate]) -> tuple[bytes, ...] | None:
+    try:
+        return tuple(_der(c) for c in chain)
+    except Exception:  # not a real certificate: no memo, the rules will say what is wrong
+        return None
 
 
 def _is_self_signed(cert: x509.Certificate) -> bool:

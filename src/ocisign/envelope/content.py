@@ -32,6 +32,7 @@ from ocisign.envelope.headers import (
     SCHEME_X509,
 )
 from ocisign.types import EnvelopeContent
+from ocisign.x509.memo import CertMemo
 
 __all__ = [
     "check_required_critical",
@@ -110,6 +111,14 @@ def optional_string(protected: Mapping[Any, Any], name: str, *, kind: str = "str
     return value
 
 
+def _load_public_key(cert: Any) -> Any:
+    return cert.public_key()
+
+
+#: the leaf's public key, loaded once per certificate object
+_public_key = CertMemo(_load_public_key)
+
+
 def verified_content(
     *,
     media_type: str,
@@ -133,7 +142,7 @@ def verified_content(
     ``crit``), ``header`` the unprotected ones (``agent``, ``timestamp``).
     """
     chain = [parse_der_certificate(der, where=f"{chain_label}[{i}]") for i, der in enumerate(chain_der)]
-    leaf_key = chain[0].public_key()
+    leaf_key = _public_key(chain[0])
     leaf_name = chain_label.rsplit(" ", 1)[-1]
     spec = key_spec_of(leaf_key, what=f"signing certificate ({leaf_name}[0])")
     if spec != alg.key_spec:

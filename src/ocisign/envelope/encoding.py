@@ -33,7 +33,8 @@ def b64url_decode_strict(text: object, *, where: str) -> bytes:
     if len(text) % 4 == 1:
         raise EnvelopeError(f"{where}: not base64url (bad length)")
     try:
-        raw = base64.b64decode(text.translate(_URL_TO_STD) + "=" * (-len(text) % 4), validate=True)
+        raw = base64.b64decode(text.encode("ascii").translate(_URL_TO_STD) + b"=" * (-len(text) % 4),
+                               validate=True)
     except (binascii.Error, ValueError):
         raise EnvelopeError(f"{where}: not base64url without padding") from None
     if b64url_encode(raw) != text:
@@ -56,7 +57,8 @@ def b64std_decode_strict(text: object, *, where: str) -> bytes:
     return raw
 
 
-_URL_TO_STD = str.maketrans({"-": "+", "_": "/", "+": "!", "/": "!"})
+#: base64url → standard alphabet; ``+`` and ``/`` (not base64url) become ``!``, which the decoder refuses
+_URL_TO_STD = bytes.maketrans(b"-_+/", b"+/!!")
 
 
 def json_type(value: object) -> str:

@@ -25,14 +25,19 @@ from ocisign.oci.model import (
     Descriptor,
     Manifest,
     digest_hex,
+    manifest_from_object,
     parse_json_object,
     parse_manifest,
 )
-from ocisign.oci.streams import VerifyingReader, read_verified
+from ocisign.oci.streams import VerifyingReader, check_verified
 
 #: index.json may list many entries, but not without bound
 MAX_INDEX_JSON_SIZE = 64 * 1024 * 1024
 LAYOUT_VERSION = "1.0.0"
+#: a reader keeps up to this many verified small blobs of at most this size (one layout's
+#: manifests and envelopes), so one session reads and hashes each of them once
+_REMEMBER_BLOBS = 256
+_REMEMBER_BLOB_SIZE = 256 * 1024
 
 
 def blob_relpath(digest: str) -> str:
@@ -46,7 +51,11 @@ class LayoutReader(abc.ABC):
     def __init__(self, location: str) -> None:
         self._location = location
         self._index: list[Descriptor] | None = None
-        self._manifests: dict[str, Manifest] = {}
+        self._manifests: dict[tuple[str, str], Manifest] = {}
+        #: small blobs (manifests, envelopes) already read and verified against their digest in
+        #: this session: a verification reads a signature manifest for discovery and again as a
+        #: signature, the subject manifest for resolution and for its referrers
+        self._verified: dict[str, bytes] = {}
 
     # --- primitives -----------------------------------------------------------------------------
     @abc.abstractmethod
@@ -60,6 +69,19 @@ class LayoutReader(abc.ABC):
     @abc.abstractmethod
     def _file_size(self, relpath: str) -> int | None:
         """Size of a regular file, None when absent."""
+
+    def _read_upto(self, relpath: str, limit: int) -> bytes:
+        """At most ``limit`` bytes from the start of a regular file (NotFoundError if absent)."""
+        with self._open_file(relpath) as fh:
+            chunks: list[bytes] = []
+            got = 0
+            while got < limit:
+                chunk = fh.read(limit - got)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                got += len(chunk)
+        return b"".join(chunks)
 
     # --- Target: read side -----------------------------------------------------------------------
     @property
@@ -95,7 +117,7 @@ class LayoutReader(abc.ABC):
                 obj = parse_json_object(data, where=where)
                 if obj.get("mediaType", MT_INDEX) != MT_INDEX:
                     raise ContentError(f"{where}: mediaType must be {MT_INDEX}")
-                index = parse_manifest(data, media_type=MT_INDEX, where=where) if len(
+                index = manifest_from_object(obj, media_type=MT_INDEX, where=where) if len(
                     data
                 ) <= MAX_MANIFEST_SIZE else self._parse_big_index(obj, where)
             except ContentError as exc:
@@ -147,8 +169,16 @@ class LayoutReader(abc.ABC):
         where = f"{self._location}: blob"
         if desc.size > max_size:
             raise ContentError(f"{where} {desc.digest} is {desc.size} bytes, over the {max_size}-byte limit")
-        with self._open_file(blob_relpath(desc.digest)) as fh:
-            return read_verified(fh, desc, where=where, max_size=max_size)
+        known = self._verified.get(desc.digest)
+        if known is not None and len(known) == desc.size:
+            return known
+        data = self._read_upto(blob_relpath(desc.digest), desc.size + 1)
+        check_verified(data, desc, where=where)
+        if desc.size <= _REMEMBER_BLOB_SIZE:
+            if len(self._verified) >= _REMEMBER_BLOBS:
+                self._verified.clear()
+            self._verified[desc.digest] = data
+        return data
 
     @contextlib.contextmanager
     def open_blob(self, desc: Descriptor) -> Iterator[IO[bytes]]:
@@ -166,12 +196,13 @@ class LayoutReader(abc.ABC):
 
     def manifest(self, desc: Descriptor) -> Manifest:
         """Fetch and parse a manifest or index (cached by digest)."""
-        cached = self._manifests.get(desc.digest)
+        key = (desc.digest, desc.media_type)
+        cached = self._manifests.get(key)
         if cached is not None:
             return cached
         data = self.fetch(desc)
         m = parse_manifest(data, media_type=desc.media_type, where=f"{self._location}@{desc.digest}")
-        self._manifests[desc.digest] = m
+        self._manifests[key] = m
         return m
 
     def _walk(self) -> Iterator[Descriptor]:
@@ -227,6 +258,7 @@ class LayoutReader(abc.ABC):
     def close(self) -> None:
         """Drop caches."""
         self._manifests.clear()
+        self._verified.clear()
         self._index = None
 
 

@@ -309,15 +309,41 @@ def _desc_list(obj: dict[str, Any], key: str, where: str) -> tuple[Descriptor, .
     return tuple(descriptor_from_json(d, where=f"{where}.{key}[{i}]") for i, d in enumerate(value))
 
 
+#: manifests parsed in this process, by (exact bytes, descriptor media type): parsing is a pure
+#: function of both, and a batch meets the same manifests again (a manifest is read by resolution,
+#: then by referrer discovery, then as a signature); failures are never remembered
+_PARSED_MANIFESTS: dict[tuple[bytes, str], Manifest] = {}
+_PARSED_MANIFESTS_LIMIT = 512
+_PARSED_MANIFEST_MAX_BYTES = 64 * 1024
+
+
 def parse_manifest(data: bytes, *, media_type: str, where: str) -> Manifest:
     """Parse manifest/index bytes fetched for a descriptor of ``media_type``.
 
     Rejects type confusion: an index with config/layers, a manifest with ``manifests``,
-    a ``mediaType`` field disagreeing with the descriptor.
+    a ``mediaType`` field disagreeing with the descriptor. The same bytes and media type are
+    parsed once per process (the result is immutable; callers must not change ``raw``).
     """
+    if len(data) > _PARSED_MANIFEST_MAX_BYTES:
+        return _parse_manifest(data, media_type=media_type, where=where)
+    key = (bytes(data), media_type)
+    found = _PARSED_MANIFESTS.get(key)
+    if found is None:
+        found = _parse_manifest(key[0], media_type=media_type, where=where)
+        if len(_PARSED_MANIFESTS) >= _PARSED_MANIFESTS_LIMIT:
+            _PARSED_MANIFESTS.clear()
+        _PARSED_MANIFESTS[key] = found
+    return found
+
+
+def _parse_manifest(data: bytes, *, media_type: str, where: str) -> Manifest:
     if len(data) > MAX_MANIFEST_SIZE:
         raise ContentError(f"{where}: manifest of {len(data)} bytes exceeds the {MAX_MANIFEST_SIZE} limit")
-    obj = parse_json_object(data, where=where)
+    return manifest_from_object(parse_json_object(data, where=where), media_type=media_type, where=where)
+
+
+def manifest_from_object(obj: dict[str, Any], *, media_type: str, where: str) -> Manifest:
+    """:func:`parse_manifest` for an already parsed JSON object (``index.json``, read once)."""
     declared = obj.get("mediaType")
     if declared is not None and declared != media_type:
         raise ContentError(f"{where}: mediaType {declared!r} does not match descriptor {media_type!r}")

@@ -71,16 +71,18 @@ class VerifyingReader(io.RawIOBase):
             super().close()
 
 
-def read_verified(raw: IO[bytes], desc: Descriptor, *, where: str, max_size: int) -> bytes:
-    """Read and verify a whole small blob (manifests, envelopes) bounded by ``max_size``."""
-    if desc.size > max_size:
-        raise ContentError(f"{where}: {desc.digest} is {desc.size} bytes, over the {max_size}-byte limit")
-    reader = VerifyingReader(raw, desc, where=where)
-    out = bytearray()
-    while True:
-        chunk = reader.read(1 << 20)
-        if not chunk:
-            break
-        out += chunk
-    reader._finish()
-    return bytes(out)
+def check_verified(data: bytes, desc: Descriptor, *, where: str) -> None:
+    """ContentError unless ``data`` (read up to one byte past ``desc.size``) is exactly the content of ``desc``
+    (how a whole small blob — a manifest, an envelope — is checked once it is read).
+
+    The messages are those of :class:`VerifyingReader`.
+    """
+    if len(data) < desc.size:
+        raise ContentError(f"{where}: {desc.digest} is truncated ({len(data)} of {desc.size} bytes)")
+    if len(data) > desc.size:
+        raise ContentError(f"{where}: {desc.digest} is larger than its declared size {desc.size}")
+    h = hasher_for(desc.digest)
+    h.update(data)
+    actual = f"{desc.digest.split(':', 1)[0]}:{h.hexdigest()}"
+    if actual != desc.digest:
+        raise ContentError(f"{where}: content does not match digest {desc.digest} (got {actual})")

@@ -64,6 +64,7 @@ from ocisign.verify.revocation_results import (
     ServerResult,
 )
 from ocisign.x509.extensions import extension_value as _extension_value
+from ocisign.x509.memo import CertMemo
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -97,13 +98,25 @@ class _StatusUnknown(RevocationError):
 
 
 # --- certificate helpers ------------------------------------------------------------------------
-def _subject(cert: x509.Certificate) -> str:
+def _render_subject(cert: x509.Certificate) -> str:
     from ocisign.x509.chain import go_dn_string
 
     try:
         return go_dn_string(cert.subject)
     except Exception:  # pragma: no cover - names are always renderable
         return cert.subject.rfc4514_string()
+
+
+#: the subject as Go renders it, once per certificate object
+_subject = CertMemo(_render_subject)
+
+
+def _endpoints(cert: x509.Certificate) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    return tuple(ocsp_urls(cert)), tuple(crl_urls(cert))
+
+
+#: (OCSP URLs, CRL URLs) once per certificate object (a batch meets the same chain again)
+_cert_endpoints = CertMemo(_endpoints)
 
 
 def ocsp_urls(cert: x509.Certificate) -> list[str]:
@@ -292,7 +305,7 @@ class RevocationChecker:
         pending: list[int] = []
         for i in range(last):
             cert = chain[i]
-            if not ocsp_urls(cert) and not crl_urls(cert):
+            if _cert_endpoints(cert) == ((), ()):
                 results[i] = CertResult(i, _subject(cert), NON_REVOCABLE, "none")
             elif offline_reason is not None:
                 results[i] = CertResult(i, _subject(cert), UNKNOWN, "none",
