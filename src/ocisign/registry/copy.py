@@ -33,7 +33,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, Any, TextIO
 
-from ocisign.errors import ContentError, LayoutError, OcisignError, RegistryError
+from ocisign.errors import AuthError, ContentError, LayoutError, OcisignError, RegistryError
 from ocisign.oci.model import ALL_MANIFEST_TYPES, MAX_INDEX_DEPTH, Descriptor, Manifest, parse_manifest
 from ocisign.types import Target, TargetWriter
 
@@ -318,8 +318,11 @@ class Copier:
             result.referrers = graph.add_referrers(self.warn)
         else:
             result.referrers_left = self._count_referrers(root.desc)
+        # the tag first: when it already names the root, the root is present (no HEAD for it) and
+        # the tag is not pushed again -- a re-push is then one request plus referrer checks
+        tagged = bool(tag) and self._tagged_already(tag or "", root.desc.digest)
         with self.dst.writer() as writer:
-            needed = self._needed_manifests(graph, root.desc.digest)
+            needed = self._needed_manifests(graph, root.desc.digest, present={root.desc.digest} if tagged else set())
             for digest in graph.order:
                 if digest not in needed:
                     result.skipped.append(graph.nodes[digest].desc)
@@ -338,7 +341,7 @@ class Copier:
             flush = getattr(writer, "flush_referrers", None)
             if flush is not None:
                 flush()
-            if tag and not self._tagged_already(tag, root.desc.digest):
+            if tag and not tagged:
                 writer.push_manifest(root.desc, root.data, tag=tag)
         self.progress.finish()
         result.seconds = time.monotonic() - start
@@ -354,14 +357,22 @@ class Copier:
     # --- existence ------------------------------------------------------------------------------
     def _tagged_already(self, tag: str, digest: str) -> bool:
         """True when the destination's ``tag`` already names ``digest`` (compared by digest: a
-        re-push then writes nothing); any failure to tell means the tag is pushed."""
+        re-push then writes nothing). A missing, unreadable or refused tag means the tag is
+        pushed; a registry that cannot be reached or keeps failing (network, 408/429/5xx after
+        the retries) fails the copy here, as the existence checks after it would."""
         try:
             return self.dst.resolve(tag).digest == digest
+        except RegistryError as exc:
+            status = getattr(exc, "status", None)
+            if not isinstance(exc, AuthError) and (status is None or status in (408, 429) or status >= 500):
+                raise
+            return False
         except OcisignError:
             return False
 
-    def _needed_manifests(self, graph: Graph, root: str) -> set[str]:
-        """Manifests the destination lacks; a present manifest covers its whole sub-graph."""
+    def _needed_manifests(self, graph: Graph, root: str, *, present: set[str]) -> set[str]:
+        """Manifests the destination lacks; a present manifest covers its whole sub-graph.
+        ``present``: manifests already known to be there (not asked again)."""
         tops = [root, *(d for d, n in graph.nodes.items() if n.entry is not None)]
         covered: set[str] = set()
         needed: set[str] = set()
@@ -370,9 +381,11 @@ class Copier:
             level = [d for d in dict.fromkeys(level) if d not in covered and d not in needed]
             if not level:
                 break
-            present = self._map(lambda d: self.dst.exists(graph.nodes[d].desc), level)
+            ask = [d for d in level if d not in present]
+            answers = dict(zip(ask, self._map(lambda d: self.dst.exists(graph.nodes[d].desc), ask), strict=True))
             nxt: list[str] = []
-            for d, ok in zip(level, present, strict=True):
+            for d in level:
+                ok = answers.get(d, True)
                 if ok:
                     covered.update(graph.manifests_under(d))
                 else:
