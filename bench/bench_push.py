@@ -1,6 +1,6 @@
 """Push a 512 MiB three-layer OCI layout to a real docker-registry with ocisign and with skopeo.
 
-    python bench/bench_push.py [--repeat 3] [--mib 512]
+    python bench/bench_push.py [--repeat 3] [--mib 512]      (--runs is the same as --repeat)
 
 For each run: a fresh registry (fresh storage, new port, so skopeo's blob-info cache cannot
 mount from an earlier repository), a fresh push, then a re-push with every blob present.
@@ -116,7 +116,7 @@ def layout_bytes(root: Path) -> int:
 def main() -> int:
     """Run the benchmark and print the table."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", "--runs", type=int, default=3)
     ap.add_argument("--mib", type=int, default=512, help="total layer size (split 1/2, 3/8, 1/8)")
     args = ap.parse_args()
     skopeo = shutil.which("skopeo")
@@ -132,7 +132,9 @@ def main() -> int:
         write_gzip_layout(small, (16 * MIB, 12 * MIB, 4 * MIB))
         size = layout_bytes(big)
         ocisign = [sys.executable, "-m", "ocisign", "cp", "--from-oci-layout", f"{big}:v1"]
-        results: dict[str, list[float]] = {k: [] for k in ("o_fresh", "o_again", "s_fresh", "s_again", "o_inproc")}
+        results: dict[str, list[float]] = {
+            k: [] for k in ("o_fresh", "o_again", "s_fresh", "s_again", "o_inproc", "py", "py_urllib3")
+        }
         subprocess.run([sys.executable, "-m", "ocisign", "version"], env=env, check=True, stdout=subprocess.DEVNULL)
         rss: list[int] = []
         rss_small: list[int] = []
@@ -147,6 +149,9 @@ def main() -> int:
                 _, m = timed([sys.executable, "-m", "ocisign", "cp", "--from-oci-layout", f"{small}:v1",
                               f"{reg.host}/bench/small:v1"], env)
                 rss_small.append(m)
+            for _ in range(3):  # the start-up floor of a re-push: Python itself, and urllib3 on top
+                results["py"].append(timed([sys.executable, "-c", "pass"], env)[0])
+                results["py_urllib3"].append(timed([sys.executable, "-c", "import urllib3"], env)[0])
             if skopeo:
                 with RegistryProcess(work / f"reg-s{i}") as reg:
                     cmd = [skopeo, "copy", "-q", "--dest-tls-verify=false", f"oci:{big}:v1",
@@ -165,6 +170,8 @@ def main() -> int:
         print(f"{'again, in-process (no start)':<30}{med['o_inproc']:>10.3f}{'':>10}{'-':>14}{'':>13}"
               f"{med['o_inproc'] / med['s_again']:>8.2f}")
         print("  (in-process: ocisign's graph and network work alone, without Python start-up and imports)")
+        print(f"start-up floor: python -c pass {med['py'] * 1000:.0f} ms, python -c 'import urllib3' "
+              f"{med['py_urllib3'] * 1000:.0f} ms")
         print(f"ocisign peak RSS: {max(rss) / 1024:.1f} MiB for {size / MIB:.0f} MiB, "
               f"{max(rss_small) / 1024:.1f} MiB for {layout_bytes(small) / MIB:.0f} MiB")
         if not skopeo:
