@@ -12,7 +12,9 @@ optional capabilities when a side offers them (found with ``getattr``):
   index without pushing it again;
 * writer ``flush_referrers()``: write pending referrers indexes now (before the tag).
 
-Order: every blob (in parallel, ``concurrency`` workers; HEAD-skip, mount, else streamed
+Reads first: the destination tag (when it already names the root, the root counts as present
+and the tag is not pushed again), then HEADs of the manifests it cannot vouch for. Writes in
+order: every blob (in parallel, ``concurrency`` workers; HEAD-skip, mount, else streamed
 upload), then child manifests, indexes, the root (by digest), its referrers (each after its
 subject, with their own children first), the referrers index, and the tag last. A manifest
 that exists at the destination is skipped with its whole sub-graph, as oras does; if a parent
