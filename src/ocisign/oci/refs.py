@@ -6,6 +6,8 @@ last ``:`` (a lone Windows drive colon ``C:\\x`` is not a separator).
 
 from __future__ import annotations
 
+import dataclasses
+
 from ocisign.errors import BadReferenceError, ContentError
 from ocisign.lazy_re import lazy_re
 from ocisign.oci.model import validate_digest
@@ -19,42 +21,13 @@ _SCHEME_RE = lazy_re(r"\A[A-Za-z][A-Za-z0-9+.-]*://")
 _REPO_RE = lazy_re(r"\A[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*\Z")
 
 
-class _Frozen:
-    """Immutable value objects compared and hashed by their slots: cheaper to create at import
-    than frozen dataclasses (every command imports this module)."""
-
-    __slots__: tuple[str, ...] = ()
-    #: the fields, in constructor order (for ``==``, ``hash`` and ``repr``)
-    _fields: tuple[str, ...] = ()
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{type(self).__name__} is immutable ({name})")
-
-    def _key(self) -> tuple[object, ...]:
-        return tuple(getattr(self, k) for k in self._fields)
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={getattr(self, k)!r}' for k in self._fields)})"
-
-
-class LayoutRef(_Frozen):
+@dataclasses.dataclass(frozen=True)
+class LayoutRef:
     """A parsed ``--oci-layout`` reference."""
 
-    __slots__ = ("path", "reference")
-    _fields = ("path", "reference")
     path: str
     #: tag or digest as typed
     reference: str
-
-    def __init__(self, path: str, reference: str) -> None:
-        object.__setattr__(self, "path", path)
-        object.__setattr__(self, "reference", reference)
 
     @property
     def is_digest(self) -> bool:
@@ -95,21 +68,14 @@ def parse_layout_ref(text: str) -> LayoutRef:
     return LayoutRef(path, ref)
 
 
-class RegistryRef(_Frozen):
+@dataclasses.dataclass(frozen=True)
+class RegistryRef:
     """A parsed registry reference ``host[:port]/repository[:tag][@digest]``."""
 
-    __slots__ = ("digest", "registry", "repository", "tag")
-    _fields = ("registry", "repository", "tag", "digest")
     registry: str
     repository: str
-    tag: str | None
-    digest: str | None
-
-    def __init__(self, registry: str, repository: str, tag: str | None = None, digest: str | None = None) -> None:
-        object.__setattr__(self, "registry", registry)
-        object.__setattr__(self, "repository", repository)
-        object.__setattr__(self, "tag", tag)
-        object.__setattr__(self, "digest", digest)
+    tag: str | None = None
+    digest: str | None = None
 
     @property
     def reference(self) -> str:
