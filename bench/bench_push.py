@@ -7,8 +7,9 @@ mount from an earlier repository), a fresh push, then a re-push with every blob 
 Layers are stored-gzip (see :func:`write_gzip_layout`) so skopeo does not recompress them.
 ocisign runs as a subprocess (``python -m ocisign cp``) and its peak RSS is read from
 ``os.wait4``; a second ocisign push of a 32 MiB layout shows whether RSS depends on size.
-Prints a table of median times, MB/s (10^6 bytes/s), the ocisign/skopeo time ratio and RSS.
-Goal: faster than skopeo on the fresh push, within 2x on the re-push, RSS independent of size.
+Re-pushes are timed ``AGAIN`` times per run. Prints a table of median times, MB/s (10^6 bytes/s),
+the ocisign/skopeo time ratio and RSS.
+Goals (issue 12): fresh push <= 0.55x skopeo, re-push <= 2x skopeo, peak RSS <= 80 MiB for any size.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from pathlib import Path
 from ocisign.testing.registry import RegistryProcess
 
 MIB = 1 << 20
+#: re-pushes timed per run and tool
+AGAIN = 5
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
@@ -143,8 +146,8 @@ def main() -> int:
                 t, m = timed([*ocisign, f"{reg.host}/bench/ocisign:v1"], env)
                 results["o_fresh"].append(t)
                 rss.append(m)
-                t, _ = timed([*ocisign, f"{reg.host}/bench/ocisign:v1"], env)
-                results["o_again"].append(t)
+                for _ in range(AGAIN):  # a re-push is short: several per run, so one hiccup does not decide
+                    results["o_again"].append(timed([*ocisign, f"{reg.host}/bench/ocisign:v1"], env)[0])
                 results["o_inproc"].append(in_process_repush(big, reg.host))
                 _, m = timed([sys.executable, "-m", "ocisign", "cp", "--from-oci-layout", f"{small}:v1",
                               f"{reg.host}/bench/small:v1"], env)
@@ -157,7 +160,8 @@ def main() -> int:
                     cmd = [skopeo, "copy", "-q", "--dest-tls-verify=false", f"oci:{big}:v1",
                            f"docker://{reg.host}/bench/skopeo:v1"]
                     results["s_fresh"].append(timed(cmd)[0])
-                    results["s_again"].append(timed(cmd)[0])
+                    for _ in range(AGAIN):
+                        results["s_again"].append(timed(cmd)[0])
         med = {k: statistics.median(v) if v else float("nan") for k, v in results.items()}
         print(f"push of {size / MIB:.0f} MiB ({size} bytes, 3 layers), median of {args.repeat}, loopback, "
               f"docker-registry 2.8.2, {os.cpu_count()} CPUs")
