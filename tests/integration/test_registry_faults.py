@@ -68,6 +68,38 @@ def test_push_order_blobs_manifests_referrers_index_tag(
     assert puts == [subject.digest, sig.digest, referrers_tag(subject.digest), "v1"]
 
 
+def test_repush_with_the_tag_in_place_is_one_read_and_writes_nothing(
+    run_cli: Callable[..., Any], proxy: FaultProxy, make_layout: Callable[..., Path], repo_name: str
+) -> None:
+    layout = make_layout()
+    dst = f"{proxy.host}/{repo_name}:v1"
+    assert run_cli("cp", "--from-oci-layout", f"{layout}:v1", dst).rc == 0
+    proxy.clear()
+    r = run_cli("cp", "--from-oci-layout", f"{layout}:v1", dst)
+    assert r.rc == 0, r.err
+    # the tag already names the root: no HEAD of the root or its blobs, no upload, no tag PUT
+    assert [(x.method, x.path.rsplit("/", 1)[-1]) for x in proxy.requests if x.path != "/v2/"] == [("GET", "v1")]
+
+
+def test_a_tag_naming_another_manifest_is_moved_after_the_existence_checks(
+    run_cli: Callable[..., Any], proxy: FaultProxy, make_layout: Callable[..., Path], repo_name: str
+) -> None:
+    first, other = make_layout(), make_layout(layer_sizes=(1234,))
+    dst = f"{proxy.host}/{repo_name}:v1"
+    assert run_cli("cp", "--from-oci-layout", f"{other}:v1", dst).rc == 0
+    proxy.clear()
+    r = run_cli("cp", "--from-oci-layout", f"{first}:v1", dst)
+    assert r.rc == 0, r.err
+    digest = r.out.split("Digest: ", 1)[1].split()[0]
+    assert proxy.seen("HEAD", f"/manifests/{digest}"), "the root was not checked"
+    assert [x.path.rsplit("/", 1)[-1] for x in _manifest_puts(proxy)] == [digest, "v1"]
+    target = RegistryTarget(proxy.host, repo_name, RemoteOptions())
+    try:
+        assert target.resolve("v1").digest == digest
+    finally:
+        target.close()
+
+
 def test_cut_blob_upload_fails_cleanly_and_rerun_completes(
     run_cli: Callable[..., Any], proxy: FaultProxy, signed_layout: tuple[Path, Descriptor, Descriptor],
     repo_name: str, sleeps: list[float],
