@@ -21,7 +21,6 @@ import fcntl
 import io
 import os
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -394,6 +393,8 @@ class ArchiveWriter:
 
     def _temp(self, suffix: str) -> tuple[int, str]:
         try:
+            import tempfile  # only writers need it
+
             return tempfile.mkstemp(prefix=f".{self._real.name}.{_TMP_TAG}", suffix=suffix, dir=self._real.parent)
         except OSError as exc:
             raise _os_error(self._layout.location, f"cannot create a temp file in {self._real.parent}", exc) from None

@@ -129,8 +129,13 @@ def _choice_hint(message: str) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def build_parser(command: str | None) -> argparse.ArgumentParser:
-    """The top-level parser; only ``command``'s module is imported to add its arguments."""
+def build_parser(command: str | None, *, all_commands: bool = True) -> argparse.ArgumentParser:
+    """The top-level parser; only ``command``'s module is imported to add its arguments.
+
+    With ``all_commands=False`` (a run of ``command`` that asks for no top-level help) the other
+    commands get no subparser at all: each costs an ``ArgumentParser``, and only the top-level
+    ``--help`` lists them.
+    """
     from ocisign.cli.options import add_common_options
 
     parser = _parser_class()(
@@ -144,6 +149,8 @@ def build_parser(command: str | None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     seen: set[str] = set()
     for name, (module_name, help_text, aliases) in COMMANDS.items():
+        if not all_commands and name != command:
+            continue
         sp = sub.add_parser(name, help=help_text, aliases=list(aliases), description=help_text)
         if name == command and module_name not in seen:
             seen.add(module_name)
@@ -213,7 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = None
     debug = "-d" in args_list or "--debug" in args_list
     try:
-        parser = build_parser(command)
+        # the other commands' subparsers only when help may list them
+        parser = build_parser(command, all_commands=command is None or "-h" in args_list or "--help" in args_list)
         try:
             args, extras = parser.parse_known_args(args_list)
             if extras:  # batch references given between options (``verify A --scope S B``) join the others

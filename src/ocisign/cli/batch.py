@@ -31,7 +31,6 @@ The exit code is 0 when every reference succeeded, else the exit code of the fir
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import sys
 import threading
@@ -217,6 +216,7 @@ def run_batch(command: str, args: argparse.Namespace, ctx: CliContext, run_one: 
     if len(refs) == 1 and getattr(args, "refs_from", None) is None:
         put(args, refs[0])
         return run_one(args, ctx)
+    import copy
     from concurrent.futures import ThreadPoolExecutor
 
     json_out = getattr(args, "output", "text") == "json"

@@ -3,10 +3,7 @@ and opening the artifact a command names (local layout or registry)."""
 
 from __future__ import annotations
 
-import argparse
-import copy
 import dataclasses
-import json
 import sys
 import threading
 from collections.abc import Callable
@@ -16,6 +13,8 @@ from ocisign.config.configdir import ConfigDir
 from ocisign.errors import BadReferenceError, UsageError
 
 if TYPE_CHECKING:
+    import argparse
+
     from ocisign.manager import OcisignPluginManager
     from ocisign.types import RemoteOptions, Target
 
@@ -76,6 +75,8 @@ class CliContext:
         with self._shared_lock:
             if self._registry_targets is None:
                 self._registry_targets = {}
+        import copy
+
         child = copy.copy(self)
         child.args = args
         child._closers = []
@@ -128,6 +129,8 @@ class CliContext:
     @staticmethod
     def emit_json(obj: Any) -> None:
         """Print ``obj`` as indented JSON to stdout."""
+        import json
+
         print(json.dumps(obj, indent=2, ensure_ascii=False))
 
     # --- opening artifacts --------------------------------------------------------------------
