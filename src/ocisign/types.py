@@ -8,10 +8,7 @@ them by name and refuses duplicates. Heavy libraries are referenced only under T
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from ocisign.lazy_dataclass import dataclass
@@ -37,7 +34,11 @@ __all__ = [
     "VerificationContext",
 ]
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only (datetime and pathlib are not imported by ``list``)
+    import datetime as dt
+    from contextlib import AbstractContextManager
+    from pathlib import Path
+
     from cryptography import x509
 
     from ocisign.config.trustpolicy import TrustPolicyStatement

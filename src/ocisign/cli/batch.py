@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -41,6 +40,7 @@ from ocisign.errors import ExitCode, OcisignError, UsageError
 
 if TYPE_CHECKING:
     import argparse
+    import threading
 
     from ocisign.cli.context import CliContext
 
@@ -139,6 +139,8 @@ class _Router(io.TextIOBase):
 
 @contextlib.contextmanager
 def _routed_output() -> Iterator[threading.local]:
+    import threading  # only a batch needs it
+
     local = threading.local()
     real_out, real_err = sys.stdout, sys.stderr
     sys.stdout = _Router(real_out, local, "out")

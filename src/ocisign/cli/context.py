@@ -3,9 +3,9 @@ and opening the artifact a command names (local layout or registry)."""
 
 from __future__ import annotations
 
+import _thread
 import dataclasses
 import sys
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -64,7 +64,7 @@ class CliContext:
         self._root_closers = self._closers  # children of fork() get their own list
         #: per-run values shared by every reference of a batch (see :meth:`shared`)
         self._shared: dict[str, Any] = {}
-        self._shared_lock = threading.RLock()  # a factory may itself use shared()
+        self._shared_lock = _thread.RLock()  # threading.RLock; a factory may itself use shared()
         #: in a batch: registry targets by repository and transport options, shared by every
         #: reference (one connection pool and one auth token per repository), closed with the run
         self._registry_targets: dict[tuple[Any, ...], Target] | None = None
