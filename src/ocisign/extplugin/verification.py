@@ -15,13 +15,13 @@ have a result; the results are applied by the caller under the policy's actions.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ocisign.errors import OcisignError, VerificationError
 from ocisign.extplugin import protocol as p
+from ocisign.lazy_dataclass import dataclass
 
 if TYPE_CHECKING:
     from ocisign.config.trustpolicy import TrustPolicyStatement
@@ -75,7 +75,7 @@ def _jsonable(value: Any) -> Any:
         return str(value)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class PluginPlan:
     """The located plugin and the verifier capabilities it takes over."""
 
@@ -153,7 +153,7 @@ def verify_signature_request(content: EnvelopeContent, statement: TrustPolicySta
     }
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class PluginOutcome:
     """The plugin's results for the capabilities asked (None: not asked)."""
 
