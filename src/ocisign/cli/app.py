@@ -13,10 +13,10 @@ from __future__ import annotations
 import contextlib
 import importlib
 import sys
-from typing import TYPE_CHECKING
 
 from ocisign.errors import ExitCode, OcisignError, error_line
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: --version never does (mypy reads it alike)
 if TYPE_CHECKING:  # argparse and typing are imported only when a parser is built (not for --version)
     import argparse
     from collections.abc import Sequence
