@@ -214,3 +214,11 @@ def test_list_sign_and_verify_on_a_layout_import_only_the_built_ins_and_records_
     assert not {m for m in verified if m.startswith(("ocisign.registry", "ocisign.sign"))}
     assert not verified & {"ocisign.plugins.file_key", "ocisign.plugins.registry", "ocisign.plugins.credentials",
                            "ocisign.plugins.notation_plugins", "ssl"}
+
+
+def test_version_imports_no_typing() -> None:
+    code = "import sys\nfrom ocisign.cli.app import main\nmain(['--version'])\nprint('typing' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={"OCISIGN_PROJECT_CONFIG": "none", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "False"
