@@ -35,13 +35,14 @@ def _root(config_dir: str | None) -> Path:
 
 
 def _installed(root: Path) -> list[str]:
-    from ocisign.extplugin.discovery import plugins_root
-    from ocisign.extplugin.protocol import PLUGIN_NAME_RE
-
-    try:
-        entries = list(os.scandir(plugins_root(root)))
+    try:  # <config>/plugins (extplugin.discovery.plugins_root), read before importing the plugin machinery
+        entries = list(os.scandir(root / "plugins"))
     except OSError:
         return []
+    if not entries:
+        return []
+    from ocisign.extplugin.protocol import PLUGIN_NAME_RE
+
     return sorted(e.name for e in entries
                   if e.is_dir(follow_symlinks=False) and PLUGIN_NAME_RE.match(e.name)
                   and not e.name.startswith(".") and e.name not in _RESERVED)

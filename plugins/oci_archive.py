@@ -21,12 +21,11 @@ import fcntl
 import io
 import os
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import ocisign
 from ocisign.errors import ContentError, LayoutError, NotFoundError
@@ -39,9 +38,11 @@ from ocisign.oci.layout_reader import (
     merge_index,
 )
 from ocisign.oci.model import MT_INDEX, Descriptor, canonical_json, hasher_for, parse_json_object, validate_digest
-from ocisign.oci.tar_index import TarIndex, TarMember, index_tar, sniff
 from ocisign.oci.tar_write import BLOCK, end_of_archive, member_header, padding
 from ocisign.types import LayoutHandler
+
+if TYPE_CHECKING:  # imported when a tar is read: detecting a directory layout needs none of it
+    from ocisign.oci.tar_index import TarIndex, TarMember
 
 _CHUNK = 1 << 20
 #: temp files written beside the archive start with ``.<name>.ocisign-``
@@ -153,6 +154,8 @@ def _open_archive(path: Path, location: str) -> tuple[int, os.stat_result]:
 
 
 def _index(fd: int, st: os.stat_result, location: str) -> TarIndex:
+    from ocisign.oci.tar_index import index_tar, sniff
+
     head = os.pread(fd, 2 * BLOCK, 0)
     kind = sniff(head)
     if kind not in ("tar", "other"):
@@ -395,6 +398,8 @@ class ArchiveWriter:
 
     def _temp(self, suffix: str) -> tuple[int, str]:
         try:
+            import tempfile  # only writers need it
+
             return tempfile.mkstemp(prefix=f".{self._real.name}.{_TMP_TAG}", suffix=suffix, dir=self._real.parent)
         except OSError as exc:
             raise _os_error(self._layout.location, f"cannot create a temp file in {self._real.parent}", exc) from None
@@ -593,6 +598,8 @@ def detect(path: Path) -> bool:
         return False
     finally:
         os.close(fd)
+    from ocisign.oci.tar_index import sniff
+
     return sniff(head) != "other"
 
 

@@ -15,7 +15,6 @@ import fcntl
 import json
 import os
 import stat
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -213,6 +212,8 @@ class DirWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         h = hasher_for(desc.digest)
         written = 0
+        import tempfile  # only writers need it
+
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as out:

@@ -10,9 +10,10 @@ on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: --version never does (mypy reads it alike)
 if TYPE_CHECKING:
+    from typing import Any
+
     import pluggy
 
     __version__: str

@@ -9,7 +9,6 @@ import contextlib
 import errno
 import fcntl
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -34,6 +33,8 @@ def atomic_writer(path: Path, *, mode: int = 0o644, overwrite: bool = True) -> I
     hard link so two racing writers cannot both win. On error the temp file is removed.
     """
     directory = path.parent
+    import tempfile  # not at import: read-only commands never need it
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
         os.fchmod(fd, mode)

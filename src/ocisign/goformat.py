@@ -8,12 +8,14 @@ their output matches notation's byte for byte (tree glyphs, tabwriter padding, G
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ocisign.lazy_re import lazy_re
+
+if TYPE_CHECKING:
+    import datetime as dt
 
 _ITEM = "├── "
 _ITEM_LAST = "└── "
@@ -101,6 +103,8 @@ def sorted_map(m: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _offset(t: dt.datetime, *, colon: bool, z: bool) -> str:
+    import datetime as dt  # not at import: list prints no time
+
     off = t.utcoffset() or dt.timedelta(0)
     if z and off == dt.timedelta(0):
         return "Z"
@@ -111,6 +115,8 @@ def _offset(t: dt.datetime, *, colon: bool, z: bool) -> str:
 
 
 def _aware(t: dt.datetime) -> dt.datetime:
+    import datetime as dt
+
     return t if t.tzinfo is not None else t.replace(tzinfo=dt.timezone.utc)
 
 

@@ -13,7 +13,6 @@ then modules named with ``-p MODULE`` / project config. Switches:
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import os
 import sys
@@ -25,6 +24,7 @@ import pluggy
 
 from ocisign import hookspecs
 from ocisign.errors import LayoutError, OcisignError, PluginError, UsageError
+from ocisign.lazy_dataclass import dataclass
 
 __all__ = [
     "BUILTIN_PREFIX",
@@ -69,7 +69,7 @@ ESSENTIAL_PLUGINS: Mapping[str, str] = {
 _NO_WRAPPERS = frozenset({"ocisign_evaluate_policy"})
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class PluginInfo:
     """What ``ocisign plugin list`` shows for one registered plugin."""
 
@@ -117,14 +117,18 @@ class OcisignPluginManager(pluggy.PluginManager):
 
     # --- loading ----------------------------------------------------------------------------
     def load_builtins(self) -> None:
-        """Register every built-in plugin module not blocked."""
+        """Register every built-in plugin not blocked, in :data:`~ocisign.plugins.BUILTIN_PLUGINS` order.
+
+        Each is registered as its stand-in (:mod:`ocisign.lazy_plugins`), which imports the module
+        on the first call of one of its hooks: a command imports only the built-ins it uses.
+        """
+        from ocisign.lazy_plugins import stand_in
         from ocisign.plugins import BUILTIN_PLUGINS
 
         for short in BUILTIN_PLUGINS:
             if self.is_blocked(short):
                 continue
-            module = importlib.import_module(BUILTIN_PREFIX + short)
-            self.register(module, name=short)
+            self.register(stand_in(short), name=short)
 
     def load_entrypoints(self, *, store_index: bool = False) -> None:
         """Register plugins from the ``ocisign`` entry-point group; import failures are fatal (exit 3).

@@ -21,7 +21,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: --version never does (mypy reads it alike)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["EntryPointRecord", "cached_entry_points", "fingerprint", "own_version", "store_entry_points"]
 

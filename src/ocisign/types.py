@@ -8,12 +8,10 @@ them by name and refuses duplicates. Heavy libraries are referenced only under T
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
-from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from ocisign.lazy_dataclass import dataclass
 from ocisign.oci.model import MAX_MANIFEST_SIZE, Descriptor
 
 __all__ = [
@@ -36,7 +34,11 @@ __all__ = [
     "VerificationContext",
 ]
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only (datetime and pathlib are not imported by ``list``)
+    import datetime as dt
+    from contextlib import AbstractContextManager
+    from pathlib import Path
+
     from cryptography import x509
 
     from ocisign.config.trustpolicy import TrustPolicyStatement
@@ -112,7 +114,7 @@ class TargetWriter(Protocol):
         ...
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class LayoutHandler:
     """A kind of local OCI layout (``oci`` directory, ``oci-archive`` tar, …).
 
@@ -128,7 +130,7 @@ class LayoutHandler:
     description: str = ""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class RemoteOptions:
     """How to reach a registry (from CLI flags, config and the environment)."""
 
@@ -145,7 +147,7 @@ class RemoteOptions:
     credential_lookup: Callable[[str], Credentials | None] | None = None
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Transport:
     """A way to reach remote content (the built-in ``registry`` speaks the distribution API)."""
 
@@ -155,7 +157,7 @@ class Transport:
     description: str = ""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Credentials:
     """Registry credentials: username/password, or an identity (refresh) token."""
 
@@ -185,7 +187,7 @@ class Signer(Protocol):
         ...
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class GeneratedEnvelope:
     """An envelope made whole by a signer (a ``SIGNATURE_GENERATOR.ENVELOPE`` notation plugin).
 
@@ -204,7 +206,7 @@ class GeneratedEnvelope:
     annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class SignerFactory:
     """Creates Signers for a key scheme: ``file`` (built-in), or ``vault``, ``awskms``… from plugins.
 
@@ -217,7 +219,7 @@ class SignerFactory:
     description: str = ""
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class SignRequest:
     """Everything an envelope format needs to seal a payload."""
 
@@ -232,7 +234,7 @@ class SignRequest:
     critical_attributes: tuple[str, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class EnvelopeContent:
     """A parsed envelope whose cryptographic signature verified against its leaf certificate."""
 
@@ -256,7 +258,7 @@ class EnvelopeContent:
     critical: tuple[str, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class EnvelopeFormat:
     """A signature envelope format, keyed by media type (and short name for ``--signature-format``).
 
@@ -275,7 +277,7 @@ class EnvelopeFormat:
 
 
 # --- verification ------------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class VerificationContext:
     """What a policy plugin sees when asked to decide on an artifact."""
 
@@ -310,7 +312,7 @@ class VerificationContext:
     verification_plugin: Callable[[str], Any] | None = None
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class SignatureBlob:
     """One signature as fetched for verification: its manifest and its envelope bytes."""
 
@@ -326,7 +328,7 @@ class SignatureBlob:
 Outcome = Literal["pass", "fail", "log"]
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class PolicyResult:
     """One plugin's decision on an artifact. ``details`` is JSON-able (shown with ``-o json``)."""
 

@@ -159,3 +159,66 @@ def test_verify_and_inspect_of_a_jws_layout_import_no_http_no_cbor(tmp_path: Pat
         rc, mods = run_and_list_imports(argv, tmp_path)
         assert rc == 0, argv
         assert mods <= {"argparse", "pluggy", "cryptography", "email"}, (argv, mods)
+
+
+# --- which of ocisign's own modules a command on a layout imports (issue 12 goal 2) ----------------
+MODULES_PROBE = textwrap.dedent("""
+    import json, sys
+    from ocisign.cli.app import main
+    try:
+        rc = main(sys.argv[1:])
+    except SystemExit as exc:
+        rc = exc.code
+    print(json.dumps([rc, sorted(sys.modules)]))
+""")
+
+
+def run_and_list_all_modules(argv: list[str], tmp_path: Path) -> tuple[int, set[str]]:
+    """Run ``ocisign ARGV`` in a fresh interpreter; (exit code, every module it imported)."""
+    env = {"OCISIGN_PROJECT_CONFIG": "none", "PATH": "/usr/bin:/bin", "OCISIGN_CONFIG_DIR": str(tmp_path / "cfg"),
+           "OCISIGN_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-c", MODULES_PROBE, *argv], capture_output=True, text=True, timeout=60,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr
+    rc, mods = json.loads(proc.stdout.splitlines()[-1])
+    return rc, set(mods)
+
+
+def test_list_sign_and_verify_on_a_layout_import_only_the_built_ins_and_records_they_use(tmp_path: Path) -> None:
+    from ocisign.testing.sample_image import write_image_layout
+
+    write_image_layout(tmp_path / "img")
+    ref = f"{tmp_path / 'img'}:v1"
+    assert run_and_list_all_modules(["cert", "generate-test", "--default", "pin"], tmp_path)[0] == 0
+    (tmp_path / "policy.json").write_text(json.dumps({"version": "1.0", "trustPolicies": [{
+        "name": "all", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+        "trustStores": ["ca:pin"], "trustedIdentities": ["*"]}]}))
+    assert run_and_list_all_modules(["policy", "import", str(tmp_path / "policy.json")], tmp_path)[0] == 0
+
+    rc, signed = run_and_list_all_modules(["sign", "--oci-layout", ref], tmp_path)
+    assert rc == 0
+    # a layout: no registry stack (ssl), no RFC 3161 client, no notation plugin runner, no verifier
+    assert not {m for m in signed if m.startswith(("ocisign.registry", "ocisign.verify", "ocisign.extplugin"))}
+    assert not signed & {"ssl", "ocisign.sign.timestamping", "ocisign.plugins.trust_policy", "subprocess"}
+
+    rc, listed = run_and_list_all_modules(["list", "--oci-layout", ref], tmp_path)
+    assert rc == 0
+    assert {m for m in listed if m.startswith("ocisign.plugins.")} == {
+        "ocisign.plugins.oci_dir", "ocisign.plugins.oci_archive"}  # the layout handlers, no other built-in
+    assert not {m for m in listed if m.startswith(("ocisign.envelope", "ocisign.x509", "ocisign.config.trustpolicy"))}
+    # argparse's help formatter width without shutil; tar reading, temp files and times are not needed
+    assert not listed & {"shutil", "tempfile", "datetime", "ocisign.oci.tar_index"}
+
+    rc, verified = run_and_list_all_modules(["verify", "--oci-layout", "--scope", "local/pin", ref], tmp_path)
+    assert rc == 0
+    assert not {m for m in verified if m.startswith(("ocisign.registry", "ocisign.sign"))}
+    assert not verified & {"ocisign.plugins.file_key", "ocisign.plugins.registry", "ocisign.plugins.credentials",
+                           "ocisign.plugins.notation_plugins", "ssl"}
+
+
+def test_version_imports_no_typing() -> None:
+    code = "import sys\nfrom ocisign.cli.app import main\nmain(['--version'])\nprint('typing' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={"OCISIGN_PROJECT_CONFIG": "none", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "False"

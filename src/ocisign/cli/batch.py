@@ -31,10 +31,8 @@ The exit code is 0 when every reference succeeded, else the exit code of the fir
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -42,6 +40,7 @@ from ocisign.errors import ExitCode, OcisignError, UsageError
 
 if TYPE_CHECKING:
     import argparse
+    import threading
 
     from ocisign.cli.context import CliContext
 
@@ -140,6 +139,8 @@ class _Router(io.TextIOBase):
 
 @contextlib.contextmanager
 def _routed_output() -> Iterator[threading.local]:
+    import threading  # only a batch needs it
+
     local = threading.local()
     real_out, real_err = sys.stdout, sys.stderr
     sys.stdout = _Router(real_out, local, "out")
@@ -217,6 +218,7 @@ def run_batch(command: str, args: argparse.Namespace, ctx: CliContext, run_one: 
     if len(refs) == 1 and getattr(args, "refs_from", None) is None:
         put(args, refs[0])
         return run_one(args, ctx)
+    import copy
     from concurrent.futures import ThreadPoolExecutor
 
     json_out = getattr(args, "output", "text") == "json"

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -79,9 +80,10 @@ def check_referrers_flags(args: argparse.Namespace, *, sign: bool, warn: Callabl
 
 
 def _registry_target(target: Target) -> RegistryTarget | None:
-    from ocisign.registry.target import RegistryTarget
-
-    return target if isinstance(target, RegistryTarget) else None
+    module = sys.modules.get("ocisign.registry.target")
+    if module is None:  # no registry target exists in this process: a layout (and no ssl/urllib3 import)
+        return None
+    return target if isinstance(target, module.RegistryTarget) else None
 
 
 def apply_force_referrers_tag(target: Target, force: bool | None) -> None:

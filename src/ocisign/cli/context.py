@@ -3,12 +3,9 @@ and opening the artifact a command names (local layout or registry)."""
 
 from __future__ import annotations
 
-import argparse
-import copy
+import _thread
 import dataclasses
-import json
 import sys
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,6 +13,8 @@ from ocisign.config.configdir import ConfigDir
 from ocisign.errors import BadReferenceError, UsageError
 
 if TYPE_CHECKING:
+    import argparse
+
     from ocisign.manager import OcisignPluginManager
     from ocisign.types import RemoteOptions, Target
 
@@ -65,7 +64,7 @@ class CliContext:
         self._root_closers = self._closers  # children of fork() get their own list
         #: per-run values shared by every reference of a batch (see :meth:`shared`)
         self._shared: dict[str, Any] = {}
-        self._shared_lock = threading.RLock()  # a factory may itself use shared()
+        self._shared_lock = _thread.RLock()  # threading.RLock; a factory may itself use shared()
         #: in a batch: registry targets by repository and transport options, shared by every
         #: reference (one connection pool and one auth token per repository), closed with the run
         self._registry_targets: dict[tuple[Any, ...], Target] | None = None
@@ -76,6 +75,8 @@ class CliContext:
         with self._shared_lock:
             if self._registry_targets is None:
                 self._registry_targets = {}
+        import copy
+
         child = copy.copy(self)
         child.args = args
         child._closers = []
@@ -128,6 +129,8 @@ class CliContext:
     @staticmethod
     def emit_json(obj: Any) -> None:
         """Print ``obj`` as indented JSON to stdout."""
+        import json
+
         print(json.dumps(obj, indent=2, ensure_ascii=False))
 
     # --- opening artifacts --------------------------------------------------------------------

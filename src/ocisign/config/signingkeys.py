@@ -29,6 +29,7 @@ from ocisign.config.configdir import ConfigDir
 from ocisign.errors import ConfigError, ContentError, UsageError
 from ocisign.fsutil import locked_dir, make_private_dirs, write_atomic
 from ocisign.goformat import go_json
+from ocisign.lazy_dataclass import dataclass
 from ocisign.oci.model import parse_json_object
 
 #: ``signingkeys.json`` larger than this is refused
@@ -36,7 +37,7 @@ MAX_SIGNING_KEYS_SIZE = 4 * 1024 * 1024
 FILE_SCHEME = "file"
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class KeyRecord:
     """One entry of ``keys``: a file key (keyPath/certPath) or a plugin key (id/pluginName)."""
 
@@ -115,7 +116,7 @@ def record_from_json(obj: object, *, where: str) -> KeyRecord:
     )
 
 
-@dataclasses.dataclass
+@dataclass
 class SigningKeys:
     """The parsed ``signingkeys.json`` (mutable inside :func:`edit_signing_keys`)."""
 

@@ -54,6 +54,7 @@ from typing import Any, Literal
 from ocisign.config.configdir import TRUST_STORE_TYPES, ConfigDir
 from ocisign.errors import ConfigError, ContentError, VerificationError
 from ocisign.goformat import go_quote as _q
+from ocisign.lazy_dataclass import dataclass
 from ocisign.lazy_re import lazy_re
 from ocisign.oci.model import parse_json
 from ocisign.x509.dn import DNError, is_subset_dn, parse_identity_dn
@@ -121,7 +122,7 @@ class NoApplicablePolicyError(VerificationError):
     """No statement of the policy applies to the artifact's scope (or blob policy name)."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class TrustStoreRef:
     """A ``type:name`` trust store reference from a statement."""
 
@@ -132,7 +133,7 @@ class TrustStoreRef:
         return f"{self.type}:{self.name}"
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class TrustPolicyStatement:
     """A validated trust policy statement."""
 
@@ -191,7 +192,7 @@ class TrustPolicyStatement:
         return out
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class TrustPolicyDocument:
     """A validated trust policy document."""
 
@@ -256,7 +257,7 @@ def _member_path(parent: str, key: str) -> str:
     return f"{parent}.{key}" if _IDENT_RE.match(key) else f"{parent}[{json.dumps(key)}]"
 
 
-@dataclasses.dataclass
+@dataclass
 class _Members:
     """Where unknown members go: problems (strict, or a case variant of a known member) or ignored."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
@@ -17,9 +16,10 @@ from ocisign.envelope.headers import (
 )
 from ocisign.envelope.times import format_time, require_aware, truncate_seconds
 from ocisign.errors import OcisignError, SigningError
+from ocisign.lazy_dataclass import dataclass
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class SealPlan:
     """A validated :class:`~ocisign.types.SignRequest` plus the signer's algorithm and chain."""
 

@@ -17,6 +17,7 @@ from typing import Any
 from ocisign.errors import OcisignError, PluginError
 from ocisign.extplugin import protocol as p
 from ocisign.extplugin.runner import run_command
+from ocisign.lazy_dataclass import dataclass
 
 __all__ = [
     "ExternalPlugin",
@@ -68,7 +69,7 @@ def check_executable(path: Path, *, what: str) -> None:
         raise PluginError(f"{what}: {path} is not executable")
 
 
-@dataclasses.dataclass
+@dataclass
 class ExternalPlugin:
     """One installed plugin; every command goes through :func:`ocisign.extplugin.runner.run_command`."""
 
@@ -135,7 +136,7 @@ def find_plugin(config_root: Path, name: str, *, timeout: float | None = None) -
     return ExternalPlugin(name=name, path=exe, timeout=timeout)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class PluginListing:
     """One row of ``plugin list``: metadata, or the one-line error of a broken plugin."""
 

@@ -8,12 +8,12 @@ standard base64 with padding (Go's JSON encoding of byte slices).
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ocisign.errors import OcisignError, PluginError
+from ocisign.lazy_dataclass import dataclass
 
 __all__ = [
     "CAP_ENVELOPE",
@@ -158,7 +158,7 @@ class _Response:
 
 
 # --- get-plugin-metadata ------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class PluginMetadata:
     """``get-plugin-metadata`` response."""
 
@@ -199,7 +199,7 @@ def parse_metadata(obj: Mapping[str, Any], *, plugin: str) -> PluginMetadata:
 
 
 # --- describe-key / generate-signature ----------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class DescribeKeyResponse:
     """``describe-key`` response."""
 
@@ -220,7 +220,7 @@ def parse_describe_key(obj: Mapping[str, Any], *, plugin: str, key_id: str) -> D
     return DescribeKeyResponse(key_id=got_id, key_spec=spec)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class GenerateSignatureResponse:
     """``generate-signature`` response (chain as DER, leaf first)."""
 
@@ -249,7 +249,7 @@ def parse_generate_signature(obj: Mapping[str, Any], *, plugin: str, key_id: str
 
 
 # --- generate-envelope --------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class GenerateEnvelopeResponse:
     """``generate-envelope`` response."""
 
@@ -269,7 +269,7 @@ def parse_generate_envelope(obj: Mapping[str, Any], *, plugin: str, envelope_typ
 
 
 # --- verify-signature ---------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class VerificationResult:
     """One capability's result."""
 
@@ -277,7 +277,7 @@ class VerificationResult:
     reason: str = ""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class VerifySignatureResponse:
     """``verify-signature`` response."""
 

@@ -15,16 +15,16 @@ have a result; the results are applied by the caller under the policy's actions.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ocisign.errors import OcisignError, VerificationError
-from ocisign.extplugin import protocol as p
+from ocisign.lazy_dataclass import dataclass
 
 if TYPE_CHECKING:
     from ocisign.config.trustpolicy import TrustPolicyStatement
+    from ocisign.extplugin import protocol as p
     from ocisign.extplugin.discovery import ExternalPlugin
     from ocisign.types import EnvelopeContent
 
@@ -75,7 +75,7 @@ def _jsonable(value: Any) -> Any:
         return str(value)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class PluginPlan:
     """The located plugin and the verifier capabilities it takes over."""
 
@@ -99,6 +99,8 @@ def plan_verification(content: EnvelopeContent, lookup: Any, plugin_config: Mapp
     name, min_version = plugin_attributes(content)
     if name is None:
         return None
+    from ocisign.extplugin import protocol as p  # imported only for a signature that names a plugin
+
     if min_version is not None and not p.is_semver(min_version):
         raise VerificationError(f"error while getting plugin minimum version: {min_version!r} is not a "
                                 "valid semantic version")
@@ -129,6 +131,7 @@ def verify_signature_request(content: EnvelopeContent, statement: TrustPolicySta
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from ocisign.envelope.times import format_time
+    from ocisign.extplugin import protocol as p
 
     extended = extended_attributes(content)
     critical: dict[str, Any] = {
@@ -153,7 +156,7 @@ def verify_signature_request(content: EnvelopeContent, statement: TrustPolicySta
     }
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class PluginOutcome:
     """The plugin's results for the capabilities asked (None: not asked)."""
 
@@ -170,6 +173,8 @@ def unprocessed_critical(content: EnvelopeContent, processed: Sequence[str]) -> 
 def run_verification(plan: PluginPlan, content: EnvelopeContent, statement: TrustPolicyStatement,
                      capabilities: Sequence[str], plugin_config: Mapping[str, str] | None) -> PluginOutcome:
     """Send ``verify-signature``; VerificationError when an attribute or a result is missing."""
+    from ocisign.extplugin import protocol as p
+
     request = verify_signature_request(content, statement, capabilities, plugin_config)
     try:
         response = plan.plugin.verify_signature(request)

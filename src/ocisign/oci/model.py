@@ -7,13 +7,13 @@ Pure functions, no I/O. Everything read from disk or the network passes through
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
 from typing import Any
 
 from ocisign.errors import ContentError
+from ocisign.lazy_dataclass import dataclass
 from ocisign.lazy_re import lazy_re
 
 __all__ = [
@@ -131,7 +131,7 @@ def sha256_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Descriptor:
     """An OCI content descriptor. Equality for graph purposes is :meth:`key`."""
 
@@ -269,7 +269,7 @@ def descriptor_from_json(obj: object, *, where: str) -> Descriptor:
     )
 
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class Manifest:
     """A parsed image manifest, artifact manifest or index (one class; ``is_index`` says which)."""
 

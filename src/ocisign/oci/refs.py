@@ -6,9 +6,8 @@ last ``:`` (a lone Windows drive colon ``C:\\x`` is not a separator).
 
 from __future__ import annotations
 
-import dataclasses
-
 from ocisign.errors import BadReferenceError, ContentError
+from ocisign.lazy_dataclass import dataclass
 from ocisign.lazy_re import lazy_re
 from ocisign.oci.model import validate_digest
 
@@ -21,7 +20,7 @@ _SCHEME_RE = lazy_re(r"\A[A-Za-z][A-Za-z0-9+.-]*://")
 _REPO_RE = lazy_re(r"\A[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*\Z")
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class LayoutRef:
     """A parsed ``--oci-layout`` reference."""
 
@@ -68,7 +67,7 @@ def parse_layout_ref(text: str) -> LayoutRef:
     return LayoutRef(path, ref)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class RegistryRef:
     """A parsed registry reference ``host[:port]/repository[:tag][@digest]``."""
 

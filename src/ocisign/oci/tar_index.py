@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterator, Mapping
 
 from ocisign.errors import LayoutError
+from ocisign.lazy_dataclass import dataclass
 from ocisign.lazy_re import lazy_re
 from ocisign.oci.tar_write import BLOCK, ZERO_BLOCK, padded
 
@@ -86,7 +87,7 @@ class TarMember:
         return self.data_offset + padded(self.size)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class TarIndex:
     """Members of an archive by logical name, in archive order, and where the archive ends."""
 

@@ -21,7 +21,6 @@ a missing ``expires_in`` means 60 seconds.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import os
 import threading
@@ -30,6 +29,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from ocisign.errors import AuthError
+from ocisign.lazy_dataclass import dataclass
 from ocisign.types import Credentials
 
 #: token endpoint responses larger than this are refused
@@ -40,7 +40,7 @@ DEFAULT_TOKEN_LIFETIME = 60.0
 TOKEN_EXPIRY_MARGIN = 5.0
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class Origin:
     """Scheme, lower-case host and explicit port of a URL: the unit credentials are bound to."""
 
@@ -63,7 +63,7 @@ class Origin:
         return cls(scheme, host, port)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class Challenge:
     """One ``WWW-Authenticate`` challenge: scheme (lower case) and its parameters."""
 
@@ -179,7 +179,7 @@ def basic_header(creds: Credentials) -> str:
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
 
-@dataclasses.dataclass
+@dataclass
 class _Token:
     value: str
     expires_at: float

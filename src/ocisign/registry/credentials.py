@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import json
 import os
 import re
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from ocisign.errors import AuthError, ConfigError
+from ocisign.lazy_dataclass import dataclass
 from ocisign.types import Credentials
 
 MAX_CONFIG_SIZE = 1 << 20
@@ -264,7 +264,7 @@ class DockerConfigFile(LoginStore):
         return json.dumps(obj, indent="\t").encode("utf-8") + b"\n"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class StoredAt:
     """Where :func:`store_credentials` put them: a helper (``helper``) or the file in plain text."""
 

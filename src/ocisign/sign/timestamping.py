@@ -22,7 +22,6 @@ Every problem raises :class:`~ocisign.errors.SigningError` (bad flags: UsageErro
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 import secrets
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocisign.errors import OcisignError, SigningError, UsageError
+from ocisign.lazy_dataclass import dataclass
 from ocisign.net import describe_network_error, is_timeout, pool_manager, read_bounded
 from ocisign.x509 import der_writer as w
 from ocisign.x509.der import DERError, expect, parse_single
@@ -60,7 +60,7 @@ _FAILURE_INFO = {0: "badAlg", 2: "badRequest", 5: "badDataFormat", 14: "timeNotA
                  16: "unacceptedExtension", 17: "addInfoNotAvailable", 25: "systemFailure"}
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class TimestampOptions:
     """Where to get timestamps and the one root the TSA's chain must end at."""
 
@@ -71,7 +71,7 @@ class TimestampOptions:
     timeout: float = DEFAULT_TIMEOUT
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class TimestampRequest:
     """A DER TimeStampReq and what the reply must echo."""
 

@@ -52,6 +52,7 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ocisign.lazy_dataclass import dataclass
 from ocisign.verify.crl_cache import CRLCacheError, CRLFileCache
 from ocisign.verify.revocation_http import HTTPFetcher, RevocationError
 from ocisign.verify.revocation_results import (
@@ -223,7 +224,7 @@ def _invalidity_date(extensions: Any) -> dt.datetime | None:
 
 
 # --- the checker --------------------------------------------------------------------------------
-@dataclasses.dataclass
+@dataclass
 class _CRL:
     """A parsed CRL and its DER bytes."""
 

@@ -8,10 +8,11 @@ notation's final verdict (``revocationFinalResult``); the checking itself is
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import urllib.parse
 from typing import Any
+
+from ocisign.lazy_dataclass import dataclass
 
 __all__ = ["NON_REVOCABLE", "OK", "REVOKED", "UNKNOWN", "CertResult", "ChainResult", "ServerResult"]
 
@@ -21,7 +22,7 @@ UNKNOWN = "unknown"
 NON_REVOCABLE = "nonRevocable"
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class ServerResult:
     """What one OCSP responder or CRL distribution point said."""
 
@@ -44,7 +45,7 @@ class ServerResult:
         return out
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class CertResult:
     """The revocation status of one certificate of a chain."""
 
@@ -73,7 +74,7 @@ class CertResult:
                 "reason": self.reason, "servers": [s.to_json() for s in self.servers]}
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class ChainResult:
     """Per-certificate results for a chain, leaf first."""
 

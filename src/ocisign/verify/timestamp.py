@@ -26,12 +26,12 @@ and never recurses more than a few levels; it only locates fields — all crypto
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from ocisign.lazy_dataclass import dataclass
 from ocisign.verify.timestamp_token import (
     OID_TST_INFO,
     SignedToken,
@@ -78,7 +78,7 @@ _SIG_WITH_HASH = {
 _MAX_CHAIN = 10
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class VerifiedTimestamp:
     """A verified timestamp: genTime ± accuracy and the TSA chain (signer first, trusted root last)."""
 

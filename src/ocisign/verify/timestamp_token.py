@@ -8,11 +8,11 @@ raises :class:`TimestampError` or :class:`~ocisign.x509.der.DERError`.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from typing import Any
 
 from ocisign.errors import VerificationError
+from ocisign.lazy_dataclass import dataclass
 from ocisign.x509.der import TLV, expect, generalized_time, parse_single
 
 OID_SIGNED_DATA = "1.2.840.113549.1.7.2"
@@ -89,7 +89,7 @@ def algorithm_oid(tlv: TLV, what: str) -> str:
 
 
 # --- structures ---------------------------------------------------------------------------------
-@dataclasses.dataclass
+@dataclass
 class SignerInfo:
     """One CMS SignerInfo (RFC 5652 §5.3) as far as timestamp verification needs it."""
 
@@ -104,7 +104,7 @@ class SignerInfo:
     signature: bytes
 
 
-@dataclasses.dataclass
+@dataclass
 class SignedToken:
     """A TimeStampToken: its encapsulated content, certificates and SignerInfos."""
 
@@ -114,7 +114,7 @@ class SignedToken:
     signer_infos: list[SignerInfo]
 
 
-@dataclasses.dataclass
+@dataclass
 class TSTInfo:
     """The TSTInfo of a token (RFC 3161 §2.4.2)."""
 

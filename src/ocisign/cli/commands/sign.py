@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ocisign.cli.context import CliContext
+    from ocisign.sign.timestamping import TimestampOptions
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,18 +58,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_referrers_flags(parser, sign=True)
 
 
+def _timestamp_options(args: argparse.Namespace) -> TimestampOptions | None:
+    """``--timestamp-url``/``--timestamp-root-cert``; the RFC 3161 client is imported only when asked for."""
+    if args.timestamp_url is None and args.timestamp_root_cert is None:
+        return None
+    from ocisign.sign.timestamping import timestamp_options
+
+    return timestamp_options(args.timestamp_url, args.timestamp_root_cert)
+
+
 def run_one(args: argparse.Namespace, ctx: CliContext) -> int:
     """Sign ``args.reference`` and print ``Successfully signed <ref>@<digest>`` (or ``-o json``)."""
     from ocisign.cli.compat_flags import apply_force_referrers_tag, check_referrers_flags
     from ocisign.cli.options import parse_user_metadata
     from ocisign.cli.signing_choice import choose_format, make_named_signer
     from ocisign.sign.signing import parse_duration, sign_artifact
-    from ocisign.sign.timestamping import timestamp_options
 
     metadata = parse_user_metadata(args.user_metadata)
     expiry = parse_duration(args.expiry) if args.expiry else None
     # the same for every reference of a batch: the key is read and the TSA root parsed once per run
-    timestamp = ctx.shared("sign.timestamp", lambda: timestamp_options(args.timestamp_url, args.timestamp_root_cert))
+    timestamp = ctx.shared("sign.timestamp", lambda: _timestamp_options(args))
     fmt = ctx.shared("sign.format", lambda: ctx.pm.envelope_format(choose_format(ctx, args.signature_format)))
     signer, key_name = ctx.shared("sign.signer", lambda: make_named_signer(
         ctx, key=args.key, plugin=args.plugin, key_id=args.id, plugin_config=args.plugin_config))

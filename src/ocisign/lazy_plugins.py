@@ -1,0 +1,149 @@
+"""Stand-ins for the built-in plugins: registered in place of the modules, they import
+``ocisign.plugins.<name>`` on the first call of one of its hooks.
+
+A command pays only for the built-ins it calls: ``list`` on a layout imports the two layout
+handlers, not the envelope formats, signers, trust stores or the registry transport.
+
+Each stand-in has the module's hook implementations with the same names, argument names and
+``tryfirst``/``trylast`` options, and it is registered under the same name in the same order,
+so pluggy calls the hooks in the same order as with the modules themselves
+(``tests/unit/test_lazy_plugins.py`` compares every stand-in with its module). Its
+``__name__`` is the module's name, so ``plugin list``, the built-in checks of the manager and
+the verifier's "is the Notary plugin registered" check see the same plugin.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+import ocisign
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from types import ModuleType
+
+__all__ = ["BuiltinStandIn", "stand_in"]
+
+_PREFIX = "ocisign.plugins."
+
+
+class BuiltinStandIn:
+    """Base of the stand-ins: the module is imported on first use (:attr:`module`)."""
+
+    #: short name of the plugin (``ocisign.plugins.<short>``)
+    short = ""
+
+    def __init__(self) -> None:
+        self.__name__ = _PREFIX + self.short
+        self._module: ModuleType | None = None
+
+    @property
+    def module(self) -> ModuleType:
+        """The plugin module, imported on first use."""
+        if self._module is None:
+            self._module = importlib.import_module(self.__name__)
+        return self._module
+
+    def __repr__(self) -> str:
+        return f"<built-in plugin {self.__name__} ({'loaded' if self._module else 'not loaded yet'})>"
+
+
+class _OciDir(BuiltinStandIn):
+    short = "oci_dir"
+
+    @ocisign.hookimpl
+    def ocisign_layout_handlers(self) -> Iterable[Any]:
+        return self.module.ocisign_layout_handlers()  # type: ignore[no-any-return]
+
+
+class _OciArchive(BuiltinStandIn):
+    short = "oci_archive"
+
+    @ocisign.hookimpl
+    def ocisign_layout_handlers(self) -> Iterable[Any]:
+        return self.module.ocisign_layout_handlers()  # type: ignore[no-any-return]
+
+
+class _FileKey(BuiltinStandIn):
+    short = "file_key"
+
+    @ocisign.hookimpl
+    def ocisign_signers(self) -> Iterable[Any]:
+        return self.module.ocisign_signers()  # type: ignore[no-any-return]
+
+
+class _Jws(BuiltinStandIn):
+    short = "jws"
+
+    @ocisign.hookimpl
+    def ocisign_envelope_formats(self) -> Iterable[Any]:
+        return self.module.ocisign_envelope_formats()  # type: ignore[no-any-return]
+
+
+class _Cose(BuiltinStandIn):
+    short = "cose"
+
+    @ocisign.hookimpl
+    def ocisign_envelope_formats(self) -> Iterable[Any]:
+        return self.module.ocisign_envelope_formats()  # type: ignore[no-any-return]
+
+
+class _TruststoreFiles(BuiltinStandIn):
+    short = "truststore_files"
+
+    @ocisign.hookimpl(trylast=True)
+    def ocisign_trust_store(self, store_type: str, name: str, config_dir: str | None) -> Any:
+        return self.module.ocisign_trust_store(store_type, name, config_dir)
+
+
+class _TrustPolicy(BuiltinStandIn):
+    short = "trust_policy"
+
+    @ocisign.hookimpl
+    def ocisign_evaluate_policy(self, context: Any) -> Any:
+        return self.module.ocisign_evaluate_policy(context)
+
+
+class _Credentials(BuiltinStandIn):
+    short = "credentials"
+
+    @ocisign.hookimpl(trylast=True)
+    def ocisign_registry_credentials(self, host: str, config_dir: str | None) -> Any:
+        return self.module.ocisign_registry_credentials(host, config_dir)
+
+
+class _Registry(BuiltinStandIn):
+    short = "registry"
+
+    @ocisign.hookimpl
+    def ocisign_transports(self) -> Iterable[Any]:
+        return self.module.ocisign_transports()  # type: ignore[no-any-return]
+
+
+class _NotationPlugins(BuiltinStandIn):
+    short = "notation_plugins"
+
+    @ocisign.hookimpl
+    def ocisign_signers(self, config_dir: str | None) -> Iterable[Any]:
+        return self.module.ocisign_signers(config_dir)  # type: ignore[no-any-return]
+
+    @ocisign.hookimpl
+    def ocisign_verification_plugin(self, name: str, config_dir: str | None) -> Any:
+        return self.module.ocisign_verification_plugin(name, config_dir)
+
+
+_STAND_INS: dict[str, type[BuiltinStandIn]] = {
+    cls.short: cls
+    for cls in (_OciDir, _OciArchive, _FileKey, _Jws, _Cose, _TruststoreFiles, _TrustPolicy, _Credentials,
+                _Registry, _NotationPlugins)
+}
+
+
+def stand_in(short: str) -> object:
+    """The plugin object to register for built-in ``short``: its stand-in, or the module itself
+    when it has none (a built-in added without a stand-in still works, imported eagerly)."""
+    cls = _STAND_INS.get(short)
+    if cls is None:
+        return importlib.import_module(_PREFIX + short)
+    return cls()
