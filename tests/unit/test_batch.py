@@ -47,7 +47,7 @@ def test_sign_and_verify_a_batch_in_input_order_with_a_summary(run_cli: Callable
     assert out[1].startswith(f"Failed: {missing}: ") and "no such OCI layout" in out[1]
     assert out[2].startswith(f"Successfully verified signature for {batch_env[0]}@sha256:")
     assert out[3] == "2 of 3 references verified, 1 failed"
-    assert any(line.startswith(f"{missing}: ocisign verify: error: ") for line in r.err.splitlines())
+    assert any(line.startswith(f"{missing}: Error: ") for line in r.err.splitlines())
 
 
 def test_a_single_reference_prints_exactly_what_it_always_did(run_cli: Callable[..., Any],

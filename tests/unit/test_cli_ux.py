@@ -160,21 +160,24 @@ def test_policy_import_reads_a_pipe_and_stdin(run_cli: Run, config_dir: Path, tm
     import io
     import os
     import threading
+    import time
 
     fifo = tmp_path / "fifo"  # what `policy import <(…)` hands us: a pipe, not a regular file
     os.mkfifo(fifo)
     data = json.dumps(POLICY).encode()
 
-    def feed() -> None:
+    def feed(delay: float) -> None:
+        time.sleep(delay)  # the writer may come after ocisign opened the FIFO: that is not end-of-file
         with fifo.open("wb") as fh:
             fh.write(data)
 
-    writer = threading.Thread(target=feed)
-    writer.start()
-    res = run_cli("policy", "import", str(fifo))
-    writer.join(5)
-    assert res.rc == 0, res.err
-    assert (config_dir / "trustpolicy.json").read_bytes() == data
+    for delay in (0.0, 0.3):
+        writer = threading.Thread(target=feed, args=(delay,), daemon=True)  # never blocks the run's exit
+        writer.start()
+        res = run_cli("policy", "import", "--force", str(fifo))
+        writer.join(5)
+        assert res.rc == 0, res.err
+        assert (config_dir / "trustpolicy.json").read_bytes() == data
 
     other = {**POLICY, "trustPolicies": [{**POLICY["trustPolicies"][0], "name": "q"}]}  # type: ignore[dict-item]
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(json.dumps(other).encode())))

@@ -36,7 +36,7 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ocisign.errors import ExitCode, OcisignError, UsageError
+from ocisign.errors import ExitCode, OcisignError, UsageError, error_line
 
 if TYPE_CHECKING:
     import argparse
@@ -163,12 +163,11 @@ class Outcome:
         return self.rc == 0
 
     def reason(self) -> str:
-        """The last error line of the reference, without the ``Error:``/``ocisign X: error:`` prefix."""
+        """The last error line of the reference, without the ``Error:`` prefix."""
         lines = [line for line in self.err.splitlines() if line.strip()]
         for line in reversed(lines):
-            for marker in (": error: ", "Error: "):
-                if marker in line:
-                    return line.split(marker, 1)[1]
+            if line.startswith("Error: "):
+                return line.removeprefix("Error: ")
         return lines[-1] if lines else f"exit code {self.rc}"
 
     def to_json(self) -> dict[str, Any]:
@@ -191,12 +190,13 @@ def _run_captured(command: str, run_one: RunOne, args: argparse.Namespace, ctx: 
         try:
             rc = int(run_one(args, ctx))
         except OcisignError as exc:
-            print(f"ocisign {command}: error: {exc.diagnostics()}", file=err)
+            print(error_line(exc.diagnostics()), file=err)
             rc = int(exc.exit_code)
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # a bug in one reference must not hide the others' results
-            print(f"ocisign {command}: internal error: {type(exc).__name__}: {exc} (please report it)", file=err)
+            print(error_line(f"internal error in ocisign {command}: {type(exc).__name__}: {exc} (please report it)"),
+                  file=err)
             rc = int(ExitCode.INTERNAL)
         finally:
             ctx.close()

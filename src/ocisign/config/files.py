@@ -39,13 +39,40 @@ def read_regular_file(path: Path, *, max_size: int = MAX_CONFIG_FILE_SIZE, follo
     with os.fdopen(fd, "rb") as fh:
         mode = os.fstat(fd).st_mode
         if allow_pipe and stat.S_ISFIFO(mode):
-            os.set_blocking(fd, True)  # opened non-blocking so a FIFO without a writer cannot hang us
+            data = _read_pipe(fd, max_size + 1)
         elif not stat.S_ISREG(mode):
             raise ConfigError(f"{path}: is not a regular file{' or a pipe' if allow_pipe else ''}")
-        data = fh.read(max_size + 1)
+        else:
+            data = fh.read(max_size + 1)
     if len(data) > max_size:
         raise ConfigError(f"{path}: larger than {max_size} bytes")
     return data
+
+
+def _read_pipe(fd: int, limit: int) -> bytes:
+    """Up to ``limit`` bytes of the pipe open (non-blocking) on ``fd``, to its end.
+
+    A named FIFO opened for reading before any writer has opened it reads as end-of-file at once,
+    so the descriptor stays non-blocking and ``poll`` waits for data or for the writer's close
+    (Linux reports no hang-up on a FIFO until a writer has come and gone), as ``cat`` would wait.
+    """
+    import select
+
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        poller.poll()
+        try:
+            chunk = os.read(fd, min(1 << 16, limit - size))
+        except BlockingIOError:
+            continue
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def read_input_file(name: str, *, max_size: int = MAX_CONFIG_FILE_SIZE) -> bytes:
