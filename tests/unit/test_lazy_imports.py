@@ -79,29 +79,36 @@ def test_version_does_not_import_heavy_modules() -> None:
     assert all(m not in heavy for m in HEAVY)
 
 
-# --- what each command may import when it runs (issue 12: start-up) ---------------------------------
-RUN_PROBE = textwrap.dedent("""
+# --- what each command imports when it runs (issue 12: start-up) ------------------------------------
+MODULES_PROBE = textwrap.dedent("""
     import json, sys
     from ocisign.cli.app import main
     try:
         rc = main(sys.argv[1:])
     except SystemExit as exc:
         rc = exc.code
-    watched = ("cryptography", "cbor2", "urllib3", "pluggy", "importlib.metadata", "argparse", "email")
-    mods = sorted({w for w in watched for m in sys.modules if m == w or m.startswith(w + ".")})
-    print(json.dumps([rc, mods]))
+    print(json.dumps([rc, sorted(sys.modules)]))
 """)
 
 
-def run_and_list_imports(argv: list[str], tmp_path: Path) -> tuple[int, set[str]]:
-    """Run ``ocisign ARGV`` in a fresh interpreter; (exit code, watched modules it imported)."""
+def run_and_list_all_modules(argv: list[str], tmp_path: Path) -> tuple[int, set[str]]:
+    """Run ``ocisign ARGV`` in a fresh interpreter; (exit code, every module it imported)."""
     env = {"OCISIGN_PROJECT_CONFIG": "none", "PATH": "/usr/bin:/bin", "OCISIGN_CONFIG_DIR": str(tmp_path / "cfg"),
            "OCISIGN_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, "-c", RUN_PROBE, *argv], capture_output=True, text=True, timeout=60,
+    proc = subprocess.run([sys.executable, "-c", MODULES_PROBE, *argv], capture_output=True, text=True, timeout=60,
                           env=env)
     assert proc.returncode == 0, proc.stderr
     rc, mods = json.loads(proc.stdout.splitlines()[-1])
     return rc, set(mods)
+
+
+WATCHED = ("cryptography", "cbor2", "urllib3", "pluggy", "importlib.metadata", "argparse", "email")
+
+
+def run_and_list_imports(argv: list[str], tmp_path: Path) -> tuple[int, set[str]]:
+    """Run ``ocisign ARGV`` in a fresh interpreter; (exit code, :data:`WATCHED` packages it imported)."""
+    rc, mods = run_and_list_all_modules(argv, tmp_path)
+    return rc, {w for w in WATCHED for m in mods if m == w or m.startswith(w + ".")}
 
 
 def test_version_imports_no_parser_no_pluggy_no_metadata_scan(tmp_path: Path) -> None:
@@ -159,29 +166,6 @@ def test_verify_and_inspect_of_a_jws_layout_import_no_http_no_cbor(tmp_path: Pat
         rc, mods = run_and_list_imports(argv, tmp_path)
         assert rc == 0, argv
         assert mods <= {"argparse", "pluggy", "cryptography", "email"}, (argv, mods)
-
-
-# --- which of ocisign's own modules a command on a layout imports (issue 12 goal 2) ----------------
-MODULES_PROBE = textwrap.dedent("""
-    import json, sys
-    from ocisign.cli.app import main
-    try:
-        rc = main(sys.argv[1:])
-    except SystemExit as exc:
-        rc = exc.code
-    print(json.dumps([rc, sorted(sys.modules)]))
-""")
-
-
-def run_and_list_all_modules(argv: list[str], tmp_path: Path) -> tuple[int, set[str]]:
-    """Run ``ocisign ARGV`` in a fresh interpreter; (exit code, every module it imported)."""
-    env = {"OCISIGN_PROJECT_CONFIG": "none", "PATH": "/usr/bin:/bin", "OCISIGN_CONFIG_DIR": str(tmp_path / "cfg"),
-           "OCISIGN_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, "-c", MODULES_PROBE, *argv], capture_output=True, text=True, timeout=60,
-                          env=env)
-    assert proc.returncode == 0, proc.stderr
-    rc, mods = json.loads(proc.stdout.splitlines()[-1])
-    return rc, set(mods)
 
 
 def test_list_sign_and_verify_on_a_layout_import_only_the_built_ins_and_records_they_use(tmp_path: Path) -> None:
