@@ -20,7 +20,6 @@ a missing ``expires_in`` means 60 seconds.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import threading
@@ -30,7 +29,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from ocisign.errors import AuthError
 from ocisign.lazy_dataclass import dataclass
-from ocisign.types import Credentials
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
+if TYPE_CHECKING:
+    from ocisign.types import Credentials
 
 #: token endpoint responses larger than this are refused
 MAX_TOKEN_RESPONSE = 1 << 20
@@ -199,6 +201,8 @@ def safe_url(url: str) -> str:
 
 def basic_header(creds: Credentials) -> str:
     """``Basic base64(user:password)``."""
+    import base64  # only with credentials: an anonymous registry client never needs it
+
     raw = f"{creds.username}:{creds.password}".encode()
     return "Basic " + base64.b64encode(raw).decode("ascii")
 
