@@ -130,11 +130,13 @@ def tls_context(*, ca_file: str | None = None, insecure: bool = False) -> ssl.SS
     """
     import ssl
 
-    ctx = ssl.create_default_context()
-    if insecure:
+    if insecure:  # nothing is verified: no need to load the system CA store
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    elif ca_file:
+        return ctx
+    ctx = ssl.create_default_context()
+    if ca_file:
         ctx.load_verify_locations(cafile=ca_file)
     return ctx
 

@@ -97,6 +97,10 @@ def test_a_slow_body_meets_the_deadline() -> None:
 def test_tls_context_verifies_by_default_and_loads_a_ca_file(tmp_path: Path) -> None:
     ctx = net.tls_context()
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    assert ctx.cert_store_stats()["x509_ca"] > 0 or not ssl.get_default_verify_paths().cafile  # system CAs
+    insecure = net.tls_context(insecure=True, ca_file=str(tmp_path / "ignored.pem"))
+    assert insecure.verify_mode == ssl.CERT_NONE and not insecure.check_hostname
+    assert insecure.minimum_version >= ssl.TLSVersion.TLSv1_2
     bad = tmp_path / "ca.pem"
     bad.write_text("not a certificate")
     with pytest.raises((OSError, ssl.SSLError)):
