@@ -8,8 +8,9 @@ Layers are stored-gzip (see :func:`write_gzip_layout`) so skopeo does not recomp
 ocisign runs as a subprocess (``python -m ocisign cp``) and its peak RSS is read from
 ``os.wait4``; a second ocisign push of a 32 MiB layout shows whether RSS depends on size.
 Re-pushes are timed ``AGAIN`` times per run. The in-process re-push is timed twice: the first
-call in this process (it imports the registry stack and ``http.client``) and, warm, the work
-alone (graph, one GET of the tag, digest comparison). Prints a table of median times, MB/s (10^6 bytes/s),
+call in this process (it imports ocisign's registry modules; ``http.client`` is already loaded
+here by the registry helper) and, warm, the work alone (graph, one GET of the tag, digest
+comparison). Prints a table of median times, MB/s (10^6 bytes/s),
 the ocisign/skopeo time ratio and RSS.
 Goals (issue 12): fresh push <= 0.55x skopeo, re-push <= 2x skopeo, peak RSS <= 80 MiB for any size.
 """
@@ -98,8 +99,8 @@ def write_gzip_layout(root: Path, sizes: tuple[int, ...]) -> None:
 
 def in_process_repush(layout: Path, host: str) -> float:
     """Seconds of a re-push done inside this process. The first call in a process also imports
-    the registry transport and ``http.client`` (built-in plugins load on first use); later calls
-    are the copy work alone."""
+    the registry transport (built-in plugins load on first use); later calls are the copy work
+    alone."""
     from ocisign.manager import get_plugin_manager
     from ocisign.registry.copy import copy
     from ocisign.types import RemoteOptions
@@ -182,7 +183,7 @@ def main() -> int:
               f"{med['o_cold'] / med['s_again']:>8.2f}")
         print(f"{'again, in-process, warm':<30}{med['o_inproc']:>10.3f}{'':>10}{'-':>14}{'':>13}"
               f"{med['o_inproc'] / med['s_again']:>8.2f}")
-        print("  (in-process: without Python start-up; the first call imports the registry stack and http.client,")
+        print("  (in-process: without Python start-up; the first call imports ocisign's registry modules,")
         print("   warm is ocisign's graph and network work alone)")
         print(f"start-up floor: python -c pass {med['py'] * 1000:.0f} ms, python -c 'import http.client' "
               f"{med['py_http'] * 1000:.0f} ms")
