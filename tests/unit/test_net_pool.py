@@ -351,3 +351,26 @@ def test_importing_net_imports_no_http_client() -> None:
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
 
+
+
+def test_registry_drain_keeps_connections_for_short_leftovers_only(server: Server) -> None:
+    from ocisign.registry.transport import MAX_ERROR_BODY, drain
+
+    p = pool(server)
+    short = p.request("GET", "/data=100")
+    drain(short)  # 100 bytes left: read, and the connection goes back
+    head = p.request("HEAD", "/data=1")
+    assert head.reused
+    drain(head)
+    big = p.request("GET", f"/data={MAX_ERROR_BODY + 1}")
+    assert big.reused
+    drain(big)  # too much to read for nothing: closed
+    unknown = p.request("GET", "/chunked")
+    assert not unknown.reused
+    drain(unknown)  # unknown length: closed
+    closed = p.request("GET", "/data=1")
+    assert not closed.reused
+    drain(closed, close=True)
+    assert not p.request("GET", "/data=1").reused
+    assert server.connections() == 4
+    p.close()
