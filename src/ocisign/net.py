@@ -14,7 +14,8 @@ on the standard library's ``http.client`` (which does the protocol: request fram
 * :func:`describe_network_error` / :func:`is_timeout` / :func:`is_transient` -- a network failure
   in one readable line, and whether retrying may help.
 
-``http.client`` (and ``ssl``, which it imports) is imported when the first pool is built.
+``http.client`` (and ``ssl``, which it imports) is imported when the first connection is opened:
+importing this module costs nothing of it.
 """
 
 from __future__ import annotations
@@ -350,10 +351,10 @@ class ConnectionPool:
         conn, reused = self._get(connect_timeout if connect_timeout is not None else self.connect_timeout,
                                  read_timeout if read_timeout is not None else self.read_timeout)
         try:
-            # the server may have answered already (an early 401 or 413) and closed its side: read the answer
             hdrs = dict(headers or {})
             if self._host_header is not None:
                 hdrs["Host"] = self._host_header
+            # the server may have answered already (an early 401 or 413) and closed its side: read the answer
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 conn.request(method, target, body=body, headers=hdrs)
             raw = conn.getresponse()
