@@ -228,11 +228,13 @@ def _connection_class() -> Callable[..., http.client.HTTPConnection]:
         :class:`ConnectTimeoutError` (TLS errors stay ``ssl.SSLError``)."""
 
         def __init__(self, host: str, port: int, *, connect_timeout: float, read_timeout: float,
-                     ssl_context: ssl.SSLContext | None, server_hostname: str) -> None:
+                     ssl_context: ssl.SSLContext | None, server_hostname: str, deadline: float | None) -> None:
             super().__init__(host, port, timeout=connect_timeout)
             self.read_timeout = read_timeout
             self.ssl_context = ssl_context
             self.server_hostname = server_hostname
+            #: ``time.monotonic()`` limit of the exchange: reads wait at most what is left of it
+            self.deadline = deadline
 
         def connect(self) -> None:
             # an ASCII host goes to getaddrinfo as bytes: a str would load the idna codec (~1 ms)
@@ -253,13 +255,23 @@ def _connection_class() -> Callable[..., http.client.HTTPConnection]:
                 if is_tls_error(exc):
                     raise
                 raise ConnectFailedError(exc.errno, exc.strerror or str(exc)) from exc
-            self.sock.settimeout(self.read_timeout)
+            self.sock.settimeout(_left(self.read_timeout, self.deadline))
 
     _CONNECTION_CLASS = Connection
     return Connection
 
 
 _CONNECTION_CLASS: Callable[..., http.client.HTTPConnection] | None = None
+
+
+def _left(timeout: float, deadline: float | None) -> float:
+    """``timeout``, cut to what is left before ``deadline``; TimeoutError once it has passed."""
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the request's deadline passed")
+    return min(timeout, left)
 
 
 def _dropped(conn: http.client.HTTPConnection) -> bool:
@@ -308,21 +320,21 @@ class ConnectionPool:
         default_port = 443 if scheme == "https" else 80
         self._host_header = (name if port == default_port else f"{name}:{port}") if host.isascii() else None
 
-    def _new(self, connect_timeout: float, read_timeout: float) -> http.client.HTTPConnection:
-        return _connection_class()(self.host, self.port, connect_timeout=connect_timeout, read_timeout=read_timeout,
-                                   ssl_context=self._ssl_context, server_hostname=self.host)
-
-    def _get(self, connect_timeout: float, read_timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+    def _get(self, connect_timeout: float, read_timeout: float,
+             deadline: float | None) -> tuple[http.client.HTTPConnection, bool]:
+        connect_now, read_now = _left(connect_timeout, deadline), _left(read_timeout, deadline)
         while True:
             with self._lock:
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
-                return self._new(connect_timeout, read_timeout), False
+                new = _connection_class()(self.host, self.port, connect_timeout=connect_now, read_timeout=read_timeout,
+                                          ssl_context=self._ssl_context, server_hostname=self.host, deadline=deadline)
+                return new, False
             if _dropped(conn):
                 conn.close()
                 continue
             if conn.sock is not None:
-                conn.sock.settimeout(read_timeout)
+                conn.sock.settimeout(read_now)
             return conn, True
 
     def _put(self, conn: http.client.HTTPConnection) -> None:
@@ -339,17 +351,19 @@ class ConnectionPool:
     def request(
         self, method: str, target: str, *, headers: Mapping[str, str] | None = None,
         body: bytes | Iterable[bytes | memoryview] | None = None, connect_timeout: float | None = None,
-        read_timeout: float | None = None,
+        read_timeout: float | None = None, deadline: float | None = None,
     ) -> Response:
         """Send ``method target`` (``target``: path and query) and return the open response.
 
         ``body``: bytes, or an iterable of pieces sent as they come (give ``Content-Length`` in
         ``headers``, else they are sent chunked). A server that answers and closes before taking
-        the whole body (an early 401 or 413) still has its answer read. Network errors propagate
-        (:func:`describe_network_error` words them); the connection is then closed.
+        the whole body (an early 401 or 413) still has its answer read. ``deadline``
+        (``time.monotonic()``): connecting, and each socket operation after it, wait at most what
+        is left of it (read the body with :func:`read_bounded` and the same deadline). Network
+        errors propagate (:func:`describe_network_error` words them); the connection is then closed.
         """
         conn, reused = self._get(connect_timeout if connect_timeout is not None else self.connect_timeout,
-                                 read_timeout if read_timeout is not None else self.read_timeout)
+                                 read_timeout if read_timeout is not None else self.read_timeout, deadline)
         try:
             hdrs = dict(headers or {})
             if self._host_header is not None:
@@ -432,13 +446,14 @@ class HTTPClient:
     def request(
         self, method: str, url: str, *, headers: Mapping[str, str] | None = None,
         body: bytes | Iterable[bytes | memoryview] | None = None, connect_timeout: float | None = None,
-        read_timeout: float | None = None,
+        read_timeout: float | None = None, deadline: float | None = None,
     ) -> Response:
         """Send one request to an absolute ``http(s)`` URL (see :meth:`ConnectionPool.request`);
         ValueError for a URL that is not one."""
         scheme, host, port, target = split_url(url)
         return self.pool(scheme, host, port).request(method, target, headers=headers, body=body,
-                                                     connect_timeout=connect_timeout, read_timeout=read_timeout)
+                                                     connect_timeout=connect_timeout, read_timeout=read_timeout,
+                                                     deadline=deadline)
 
     def close(self) -> None:
         """Close every pool's idle connections."""

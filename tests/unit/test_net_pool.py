@@ -199,6 +199,21 @@ def test_read_timeout_is_a_transient_timeout(server: Server) -> None:
     p.close()
 
 
+def test_a_deadline_cuts_every_wait_of_the_exchange(server: Server) -> None:
+    p = pool(server, read=30)  # the per-read timeout alone would wait 30 s
+    start = time.monotonic()
+    with pytest.raises(TimeoutError) as info:
+        p.request("GET", "/slow", deadline=time.monotonic() + 0.3)
+    assert time.monotonic() - start < 3 and net.is_timeout(info.value)
+    ok = p.request("GET", "/data=2", deadline=time.monotonic() + 5)
+    ok.read()
+    ok.release()
+    with pytest.raises(TimeoutError):  # already over: no connection is taken or opened
+        p.request("GET", "/data=2", deadline=time.monotonic() - 1)
+    assert len(p._idle) == 1
+    p.close()
+
+
 def test_connect_failures_are_classified() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

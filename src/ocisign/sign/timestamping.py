@@ -200,10 +200,10 @@ def post_request(url: str, body: bytes, *, timeout: float = DEFAULT_TIMEOUT) -> 
     """POST ``body`` to the TSA and return the reply body (200, timestamp-reply, bounded, in time)."""
     host = urllib.parse.urlsplit(url).hostname
     deadline = time.monotonic() + timeout
-    # connecting and each socket read wait at most ``timeout``; the whole body comes before the deadline
+    # one deadline for the whole exchange: connecting and each socket read wait at most what is left
     pool = HTTPClient(connect_timeout=timeout, read_timeout=timeout)
     try:
-        resp = pool.request("POST", url, body=body,
+        resp = pool.request("POST", url, body=body, deadline=deadline,
                             headers={"Content-Type": QUERY_MEDIA_TYPE, "Accept": REPLY_MEDIA_TYPE,
                                      "User-Agent": "ocisign-tsa-client"})
         try:

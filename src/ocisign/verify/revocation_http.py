@@ -111,8 +111,7 @@ class HTTPFetcher:
             if remaining <= 0:
                 raise RevocationError(f"request timed out after {timeout:g} s")
             hdrs = {"User-Agent": USER_AGENT, **headers}
-            resp = pool.request(method, url, body=body, headers=hdrs, connect_timeout=remaining,
-                                read_timeout=remaining)
+            resp = pool.request(method, url, body=body, headers=hdrs, deadline=deadline)
             try:
                 if resp.status in (301, 302, 303, 307, 308) and method == "GET":
                     location = resp.headers.get("Location")
