@@ -149,13 +149,15 @@ class Response:
     :meth:`readinto`. Release it with :meth:`release` (the connection goes back to the pool when
     the body was read to its end) or :meth:`close`; the headers stay readable afterwards."""
 
-    __slots__ = ("_conn", "_pool", "_raw", "headers", "reused", "status")
+    __slots__ = ("_broken", "_conn", "_pool", "_raw", "headers", "reused", "status")
 
     def __init__(self, pool: ConnectionPool, conn: http.client.HTTPConnection, raw: http.client.HTTPResponse,
                  reused: bool) -> None:
         self._pool: ConnectionPool | None = pool
         self._conn = conn
         self._raw = raw
+        #: a read failed (or the body was cut short): the connection must not be reused
+        self._broken = False
         self.status = raw.status
         self.headers = raw.headers
         #: whether the request went out on a kept-alive connection
@@ -164,28 +166,70 @@ class Response:
     @property
     def length_remaining(self) -> int | None:
         """Body bytes still to read when the length is known (``Content-Length``), else None."""
-        if self._raw.isclosed():
-            return 0
-        length = self._raw.length
-        return length if isinstance(length, int) else None
+        raw = self._raw
+        if raw.chunked:
+            return 0 if raw.isclosed() else None
+        return raw.length if isinstance(raw.length, int) else (0 if raw.isclosed() else None)
 
     def read1(self, n: int) -> bytes:
         """At most ``n`` bytes with at most one socket read (``b""`` at the end)."""
         if self._raw.isclosed():
+            self._check_complete()
             return b""
-        return self._raw.read1(n)
+        try:
+            data = self._raw.read1(n)
+            if not data and n:
+                self._check_complete()
+        except BaseException:
+            self._broken = True
+            raise
+        return data
 
     def read(self, n: int | None = None) -> bytes:
         """Up to ``n`` bytes (all of the rest when None)."""
         if self._raw.isclosed():
+            self._check_complete()
             return b""
-        return self._raw.read(n)
+        try:
+            data = self._raw.read(n)
+            if not data and n:
+                self._check_complete()
+        except BaseException:
+            self._broken = True
+            raise
+        return data
 
     def readinto(self, buffer: Any) -> int:
         """Fill ``buffer`` from the body; 0 at the end."""
         if self._raw.isclosed():
+            self._check_complete()
             return 0
-        return self._raw.readinto(buffer)
+        try:
+            got = self._raw.readinto(buffer)
+            if not got and len(buffer):
+                self._check_complete()
+        except BaseException:
+            self._broken = True
+            raise
+        return got
+
+    def _check_complete(self) -> None:
+        """At the end of the body: ``http.client.IncompleteRead`` when the connection closed before
+        the ``Content-Length`` it announced (``http.client`` reports that as a plain end for
+        partial reads; a cut body must never pass for a whole one)."""
+        raw = self._raw
+        if not raw.chunked and isinstance(raw.length, int) and raw.length > 0:
+            import http.client
+
+            self._broken = True
+            raise http.client.IncompleteRead(b"", raw.length)
+
+    def _complete(self) -> bool:
+        """Whether the body was read to its announced end (so the connection may be reused)."""
+        raw = self._raw
+        if self._broken or raw.will_close:
+            return False
+        return raw.isclosed() if raw.chunked else raw.length == 0
 
     def release(self) -> None:
         """Hand the connection back to its pool when the body was read to its end (and the server
@@ -194,9 +238,8 @@ class Response:
         if pool is None:
             return
         self._pool = None
-        raw = self._raw
-        if (raw.isclosed() or (not raw.chunked and raw.length == 0)) and not raw.will_close:
-            raw.close()  # the body's file object; the socket stays with the connection
+        if self._complete():
+            self._raw.close()  # the body's file object; the socket stays with the connection
             pool._put(self._conn)
         else:
             pool._discard(self._conn)

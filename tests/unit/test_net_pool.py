@@ -276,6 +276,66 @@ def test_a_reset_and_a_garbage_answer_are_transient_and_worded() -> None:
                for e in errors)
 
 
+def test_a_body_cut_short_of_its_length_is_an_error_not_an_end() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        for _ in range(3):
+            conn, _ = listener.accept()
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+            conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    p = net.ConnectionPool("http", "127.0.0.1", port, connect_timeout=2, read_timeout=2)
+    readers = (lambda r: net.read_bounded(r, limit=1000, deadline=time.monotonic() + 5, fail=ValueError),
+               lambda r: [r.readinto(bytearray(64)) for _ in range(5)], lambda r: [r.read(64) for _ in range(5)])
+    for read in readers:
+        resp = p.request("GET", "/")
+        with pytest.raises(Exception) as info:
+            read(resp)
+        assert isinstance(info.value, net.network_errors()) and net.is_transient(info.value)
+        assert net.describe_network_error(info.value).startswith("connection reset or closed")
+        resp.release()
+    t.join(5)
+    listener.close()
+    assert p._idle == []  # a cut connection is never reused
+    p.close()
+
+
+def test_a_cut_manifest_is_a_network_error_for_the_registry_client() -> None:
+    from ocisign.errors import RegistryError
+    from ocisign.registry.target import RegistryTarget
+    from ocisign.types import RemoteOptions
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n"
+                     b"Content-Length: 500\r\n\r\n{\"schemaVersion\": 2}")
+        conn.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    target = RegistryTarget(f"127.0.0.1:{port}", "r", RemoteOptions(timeout=2))
+    try:
+        with pytest.raises(RegistryError, match="connection reset or closed by the registry"):
+            target.resolve("v1")  # the 20 bytes that came are valid JSON: only the length tells
+    finally:
+        target.close()
+        t.join(5)
+        listener.close()
+
+
 def test_concurrent_requests_share_the_pool_safely(server: Server) -> None:
     p = pool(server, maxsize=3)
     failures: list[BaseException] = []
