@@ -1,7 +1,7 @@
 """Built-in ``registry`` transport: OCI distribution registries (docker-registry, zot, GHCR, …).
 
 ``Transport.open(host, repository, options)`` returns a
-:class:`ocisign.registry.target.RegistryTarget`; urllib3 is imported only then.
+:class:`ocisign.registry.target.RegistryTarget`; the HTTP stack (``http.client``) is imported only then.
 Credentials come from ``options.credential_lookup`` (the CLI passes the
 ``ocisign_registry_credentials`` hook) unless ``options.username`` is set.
 """
@@ -33,4 +33,4 @@ def open_registry(host: str, repository: str, options: RemoteOptions) -> Target:
 @ocisign.hookimpl
 def ocisign_transports() -> Iterator[Transport]:
     """Register the ``registry`` transport."""
-    yield Transport(name="registry", open=open_registry, description="OCI distribution API (HTTP, urllib3)")
+    yield Transport(name="registry", open=open_registry, description="OCI distribution API (HTTP)")

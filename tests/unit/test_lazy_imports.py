@@ -206,3 +206,34 @@ def test_version_imports_no_typing() -> None:
                           env={"OCISIGN_PROJECT_CONFIG": "none", "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[-1] == "False"
+
+
+# --- registry commands: one HTTP stack, the standard library's (issue 12 goal 4) -------------------------
+@pytest.mark.registry
+def test_cp_list_sign_and_verify_on_a_registry_never_import_urllib3(registry_plain: object, tmp_path: Path) -> None:
+    from ocisign.testing.sample_image import write_image_layout
+
+    write_image_layout(tmp_path / "img")
+    ref = f"{registry_plain.host}/lazy/{tmp_path.name}:v1"  # type: ignore[attr-defined]
+    cp = ["cp", "--from-oci-layout", f"{tmp_path / 'img'}:v1", ref]
+    rc, pushed = run_and_list_all_modules(cp, tmp_path)
+    assert rc == 0
+    assert "http.client" in pushed  # it did talk HTTP, on the standard library
+    assert not {m for m in pushed if m.split(".")[0] in {"urllib3", "cryptography", "cbor2"}}
+
+    # a re-push of an up-to-date tag: one GET of the tag, a digest comparison, nothing else
+    rc, again = run_and_list_all_modules(cp, tmp_path)
+    assert rc == 0
+    assert not {m for m in again if m.split(".")[0] in {"urllib3", "cryptography", "cbor2", "concurrent"}}
+    assert not {m for m in again if m.startswith(("ocisign.envelope", "ocisign.x509", "ocisign.verify",
+                                                   "ocisign.sign", "ocisign.extplugin"))}
+
+    assert run_and_list_all_modules(["cert", "generate-test", "--default", "pin"], tmp_path)[0] == 0
+    (tmp_path / "policy.json").write_text(json.dumps({"version": "1.0", "trustPolicies": [{
+        "name": "all", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+        "trustStores": ["ca:pin"], "trustedIdentities": ["*"]}]}))
+    assert run_and_list_all_modules(["policy", "import", str(tmp_path / "policy.json")], tmp_path)[0] == 0
+    for argv in (["sign", ref], ["list", ref], ["verify", ref]):
+        rc, mods = run_and_list_all_modules(argv, tmp_path)
+        assert rc == 0, argv
+        assert "http.client" in mods and not {m for m in mods if m.split(".")[0] == "urllib3"}, argv

@@ -1,4 +1,5 @@
-"""ocisign.net: the one bounded body reader, pool factory and TLS context every HTTP client uses."""
+"""ocisign.net: the bounded body reader and TLS context every HTTP client uses (the connection pools,
+on a loopback server, are in test_net_pool.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from ocisign import net
 
 
 class FakeResponse:
-    """A urllib3-like response: ``headers`` and ``read1`` over ``chunks``, with an optional delay."""
+    """A response-like object: ``headers`` and ``read1`` over ``chunks``, with an optional delay."""
 
     def __init__(self, chunks: list[bytes], *, length: str | None = None, delay: float = 0.0) -> None:
         self.headers = {"Content-Length": length} if length is not None else {}
@@ -93,24 +94,13 @@ def test_a_slow_body_meets_the_deadline() -> None:
                          fail=fail)
 
 
-def test_pool_manager_turns_urllib3_retries_off_and_sets_tls() -> None:
-    import urllib3
-
-    timeout = urllib3.Timeout(connect=1, read=2)
-    pool = net.pool_manager(timeout=timeout, maxsize=7, blocksize=4096)
-    retries = pool.connection_pool_kw["retries"]
-    assert retries.total is False and retries.redirect == 0
-    assert pool.connection_pool_kw["maxsize"] == 7 and pool.connection_pool_kw["block"] is False
-    assert pool.connection_pool_kw["timeout"] is timeout and pool.connection_pool_kw["blocksize"] == 4096
-    insecure = net.pool_manager(ssl_context=net.tls_context(insecure=True), insecure=True)
-    assert insecure.connection_pool_kw["cert_reqs"] == "CERT_NONE"
-    assert insecure.connection_pool_kw["ssl_context"].verify_mode == ssl.CERT_NONE
-    assert "cert_reqs" not in net.pool_manager().connection_pool_kw
-
-
 def test_tls_context_verifies_by_default_and_loads_a_ca_file(tmp_path: Path) -> None:
     ctx = net.tls_context()
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
+    assert ctx.cert_store_stats()["x509_ca"] > 0 or not ssl.get_default_verify_paths().cafile  # system CAs
+    insecure = net.tls_context(insecure=True, ca_file=str(tmp_path / "ignored.pem"))
+    assert insecure.verify_mode == ssl.CERT_NONE and not insecure.check_hostname
+    assert insecure.minimum_version >= ssl.TLSVersion.TLSv1_2
     bad = tmp_path / "ca.pem"
     bad.write_text("not a certificate")
     with pytest.raises((OSError, ssl.SSLError)):

@@ -81,7 +81,7 @@ def check_referrers_flags(args: argparse.Namespace, *, sign: bool, warn: Callabl
 
 def _registry_target(target: Target) -> RegistryTarget | None:
     module = sys.modules.get("ocisign.registry.target")
-    if module is None:  # no registry target exists in this process: a layout (and no ssl/urllib3 import)
+    if module is None:  # no registry target exists in this process: a layout (and no ssl/http.client import)
         return None
     return target if isinstance(target, module.RegistryTarget) else None
 

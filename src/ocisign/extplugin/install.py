@@ -22,11 +22,14 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from ocisign.errors import OcisignError, PluginError, UsageError
 from ocisign.extplugin import protocol as p
 from ocisign.extplugin.discovery import ExternalPlugin, executable_name, plugin_dir, plugins_root, validate_plugin_name
+
+if TYPE_CHECKING:
+    from ocisign.net import Response
 
 __all__ = ["MAX_PLUGIN_SIZE", "InstallResult", "install_from_file", "install_from_url", "uninstall"]
 
@@ -289,17 +292,16 @@ def install_from_url(root: Path, url: str, sha256: str, *, force: bool = False,
 def _download(url: str, dest: Path, *, timeout: float) -> str:
     import time
 
-    import urllib3
-
-    from ocisign.net import describe_network_error
+    from ocisign.net import HTTPClient, describe_network_error, network_errors
 
     digest = hashlib.sha256()
     size = 0
     deadline = time.monotonic() + timeout
-    http = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", timeout=urllib3.Timeout(connect=30.0, read=60.0))
+    http = HTTPClient(connect_timeout=30.0, read_timeout=60.0)  # TLS verified with the system CAs
     try:
-        resp = http.request("GET", url, preload_content=False, redirect=False, retries=False)
-    except urllib3.exceptions.HTTPError as exc:
+        resp = http.request("GET", url)
+    except network_errors() as exc:
+        http.close()
         raise PluginError(f"failed to download {url}: {describe_network_error(exc, peer=url)}") from None
     try:
         if resp.status != 200:
@@ -308,7 +310,7 @@ def _download(url: str, dest: Path, *, timeout: float) -> str:
         if length and length.isdigit() and int(length) >= MAX_PLUGIN_SIZE:
             raise PluginError(f"failed to download {url}: {length} bytes reaches the 256 MiB limit")
         with open(dest, "wb") as out:
-            for chunk in resp.stream(1 << 20):
+            while chunk := _read_piece(resp, url):
                 size += len(chunk)
                 if size >= MAX_PLUGIN_SIZE:
                     raise PluginError(f"failed to download {url}: the download reaches the 256 MiB limit")
@@ -316,11 +318,20 @@ def _download(url: str, dest: Path, *, timeout: float) -> str:
                     raise PluginError(f"failed to download {url}: timed out after {timeout:g}s")
                 digest.update(chunk)
                 out.write(chunk)
-    except urllib3.exceptions.HTTPError as exc:
-        raise PluginError(f"failed to download {url}: {describe_network_error(exc, peer=url)}") from None
     finally:
-        resp.release_conn()
+        resp.close()
+        http.close()
     return digest.hexdigest()
+
+
+def _read_piece(resp: Response, url: str) -> bytes:
+    """Up to 1 MiB of a download; network failures are one-line PluginErrors."""
+    from ocisign.net import describe_network_error, network_errors
+
+    try:
+        return resp.read(1 << 20)
+    except network_errors() as exc:
+        raise PluginError(f"failed to download {url}: {describe_network_error(exc, peer=url)}") from None
 
 
 def uninstall(root: Path, name: str) -> None:

@@ -25,7 +25,6 @@ import contextlib
 import hashlib
 import urllib.parse
 from collections.abc import Iterator, Mapping
-from typing import IO, TYPE_CHECKING
 
 from ocisign.errors import ContentError, NotFoundError, RegistryError
 from ocisign.oci.model import (
@@ -61,8 +60,11 @@ from ocisign.registry.transport import (
 )
 from ocisign.registry.uploads import CHUNK_SIZE, UPLOAD_ATTEMPTS, RegistryUploads
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
-    import urllib3
+    from typing import IO
+
+    from ocisign.net import Response
 
 __all__ = [
     "CHUNK_SIZE",
@@ -113,7 +115,7 @@ class RegistryClient(RegistryUploads):
         try:
             data = self._read_bounded(resp, max_size, what=f"manifest {what}")
         finally:
-            resp.release_conn()
+            resp.release()
         is_digest = reference.startswith(("sha256:", "sha512:"))
         algo_digest = validate_digest(reference, where="reference") if is_digest else None
         if algo_digest:
@@ -170,7 +172,7 @@ class RegistryClient(RegistryUploads):
 
     def _head(
         self, repo: str, path: str, action: str, target: str, *, headers: Mapping[str, str] | None = None
-    ) -> urllib3.BaseHTTPResponse | None:
+    ) -> Response | None:
         """``HEAD path`` with pull scope: the released 200 response (headers only), None on 404;
         any other status raises (``action target`` in the message)."""
         resp = self.request("HEAD", path, scopes=[repository_scope(repo, "pull")], headers=headers, what=action)
@@ -265,7 +267,7 @@ class RegistryClient(RegistryUploads):
                                 headers={"Accept": MT_INDEX}, what="list referrers")
             if resp.status == 404 and first:
                 body = self._read_bounded(resp, MAX_ERROR_BODY, what="referrers", strict=False)
-                resp.release_conn()
+                resp.release()
                 _, codes = error_summary(404, body)
                 if "NAME_UNKNOWN" in codes:
                     raise NotFoundError(f"repository {self.host}/{repo} not found")
@@ -280,7 +282,7 @@ class RegistryClient(RegistryUploads):
             try:
                 data = self._read_bounded(resp, MAX_MANIFEST_SIZE, what=f"referrers of {digest}")
             finally:
-                resp.release_conn()
+                resp.release()
             obj = parse_json_object(data, where=f"referrers of {digest}")
             if obj.get("mediaType", MT_INDEX) != MT_INDEX:
                 raise ContentError(f"referrers of {digest}: response mediaType {obj.get('mediaType')!r} is not "
@@ -317,7 +319,7 @@ class RegistryClient(RegistryUploads):
         try:
             data = self._read_bounded(resp, MAX_MANIFEST_SIZE, what="tag list")
         finally:
-            resp.release_conn()
+            resp.release()
         tags = parse_json_object(data, where="tag list").get("tags") or []
         return [t for t in tags if isinstance(t, str)]
 

@@ -32,12 +32,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from pathlib import Path
-from typing import IO, Any, TextIO
 
 from ocisign.errors import AuthError, ContentError, LayoutError, OcisignError, RegistryError
 from ocisign.oci.model import ALL_MANIFEST_TYPES, MAX_INDEX_DEPTH, Descriptor, Manifest, parse_manifest
-from ocisign.types import Target, TargetWriter
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
+if TYPE_CHECKING:
+    from typing import IO, Any, TextIO
+
+    from ocisign.types import Target, TargetWriter
 
 #: refuse graphs with more nodes than this (hostile sources)
 MAX_NODES = 100_000
@@ -263,7 +266,7 @@ class Graph:
         return found
 
 
-def _file_opener(path: Path) -> Callable[[], AbstractContextManager[IO[bytes]]]:
+def _file_opener(path: str | os.PathLike[str]) -> Callable[[], AbstractContextManager[IO[bytes]]]:
     @contextlib.contextmanager
     def opener() -> Iterator[IO[bytes]]:
         try:
@@ -412,7 +415,7 @@ class Copier:
         blob_path = getattr(self.src, "blob_path", None)
         if blob_path is not None:
             path = blob_path(desc)
-            if isinstance(path, Path):
+            if isinstance(path, (str, os.PathLike)):  # a file to open (no pathlib import for the check)
                 return _file_opener(path), True
         return (lambda: self.src.open_blob(desc)), False
 

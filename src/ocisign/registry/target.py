@@ -25,7 +25,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import IO
 
 from ocisign.errors import ContentError, NotFoundError, RegistryError
 from ocisign.oci.model import (
@@ -47,7 +46,12 @@ from ocisign.oci.referrers_tag import (
     referrers_tag,
 )
 from ocisign.registry.client import ManifestBlobUnknownError, RegistryClient
-from ocisign.types import Credentials, RemoteOptions
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
+if TYPE_CHECKING:
+    from typing import IO
+
+    from ocisign.types import Credentials, RemoteOptions
 
 #: how often a referrers-index update is re-read and re-applied when another writer raced it
 REFERRERS_UPDATE_ATTEMPTS = 3

@@ -1,13 +1,15 @@
-"""The registry transport: pooled HTTP to one distribution-spec registry, on urllib3.
+"""The registry transport: pooled HTTP to one distribution-spec registry, on :mod:`ocisign.net`
+(the standard library's ``http.client``).
 
 :class:`RegistryTransport` owns everything below the API endpoints
 (:mod:`ocisign.registry.client` builds those on it):
 
-* One ``PoolManager`` per client (from :func:`ocisign.net.pool_manager`), ``maxsize`` above the
-  copy concurrency; TLS verified by default (system CAs plus ``--ca-file``), ``--insecure``
-  skips verification, plain HTTP with ``--plain-http``/``--insecure-registry`` and, as notation
-  and oras do, by default for ``localhost``, ``127.0.0.1`` and ``[::1]`` unless
-  ``--ca-file``/``--insecure`` ask for TLS.
+* One :class:`ocisign.net.HTTPClient` per client: keep-alive connections per origin, as many
+  idle ones kept as the copy runs uploads at once (plus two), connect timeout
+  ``min(10 s, --timeout)``, read timeout ``--timeout``; TLS verified by default (system CAs
+  plus ``--ca-file``), ``--insecure`` skips verification, plain HTTP with
+  ``--plain-http``/``--insecure-registry`` and, as notation and oras do, by default for
+  ``localhost``, ``127.0.0.1`` and ``[::1]`` unless ``--ca-file``/``--insecure`` ask for TLS.
 * Idempotent requests (GET, HEAD, PUT of a manifest, DELETE, and the body-less POST that opens
   an upload) are retried on connection errors, 408, 429 and 5xx: at most :data:`MAX_RETRIES`
   times, exponential backoff 0.25 s·2ⁿ ±10 % clamped to 0.2–3 s; ``Retry-After`` is honoured
@@ -27,20 +29,23 @@ from __future__ import annotations
 
 import contextlib
 import io
-import ssl
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
 
 from ocisign.errors import AuthError, ContentError, NotFoundError, RegistryError
-from ocisign.net import describe_network_error, pool_manager, read_bounded, tls_context
+from ocisign.net import HTTPClient, describe_network_error, is_tls_error, is_transient, read_bounded, tls_context
 from ocisign.oci.model import parse_json_object
 from ocisign.registry.auth import MAX_TOKEN_RESPONSE, Origin, RegistryAuth, safe_url
-from ocisign.types import Credentials, RemoteOptions
+from ocisign.types import Credentials
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
-    import urllib3
+    import ssl
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from typing import Any
+
+    from ocisign.net import Response
+    from ocisign.types import RemoteOptions
 
 MAX_RETRIES = 5
 MAX_RETRY_AFTER = 3.0
@@ -184,19 +189,17 @@ class RegistryTransport:
         options: RemoteOptions,
         credentials: Callable[[], Credentials | None] | None = None,
     ) -> None:
-        import urllib3
-
         self.host = host
         self.options = options
         self.scheme = "http" if use_plain_http(host, options) else "https"
         self.base = f"{self.scheme}://{host}"
         self.origin = Origin.of(self.base)
-        self._timeout = urllib3.Timeout(connect=min(10.0, options.timeout), read=options.timeout)
+        #: the overall deadline of reading one (small) response body
         self._deadline = max(60.0, options.timeout * 4)
-        self._pool = pool_manager(
-            timeout=self._timeout, maxsize=max(4, options.concurrency + 2), blocksize=READ_CHUNK,
+        self._http = HTTPClient(
+            connect_timeout=min(10.0, options.timeout), read_timeout=options.timeout,
+            maxsize=max(4, options.concurrency + 2),
             ssl_context=self._ssl_context(options) if self.scheme == "https" else None,
-            insecure=self.scheme == "https" and options.insecure,
         )
 
         def lookup() -> Credentials | None:
@@ -210,12 +213,12 @@ class RegistryTransport:
     def _ssl_context(options: RemoteOptions) -> ssl.SSLContext:
         try:
             return tls_context(ca_file=options.ca_file, insecure=options.insecure)
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # ssl.SSLError is an OSError
             raise RegistryError(f"--ca-file {options.ca_file}: cannot load CA certificates: {exc}") from None
 
     def close(self) -> None:
         """Close pooled connections."""
-        self._pool.clear()
+        self._http.close()
 
     # --- low level ----------------------------------------------------------------------------
     def url(self, path: str) -> str:
@@ -232,10 +235,7 @@ class RegistryTransport:
         """Token endpoint request: no redirects, bounded body, retried on transient failures."""
         for attempt in range(MAX_RETRIES + 1):
             try:
-                resp = self._pool.urlopen(
-                    method, url, body=body, headers={"User-Agent": USER_AGENT, **headers},
-                    redirect=False, retries=False, preload_content=False, timeout=self._timeout,
-                )
+                resp = self._http.request(method, url, body=body, headers={"User-Agent": USER_AGENT, **headers})
             except Exception as exc:
                 if attempt < MAX_RETRIES and transient(exc):
                     self.pause(backoff(attempt))
@@ -248,8 +248,8 @@ class RegistryTransport:
             try:
                 data = self._read_bounded(resp, MAX_TOKEN_RESPONSE, what="token response")
             finally:
-                resp.release_conn()
-            return resp.status, dict(resp.headers), data
+                resp.release()
+            return resp.status, dict(resp.headers.items()), data
         raise AuthError(f"token server {safe_url(url)}: too many retries")  # pragma: no cover
 
     def request(
@@ -263,12 +263,12 @@ class RegistryTransport:
         follow_redirects: bool = True,
         retry: bool = True,
         what: str = "",
-    ) -> urllib3.BaseHTTPResponse:
+    ) -> Response:
         """Send a request (body already in memory, so replayable) and return the open response.
 
         Handles auth (one re-authentication on 401), retries and redirects. Error statuses
         are returned, not raised; callers use :meth:`raise_for`. The caller must release the
-        response (``read``/``drain``/``release_conn``).
+        response (:func:`drain`, or read it and ``release()``).
         """
         url = path_or_url if "://" in path_or_url else self.url(path_or_url)
         attempt = 0
@@ -282,10 +282,7 @@ class RegistryTransport:
                 if sent_auth:
                     hdrs["Authorization"] = sent_auth
             try:
-                resp = self._pool.urlopen(
-                    method, url, body=body, headers=hdrs, redirect=False, retries=False,
-                    preload_content=False, timeout=self._timeout,
-                )
+                resp = self._http.request(method, url, body=body, headers=hdrs)
             except Exception as exc:
                 if retry and attempt < MAX_RETRIES and transient(exc):
                     self.pause(backoff(attempt))
@@ -329,7 +326,7 @@ class RegistryTransport:
             return f"{self.host}{p.path}"
         return safe_url(url)
 
-    def raise_for(self, resp: urllib3.BaseHTTPResponse, what: str, *, not_found: str | None = None) -> None:
+    def raise_for(self, resp: Response, what: str, *, not_found: str | None = None) -> None:
         """Drain an error response and raise the matching error (NotFoundError for 404)."""
         status = resp.status
         try:
@@ -337,7 +334,7 @@ class RegistryTransport:
         except RegistryError:
             body = b""
         finally:
-            resp.release_conn()
+            resp.release()
         detail, codes = error_summary(status, body)
         if status == 400 and self.scheme == "http" and (not detail or "HTTPS" in detail):
             detail = (detail + "; " if detail else "") + (
@@ -354,7 +351,7 @@ class RegistryTransport:
         raise RegistryHTTPError(msg, status=status, codes=codes)
 
     def _read_bounded(
-        self, resp: urllib3.BaseHTTPResponse, limit: int, *, what: str, strict: bool = True
+        self, resp: Response, limit: int, *, what: str, strict: bool = True
     ) -> bytes:
         """Read a whole small body: more than ``limit`` bytes is a ContentError (``strict``) or cut
         to ``limit``; a body slower than the client's deadline is a RegistryError."""
@@ -373,7 +370,7 @@ class RegistryTransport:
     def send_stream(
         self, method: str, url: str, body: Iterable[bytes | memoryview], *, headers: Mapping[str, str],
         scopes: Sequence[str],
-    ) -> tuple[urllib3.BaseHTTPResponse, str | None]:
+    ) -> tuple[Response, str | None]:
         """Send one request whose body is streamed (so never replayed): no retry, no redirect;
         ``Authorization`` only on the registry's own origin. Returns the open response and the
         authorization sent (for :meth:`reauthenticate`); network errors propagate unchanged."""
@@ -381,15 +378,12 @@ class RegistryTransport:
         sent_auth = self.auth.authorization(scopes) if self.same_origin(url) else None
         if sent_auth:
             hdrs["Authorization"] = sent_auth
-        resp = self._pool.urlopen(
-            method, url, body=body, headers=hdrs, redirect=False, retries=False,
-            preload_content=False, timeout=self._timeout, chunked=False,
-        )
+        resp = self._http.request(method, url, body=body, headers=hdrs)
         return resp, sent_auth
 
-    def reauthenticate(self, resp: urllib3.BaseHTTPResponse, scopes: Sequence[str], sent_auth: str | None) -> None:
+    def reauthenticate(self, resp: Response, scopes: Sequence[str], sent_auth: str | None) -> None:
         """After a 401: release the response and let the auth state learn from its challenge."""
-        challenge = resp.headers.getlist("WWW-Authenticate") if hasattr(resp.headers, "getlist") else []
+        challenge = resp.headers.get_all("WWW-Authenticate") or []
         drain(resp)
         self.auth.on_unauthorized(challenge, scopes, sent_auth)
 
@@ -400,9 +394,9 @@ class RegistryTransport:
 
 
 class ResponseStream(io.RawIOBase):
-    """A urllib3 response as a raw stream; network errors become RegistryError."""
+    """A response body as a raw stream; network errors become RegistryError."""
 
-    def __init__(self, resp: urllib3.BaseHTTPResponse, what: str) -> None:
+    def __init__(self, resp: Response, what: str) -> None:
         super().__init__()
         self._resp = resp
         self._what = what
@@ -427,42 +421,35 @@ class ResponseStream(io.RawIOBase):
         super().close()
 
 
-def drain(resp: Any, *, close: bool = False) -> None:
+def drain(resp: Response, *, close: bool = False) -> None:
     """Release a response's connection: a short known-length body is read so the connection is
     reused; anything else (unknown length, large or endless bodies) closes the connection."""
     try:
-        remaining = getattr(resp, "length_remaining", None)
+        remaining = resp.length_remaining
         if not close and remaining is not None and remaining <= MAX_ERROR_BODY:
             # one socket read per call and a deadline: a trickled body is cut, not waited for
-            read = getattr(resp, "read1", None) or resp.read
             deadline = time.monotonic() + DRAIN_DEADLINE
-            while read(READ_CHUNK):
+            while resp.read1(READ_CHUNK):
                 if time.monotonic() > deadline:
                     resp.close()
-                    break
-            resp.release_conn()
+                    return
+            resp.release()
             return
         resp.close()
-        resp.release_conn()
     except Exception:
         with contextlib.suppress(Exception):
             resp.close()
 
 
 def transient(exc: BaseException) -> bool:
-    """Connection-level failures worth retrying (not TLS verification failures)."""
-    import urllib3.exceptions as ue
-
-    if isinstance(exc, (ue.SSLError, ue.NewConnectionError)):
-        return False  # TLS verification failures and refused connections do not heal by retrying
-    if isinstance(exc, ue.MaxRetryError):
-        return transient(exc.reason) if exc.reason else True
-    return isinstance(exc, (ue.HTTPError, ConnectionError, TimeoutError))
+    """Connection-level failures worth retrying (not TLS failures, refused connections or
+    unresolvable names: :func:`ocisign.net.is_transient`)."""
+    return is_transient(exc)
 
 
 def describe(exc: BaseException) -> str:
     """One line for a network failure talking to a registry."""
     text = describe_network_error(exc, peer="registry")
-    if text.startswith("TLS error"):
+    if is_tls_error(exc):
         text += "; use --ca-file to trust its CA, or --insecure"
     return text

@@ -20,7 +20,6 @@ import contextlib
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import IO, TYPE_CHECKING
 
 from ocisign.errors import AuthError, ContentError, RegistryError
 from ocisign.oci.model import Descriptor, hasher_for
@@ -38,8 +37,11 @@ from ocisign.registry.transport import (
     transient,
 )
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
-    import urllib3
+    from typing import IO
+
+    from ocisign.net import Response
 
 __all__ = ["CHUNK_SIZE", "UPLOAD_ATTEMPTS", "RegistryUploads", "add_query"]
 
@@ -62,7 +64,7 @@ class _RetryUpload(Exception):
 class RegistryUploads(RegistryTransport):
     """Blob upload endpoints against one registry host."""
 
-    def _upload_location(self, resp: urllib3.BaseHTTPResponse, request_url: str, what: str) -> str:
+    def _upload_location(self, resp: Response, request_url: str, what: str) -> str:
         location = resp.headers.get("Location")
         if not location:
             raise RegistryError(f"{what}: registry sent no upload Location")
@@ -179,7 +181,7 @@ class RegistryUploads(RegistryTransport):
         what: str,
         on_bytes: Callable[[int], None] | None,
         verify_source: bool,
-    ) -> tuple[urllib3.BaseHTTPResponse, str | None, int]:
+    ) -> tuple[Response, str | None, int]:
         """One monolithic ``PUT ?digest=`` streamed from a freshly opened source: the open
         response, the authorization sent and the bytes counted to ``on_bytes``. A transient
         network failure is a :class:`_RetryUpload`; a bad source cancels the upload."""

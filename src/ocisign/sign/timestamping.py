@@ -17,7 +17,8 @@
 6. returns the envelope with the token attached by the format's ``attach_timestamp``.
 
 Every problem raises :class:`~ocisign.errors.SigningError` (bad flags: UsageError) with one line.
-``urllib3`` and ``cryptography`` are imported only when a timestamp is requested.
+``http.client`` (through :mod:`ocisign.net`) and ``cryptography`` are imported only when a timestamp
+is requested.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from ocisign.errors import OcisignError, SigningError, UsageError
 from ocisign.lazy_dataclass import dataclass
-from ocisign.net import describe_network_error, is_timeout, pool_manager, read_bounded
+from ocisign.net import HTTPClient, describe_network_error, is_timeout, network_errors, read_bounded
 from ocisign.x509 import der_writer as w
 from ocisign.x509.der import DERError, expect, parse_single
 
@@ -197,13 +198,12 @@ def parse_response(data: bytes) -> bytes:
 
 def post_request(url: str, body: bytes, *, timeout: float = DEFAULT_TIMEOUT) -> bytes:
     """POST ``body`` to the TSA and return the reply body (200, timestamp-reply, bounded, in time)."""
-    import urllib3
-
     host = urllib.parse.urlsplit(url).hostname
     deadline = time.monotonic() + timeout
-    pool = pool_manager(timeout=urllib3.Timeout(total=timeout))
+    # one deadline for the whole exchange: connecting and each socket read wait at most what is left
+    pool = HTTPClient(connect_timeout=timeout, read_timeout=timeout)
     try:
-        resp = pool.request("POST", url, body=body, redirect=False, retries=False, preload_content=False,
+        resp = pool.request("POST", url, body=body, deadline=deadline,
                             headers={"Content-Type": QUERY_MEDIA_TYPE, "Accept": REPLY_MEDIA_TYPE,
                                      "User-Agent": "ocisign-tsa-client"})
         try:
@@ -216,17 +216,16 @@ def post_request(url: str, body: bytes, *, timeout: float = DEFAULT_TIMEOUT) -> 
             return read_bounded(resp, limit=MAX_RESPONSE_SIZE, deadline=deadline,
                                 fail=lambda why: SigningError(f"timestamping: TSA {host!r}: {why}"))
         finally:
-            resp.release_conn()
             resp.close()
     except SigningError:
         raise
-    except (urllib3.exceptions.HTTPError, OSError) as exc:
+    except network_errors() as exc:
         if is_timeout(exc):
             raise SigningError(f"timestamping: TSA {host!r} did not answer within {timeout:g} s") from None
         reason = describe_network_error(exc, peer="TSA")
         raise SigningError(f"timestamping: cannot reach TSA {host!r}: {_printable(reason)}") from None
     finally:
-        pool.clear()
+        pool.close()
 
 
 # --- the whole exchange ----------------------------------------------------------------------------

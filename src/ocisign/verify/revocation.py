@@ -28,8 +28,9 @@ certificate makes it revoked, else any unknown one makes it unknown, else ok.
 Network use is limited to the URLs the certificates name: plain ``http`` (notation refuses
 anything else), redirects (GET only, at most 5) only to ``http``/``https``, no proxies from the
 environment, no credentials (URLs with user info are refused), bounded bodies and a hard
-wall-clock deadline per request (:mod:`ocisign.verify.revocation_http`). ``urllib3`` is imported only
-when a request is made, so a chain without OCSP/CRL URLs never loads it. Certificates are
+wall-clock deadline per request (:mod:`ocisign.verify.revocation_http`). The HTTP stack
+(``http.client``) is imported only when a request is made, so a chain without OCSP/CRL URLs never
+loads it. Certificates are
 checked concurrently, as notation does.
 
 CRL file cache (:mod:`ocisign.verify.crl_cache`; opt-in with ``OCISIGN_CRL_CACHE=1``, notation 1.3's

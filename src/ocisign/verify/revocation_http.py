@@ -1,6 +1,7 @@
 """The HTTP client for OCSP responders and CRL distribution points (:mod:`ocisign.verify.revocation`).
 
-:class:`HTTPFetcher` sends one request at a time on ``urllib3`` (imported on first use only):
+:class:`HTTPFetcher` sends one request at a time on :class:`ocisign.net.HTTPClient` (``http.client``,
+imported on first use only):
 plain ``http`` or ``https`` URLs (the checker itself only starts from ``http``, like notation),
 redirects for GET only (at most :data:`MAX_REDIRECTS`, only to http/https), no proxies from the
 environment, no credentials (URLs with user information are refused), only HTTP 200 accepted
@@ -17,14 +18,14 @@ import contextlib
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from ocisign.errors import OcisignError
-from ocisign.net import describe_network_error, pool_manager, read_bounded
+from ocisign.net import HTTPClient, describe_network_error, read_bounded
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
-    import urllib3
+    from collections.abc import Callable
+    from typing import Any
 
 MAX_REDIRECTS = 5
 USER_AGENT = "ocisign"
@@ -39,7 +40,7 @@ class RevocationError(OcisignError):
 
 
 class HTTPFetcher:
-    """A minimal urllib3 client for OCSP responders and CRL distribution points.
+    """A minimal HTTP client for OCSP responders and CRL distribution points.
 
     Every request has a hard wall-clock deadline (the exchange runs in a daemon thread that is
     abandoned when the deadline passes), reads at most ``limit`` bytes, accepts only HTTP 200,
@@ -48,20 +49,20 @@ class HTTPFetcher:
     """
 
     def __init__(self) -> None:
-        self._pool: urllib3.PoolManager | None = None
+        self._pool: HTTPClient | None = None
         self._lock = threading.Lock()
 
-    def _manager(self) -> urllib3.PoolManager:
+    def _manager(self) -> HTTPClient:
         with self._lock:
             if self._pool is None:
-                self._pool = pool_manager(maxsize=4)
+                self._pool = HTTPClient(maxsize=4)
             return self._pool
 
     def close(self) -> None:
         """Drop pooled connections."""
         with self._lock:
             if self._pool is not None:
-                self._pool.clear()
+                self._pool.close()
                 self._pool = None
 
     def request(self, method: str, url: str, *, body: bytes | None = None, headers: dict[str, str] | None = None,
@@ -90,8 +91,6 @@ class HTTPFetcher:
 
     def _exchange(self, method: str, url: str, body: bytes | None, headers: dict[str, str], timeout: float,
                   limit: int) -> bytes:
-        import urllib3
-
         deadline = time.monotonic() + timeout
         pool = self._manager()
         for _hop in range(MAX_REDIRECTS + 1):
@@ -112,8 +111,7 @@ class HTTPFetcher:
             if remaining <= 0:
                 raise RevocationError(f"request timed out after {timeout:g} s")
             hdrs = {"User-Agent": USER_AGENT, **headers}
-            resp = pool.urlopen(method, url, body=body, headers=hdrs, redirect=False, retries=False,
-                                preload_content=False, timeout=urllib3.Timeout(connect=remaining, read=remaining))
+            resp = pool.request(method, url, body=body, headers=hdrs, deadline=deadline)
             try:
                 if resp.status in (301, 302, 303, 307, 308) and method == "GET":
                     location = resp.headers.get("Location")
@@ -126,8 +124,7 @@ class HTTPFetcher:
                 return read_bounded(resp, limit=limit, deadline=deadline, fail=RevocationError)
             finally:
                 with contextlib.suppress(Exception):
-                    resp.close()
-                    resp.release_conn()
+                    resp.release()
         raise RevocationError(f"more than {MAX_REDIRECTS} redirects")
 
 

@@ -28,7 +28,6 @@ stderr when it is a terminal.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from typing import TYPE_CHECKING
 
@@ -110,6 +109,14 @@ def _registry_ref(text: str, flag: str) -> RegistryRef:
     return parse_registry_ref(text)
 
 
+def _replace(options: RemoteOptions, **changes: object) -> RemoteOptions:
+    """``dataclasses.replace``, imported only when a per-side option is given (dataclasses and the
+    ``inspect`` module it pulls in take ~10 ms; most copies give none)."""
+    import dataclasses
+
+    return dataclasses.replace(options, **changes)  # type: ignore[arg-type]
+
+
 def _side_options(args: argparse.Namespace, base: RemoteOptions, side: str) -> RemoteOptions:
     """``base`` with ``--from-*``/``--to-*`` transport options and credentials applied."""
     plain = bool(getattr(args, f"{side}_plain_http", False))
@@ -118,9 +125,9 @@ def _side_options(args: argparse.Namespace, base: RemoteOptions, side: str) -> R
     if plain and (insecure or ca_file):
         raise UsageError(f"--{side}-plain-http cannot be combined with --{side}-insecure or --{side}-ca-file")
     if plain:
-        base = dataclasses.replace(base, plain_http=True, insecure=False, ca_file=None)
+        base = _replace(base, plain_http=True, insecure=False, ca_file=None)
     elif insecure or ca_file:
-        base = dataclasses.replace(base, plain_http=False, insecure=insecure or base.insecure,
+        base = _replace(base, plain_http=False, insecure=insecure or base.insecure,
                                    ca_file=ca_file or base.ca_file)
     user, password = getattr(args, f"{side}_username"), getattr(args, f"{side}_password")
     if user is None and password is None:
@@ -128,7 +135,7 @@ def _side_options(args: argparse.Namespace, base: RemoteOptions, side: str) -> R
     if not user or password is None:
         raise UsageError(f"--{side}-username and --{side}-password go together")
     print(f"Warning: using --{side}-password on the command line is insecure; prefer ocisign login", file=sys.stderr)
-    return dataclasses.replace(base, username=user, password=password)
+    return _replace(base, username=user, password=password)
 
 
 class _RefsFrom(argparse.Action):
