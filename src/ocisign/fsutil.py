@@ -54,6 +54,61 @@ def atomic_writer(path: Path, *, mode: int = 0o644, overwrite: bool = True) -> I
         raise
 
 
+class StagedFile:
+    """``data`` written to a temp file beside ``path``, not yet durable nor visible under ``path``.
+
+    For a writer that publishes several files at one commit point: stage them all, :meth:`sync`
+    them all (no file is created between two fsyncs, which on a journaling filesystem makes each
+    create wait for the previous commit), then :meth:`publish` each in dependency order and fsync
+    each directory once. :meth:`discard` removes the temp file (safe to call after publish).
+    """
+
+    def __init__(self, path: Path, data: bytes, *, mode: int = 0o644, prefix: str | None = None,
+                 suffix: str = ".tmp") -> None:
+        import tempfile  # not at import: read-only commands never need it
+
+        self.path = path
+        self._fd: int | None = None
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}." if prefix is None else prefix, suffix=suffix,
+                                         dir=path.parent)
+        self._fd = fd
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        except BaseException:
+            self.discard()
+            raise
+
+    def sync(self) -> None:
+        """fsync the temp file's content (before :meth:`publish` makes it visible)."""
+        if self._fd is None:
+            raise ValueError(f"{self.path}: staged file is closed")
+        os.fsync(self._fd)
+
+    def publish(self, *, sync_dir: bool = True) -> None:
+        """Rename the (synced) temp file over ``path``; then fsync its directory unless the caller does."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        os.replace(self._tmp, self.path)
+        self._tmp = ""
+        if sync_dir:
+            fsync_dir(self.path.parent)
+
+    def discard(self) -> None:
+        """Close and remove the temp file (nothing when it was published)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+        if self._tmp:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._tmp)
+            self._tmp = ""
+
+
 def write_atomic(path: Path, data: bytes, *, mode: int = 0o644, overwrite: bool = True) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`)."""
     with atomic_writer(path, mode=mode, overwrite=overwrite) as fh:
