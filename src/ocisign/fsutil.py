@@ -54,6 +54,19 @@ def atomic_writer(path: Path, *, mode: int = 0o644, overwrite: bool = True) -> I
         raise
 
 
+def _create_temp(directory: Path, prefix: str, suffix: str) -> tuple[int, str]:
+    """A new file ``prefix<random>suffix`` in ``directory`` (O_EXCL, no symlink followed, mode 0600),
+    like ``tempfile.mkstemp`` without importing :mod:`tempfile` (and :mod:`shutil`) on the sign path."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(100):
+        name = os.path.join(directory, f"{prefix}{os.urandom(6).hex()}{suffix}")
+        try:
+            return os.open(name, flags, 0o600), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, f"no unused temporary file name in {directory}")
+
+
 class StagedFile:
     """``data`` written to a temp file beside ``path``, not yet durable nor visible under ``path``.
 
@@ -65,12 +78,10 @@ class StagedFile:
 
     def __init__(self, path: Path, data: bytes, *, mode: int = 0o644, prefix: str | None = None,
                  suffix: str = ".tmp") -> None:
-        import tempfile  # not at import: read-only commands never need it
-
         self.path = path
         self._fd: int | None = None
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}." if prefix is None else prefix, suffix=suffix,
-                                         dir=path.parent)
+        self._tmp = ""
+        fd, self._tmp = _create_temp(path.parent, f".{path.name}." if prefix is None else prefix, suffix)
         self._fd = fd
         try:
             os.fchmod(fd, mode)

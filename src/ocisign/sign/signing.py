@@ -21,12 +21,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ocisign import __version__
 from ocisign.errors import SigningError, UsageError
+from ocisign.lazy_re import lazy_re
 from ocisign.oci.model import (
     ANN_CREATED,
     ANN_THUMBPRINT,
@@ -65,7 +65,7 @@ class SignResult:
     manifest_bytes: bytes
 
 
-_DURATION_RE = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_RE = lazy_re(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
 _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9,
             "h": 3600 * 10**9}
 
