@@ -175,13 +175,14 @@ class DirLayout(LayoutReader):
     def writer(self) -> Iterator[DirWriter]:
         """Exclusive write session; ``index.json`` is rewritten atomically on clean exit."""
         self.index_entries()  # the layout must be valid before anything is written (re-read under the lock)
+        root = os.fspath(self.root)
         for rel in ("blobs", "blobs/sha256"):  # never write through a symlink out of the layout
             with contextlib.suppress(FileNotFoundError):
-                if not stat.S_ISDIR(os.lstat(self.root / rel).st_mode):
+                if not stat.S_ISDIR(os.lstat(os.path.join(root, rel)).st_mode):
                     raise LayoutError(f"{self.location}: {rel} is not a directory (symbolic links are refused)")
         for rel in ("index.json", "blobs", f"blobs/{'sha256'}", "."):
-            p = self.root / rel
-            if p.exists() and not os.access(p, os.W_OK):
+            p = os.path.join(root, rel)
+            if os.path.exists(p) and not os.access(p, os.W_OK):
                 raise LayoutError(f"{self.location}: {rel} is not writable (permission denied or read-only)")
         dfd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
         try:
@@ -219,6 +220,8 @@ class DirWriter:
         #: staged small blobs by digest (written, verified, not yet durable nor visible)
         self._staged: dict[str, StagedFile] = {}
         self._staged_lock = threading.Lock()
+        #: blob directories this session made sure exist
+        self._dirs_made: set[Path] = set()
 
     def push_blob(self, desc: Descriptor, source: bytes | IO[bytes]) -> None:
         """Store a blob (skipped when an identical one is present), verifying digest and size."""
@@ -226,7 +229,9 @@ class DirWriter:
         path = self._layout.blob_path(desc)
         if desc.digest in self._staged or self._present(desc, path):
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in self._dirs_made:  # once per directory and session
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs_made.add(path.parent)
         if isinstance(source, bytes | bytearray | memoryview) and len(source) <= _STAGE_MAX:
             self._stage(desc, path, bytes(source))
             return
