@@ -23,7 +23,7 @@ from typing import IO
 
 import ocisign
 from ocisign.errors import ContentError, LayoutError, NotFoundError
-from ocisign.fsutil import StagedFile, fsync_dir, write_atomic
+from ocisign.fsutil import StagedFile, fsync_all, fsync_dir, write_atomic
 from ocisign.oci.layout_reader import LAYOUT_VERSION, LayoutReader, blob_relpath, merge_index
 from ocisign.oci.model import MT_INDEX, Descriptor, canonical_json, hasher_for, parse_json_object, validate_digest
 from ocisign.types import LayoutHandler
@@ -341,10 +341,7 @@ class DirWriter:
                 raw["manifests"] = [d.to_json() for d in merged]
                 path = layout.root / "index.json"
                 index = StagedFile(path, canonical_json(raw), mode=stat.S_IMODE(os.stat(path).st_mode))  # keep its mode
-            for f in staged:
-                f.sync()
-            if index is not None:
-                index.sync()
+            fsync_all([f.fileno() for f in (*staged, *([index] if index is not None else []))])
             for f in staged:
                 f.publish(sync_dir=False)
                 self._renamed_in.add(f.path.parent)

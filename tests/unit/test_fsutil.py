@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from ocisign.fsutil import StagedFile
+from ocisign.fsutil import StagedFile, fsync_all
 
 
 def _hidden(directory: Path) -> list[str]:
@@ -65,3 +67,56 @@ def test_temp_names_never_clobber(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     first.publish(sync_dir=False)
     second.publish()
     assert (tmp_path / "a").read_bytes() == b"A" and (tmp_path / "b").read_bytes() == b"B"
+
+
+def test_fsync_all_syncs_every_descriptor_concurrently(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several descriptors are synced at the same time (one journal commit), all before it returns."""
+    real = os.fsync
+    running: list[int] = []
+    peak = [0]
+    synced: list[int] = []
+    lock = threading.Lock()
+
+    def slow_fsync(fd: int) -> None:
+        with lock:
+            running.append(fd)
+            peak[0] = max(peak[0], len(running))
+        time.sleep(0.05)
+        real(fd)
+        with lock:
+            running.remove(fd)
+            synced.append(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    files = [StagedFile(tmp_path / f"f{i}", b"x") for i in range(4)]
+    fds = [f.fileno() for f in files]
+    fsync_all(fds)
+    assert sorted(synced) == sorted(fds) and not running
+    assert peak[0] > 1
+    for f in files:
+        f.discard()
+
+
+def test_fsync_all_raises_the_error_only_after_every_sync_ended(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failing fsync fails the call (fail closed), and no other sync is still running on return
+    (the caller closes the descriptors next)."""
+    real = os.fsync
+    files = [StagedFile(tmp_path / f"f{i}", b"x") for i in range(3)]
+    bad = files[1].fileno()
+    finished: list[int] = []
+
+    def fsync(fd: int) -> None:
+        if fd == bad:
+            raise OSError(errno.EIO, "Input/output error")
+        time.sleep(0.05)
+        real(fd)
+        finished.append(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError, match="Input/output error"):
+        fsync_all([f.fileno() for f in files])
+    assert sorted(finished) == sorted(f.fileno() for f in files if f.fileno() != bad)
+    for f in files:
+        f.discard()
+    assert list(tmp_path.iterdir()) == []
