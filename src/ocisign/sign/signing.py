@@ -232,7 +232,10 @@ def _signer_chain_der(signer: Signer, chain: list[x509.Certificate], *, own: boo
     certificate encoded once per certificate object."""
     carried = getattr(signer, "certificate_chain_der", None) if own else None
     if callable(carried):
-        ders = tuple(carried())
+        try:
+            ders = tuple(carried())
+        except Exception:  # an optional extra of the signer: encode the certificates instead
+            ders = ()
         if len(ders) == len(chain) and all(isinstance(d, bytes) for d in ders):
             return ders
     return tuple(_der(c) for c in chain)
