@@ -292,8 +292,7 @@ class DirWriter:
         """fsync and rename the staged blobs now (their directory is fsynced at commit)."""
         with self._staged_lock:
             staged = list(self._staged.values())
-            for f in staged:
-                f.sync()
+            fsync_all([f.fileno() for f in staged])
             for f in staged:
                 f.publish(sync_dir=False)
                 self._renamed_in.add(f.path.parent)
