@@ -10,6 +10,15 @@ A ``signingkeys.json`` record ``{"name", "keyPath", "certPath"}`` becomes a :cla
 
 ``sign(data)`` returns RSASSA-PSS (MGF1 with the same hash, salt = hash length) or raw
 ``r || s`` ECDSA, with the hash the key spec dictates.
+
+RSA keys are loaded without OpenSSL's ``RSA_check_key`` (its primality tests of ``p`` and ``q`` cost
+tens of milliseconds per load, more than signing a hundred images) and held instead to the checks
+Go's ``rsa.PrivateKey.Validate`` makes when notation loads the key (:func:`_check_rsa_key`): the
+primes multiply to the modulus, ``d·e ≡ 1`` modulo each ``p-1``, and the CRT values agree. A key
+that passes them and matches the certificate signs correctly; the sign command also verifies every
+signature it produces with the certificate's public key before storing it.
+The certificate chain keeps its DER bytes, encoded once when the file is read
+(:meth:`FileSigner.certificate_chain_der`), for the envelope, the thumbprints and the chain-rule memo.
 """
 
 from __future__ import annotations
@@ -44,9 +53,13 @@ _MAX_FILE = 4 * 1024 * 1024
 class FileSigner:
     """A Signer backed by a private key loaded from a file and its certificate chain."""
 
-    def __init__(self, key: PrivateKeyTypes, chain: Sequence[x509.Certificate], *, key_path: str = "") -> None:
+    def __init__(self, key: PrivateKeyTypes, chain: Sequence[x509.Certificate], *, key_path: str = "",
+                 chain_der: Sequence[bytes] | None = None) -> None:
         self._key = key
         self._chain = tuple(chain)
+        self._chain_der = tuple(chain_der) if chain_der is not None else None
+        if self._chain_der is not None and len(self._chain_der) != len(self._chain):
+            raise ValueError("chain_der must hold one DER encoding per certificate")
         self._spec: KeySpec = key_spec_of(key, what=key_path or "signing key")
         self._alg: Algorithm = algorithm_for(self._spec)
         self.key_path = key_path
@@ -59,6 +72,14 @@ class FileSigner:
     def certificate_chain(self) -> Sequence[x509.Certificate]:
         """Leaf first, as read from the certificate file."""
         return self._chain
+
+    def certificate_chain_der(self) -> tuple[bytes, ...]:
+        """The DER bytes of :meth:`certificate_chain` (as read from the file; encoded once otherwise)."""
+        if self._chain_der is None:
+            from cryptography.hazmat.primitives.serialization import Encoding
+
+            self._chain_der = tuple(c.public_bytes(Encoding.DER) for c in self._chain)
+        return self._chain_der
 
     def sign(self, data: bytes) -> bytes:
         """RSASSA-PSS (salt = hash length) or raw ``r||s`` ECDSA over ``data``."""
@@ -119,20 +140,58 @@ def load_private_key(key_path: str | Path) -> PrivateKeyTypes:
                                "(want PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)")
         try:
             if label == "PRIVATE KEY":
-                return load_der_private_key(_pem_body(body, f"key file {key_path}"), password=None)
-            return load_pem_private_key(block, password=None)
+                key = load_der_private_key(_pem_body(body, f"key file {key_path}"), password=None,
+                                           unsafe_skip_rsa_key_validation=True)
+            else:
+                key = load_pem_private_key(block, password=None, unsafe_skip_rsa_key_validation=True)
         except SigningError:
             raise
         except TypeError:
             raise SigningError(f"key file {key_path}: encrypted private keys are not supported") from None
         except Exception as exc:
             raise SigningError(f"key file {key_path}: malformed or unsupported private key ({exc})") from None
+        problem = _check_rsa_key(key)
+        if problem:
+            raise SigningError(f"key file {key_path}: malformed or unsupported private key ({problem})")
+        return key
     raise SigningError(f"key file {key_path}: no PEM private key found")
+
+
+def _check_rsa_key(key: PrivateKeyTypes) -> str | None:
+    """Why an RSA private key is inconsistent (None when it is not RSA or is consistent).
+
+    Go's ``rsa.PrivateKey.Validate`` (what notation runs on its signing key) plus the CRT values
+    OpenSSL signs with: ``e`` odd and at least 3, ``p·q = n`` with ``p, q > 1``,
+    ``d·e ≡ 1 (mod p-1)`` and ``(mod q-1)``, ``dP = d mod (p-1)``, ``dQ = d mod (q-1)``,
+    ``qInv·q ≡ 1 (mod p)``. Integer arithmetic only: microseconds, not OpenSSL's primality tests.
+    """
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    if not isinstance(key, rsa.RSAPrivateKey):
+        return None
+    nums = key.private_numbers()
+    p, q, d = nums.p, nums.q, nums.d
+    n, e = nums.public_numbers.n, nums.public_numbers.e
+    if e < 3 or e % 2 == 0:
+        return "invalid public exponent"
+    if p <= 1 or q <= 1 or p * q != n:
+        return "invalid modulus"
+    if (d * e) % (p - 1) != 1 or (d * e) % (q - 1) != 1:
+        return "invalid exponents"
+    if nums.dmp1 != d % (p - 1) or nums.dmq1 != d % (q - 1) or (nums.iqmp * q) % p != 1:
+        return "invalid CRT values"
+    return None
 
 
 def load_certificates(cert_path: str | Path) -> list[x509.Certificate]:
     """All PEM ``CERTIFICATE`` blocks of ``cert_path``, in file order (leaf first)."""
+    return [cert for cert, _der in _load_certificates_der(cert_path)]
+
+
+def _load_certificates_der(cert_path: str | Path) -> list[tuple[x509.Certificate, bytes]]:
+    """Each PEM ``CERTIFICATE`` block of ``cert_path`` parsed, with its DER bytes, in file order."""
     from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
 
     data = _read(cert_path, "certificate")
     certs = []
@@ -140,7 +199,9 @@ def load_certificates(cert_path: str | Path) -> list[x509.Certificate]:
         if label != "CERTIFICATE":
             continue
         try:
-            certs.append(x509.load_der_x509_certificate(_pem_body(body, f"certificate file {cert_path}")))
+            cert = x509.load_der_x509_certificate(_pem_body(body, f"certificate file {cert_path}"))
+            # the encoding the envelope has always carried (for DER input, the bytes of the file)
+            certs.append((cert, cert.public_bytes(Encoding.DER)))
         except SigningError:
             raise
         except Exception as exc:
@@ -164,7 +225,8 @@ def load_file_signer(key_path: str | Path, cert_path: str | Path) -> FileSigner:
         key_spec_of(key, what=f"key file {key_path}")
     except UnsupportedKeyError as exc:
         raise SigningError(str(exc)) from None
-    chain = load_certificates(cert_path)
+    loaded = _load_certificates_der(cert_path)
+    chain = [cert for cert, _der in loaded]
     key_pub = key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     try:
         leaf_pub = chain[0].public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
@@ -173,7 +235,7 @@ def load_file_signer(key_path: str | Path, cert_path: str | Path) -> FileSigner:
     if key_pub != leaf_pub:
         raise SigningError(f"key file {key_path} does not match the public key of the first certificate "
                            f"in {cert_path}")
-    return FileSigner(key, chain, key_path=str(key_path))
+    return FileSigner(key, chain, key_path=str(key_path), chain_der=[der for _cert, der in loaded])
 
 
 def _create(record: Mapping[str, Any]) -> FileSigner:

@@ -3,8 +3,9 @@
 Reads never follow symlinks inside the layout, never block on FIFOs and never write.
 Writes hold an exclusive ``flock`` on the layout directory for the whole session, write each
 blob to a temp file beside its final name (hashing as it writes), fsync and rename it, and
-rewrite ``index.json`` the same way last — so a kill at any point leaves a valid layout and
-concurrent signers all end up in ``index.json``.
+rewrite ``index.json`` the same way last, after the blobs' directory is fsynced — so a kill at
+any point leaves a valid layout and concurrent signers all end up in ``index.json``. Small
+blobs are staged and made durable together at commit (:class:`DirWriter`).
 """
 
 from __future__ import annotations
@@ -22,12 +23,16 @@ from typing import IO
 
 import ocisign
 from ocisign.errors import ContentError, LayoutError, NotFoundError
-from ocisign.fsutil import fsync_dir, write_atomic
+from ocisign.fsutil import StagedFile, fsync_all, fsync_dir, write_atomic
 from ocisign.oci.layout_reader import LAYOUT_VERSION, LayoutReader, blob_relpath, merge_index
 from ocisign.oci.model import MT_INDEX, Descriptor, canonical_json, hasher_for, parse_json_object, validate_digest
 from ocisign.types import LayoutHandler
 
 _CHUNK = 1 << 20
+#: blobs given as bytes up to this size are staged and made durable together at commit
+_STAGE_MAX = 4 << 20
+#: at most this many staged blobs (open temp files) per session; more are published early
+_STAGE_LIMIT = 64
 
 
 def _layout_error(location: str, relpath: str, exc: OSError) -> LayoutError:
@@ -170,13 +175,14 @@ class DirLayout(LayoutReader):
     def writer(self) -> Iterator[DirWriter]:
         """Exclusive write session; ``index.json`` is rewritten atomically on clean exit."""
         self.index_entries()  # the layout must be valid before anything is written (re-read under the lock)
+        root = os.fspath(self.root)
         for rel in ("blobs", "blobs/sha256"):  # never write through a symlink out of the layout
             with contextlib.suppress(FileNotFoundError):
-                if not stat.S_ISDIR(os.lstat(self.root / rel).st_mode):
+                if not stat.S_ISDIR(os.lstat(os.path.join(root, rel)).st_mode):
                     raise LayoutError(f"{self.location}: {rel} is not a directory (symbolic links are refused)")
         for rel in ("index.json", "blobs", f"blobs/{'sha256'}", "."):
-            p = self.root / rel
-            if p.exists() and not os.access(p, os.W_OK):
+            p = os.path.join(root, rel)
+            if os.path.exists(p) and not os.access(p, os.W_OK):
                 raise LayoutError(f"{self.location}: {rel} is not writable (permission denied or read-only)")
         dfd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
         try:
@@ -189,27 +195,46 @@ class DirLayout(LayoutReader):
                 w.commit()
             except OSError as exc:  # disk full, permissions, I/O errors: a clear error, not a traceback
                 raise LayoutError(f"{self.location}: cannot write the layout: {exc.strerror or exc}") from None
+            finally:
+                w.discard()  # staged blobs of a failed session (none after a commit)
         finally:
             self._index = None
             os.close(dfd)  # releases the flock
 
 
 class DirWriter:
-    """Write session on a :class:`DirLayout` (see :class:`ocisign.types.TargetWriter`)."""
+    """Write session on a :class:`DirLayout` (see :class:`ocisign.types.TargetWriter`).
+
+    Small blobs given as bytes (signature envelopes, manifests, configs) are staged: written to a
+    temp file at once, fsynced and renamed into place at :meth:`commit`, together with the new
+    ``index.json``: every file is created first, then every file is fsynced, then the blobs are
+    renamed, their directory fsynced once, and ``index.json`` is renamed last (the commit point)
+    and its directory fsynced. Streamed blobs (``cp``) are fsynced and renamed as they finish.
+    """
 
     def __init__(self, layout: DirLayout) -> None:
         self._layout = layout
         self._added: list[tuple[Descriptor, str | None]] = []
         #: directories blobs were renamed into; fsynced once at commit, before index.json names them
         self._renamed_in: set[Path] = set()
+        #: staged small blobs by digest (written, verified, not yet durable nor visible)
+        self._staged: dict[str, StagedFile] = {}
+        self._staged_lock = threading.Lock()
+        #: blob directories this session made sure exist
+        self._dirs_made: set[Path] = set()
 
     def push_blob(self, desc: Descriptor, source: bytes | IO[bytes]) -> None:
         """Store a blob (skipped when an identical one is present), verifying digest and size."""
         validate_digest(desc.digest, where=f"{self._layout.location}: blob")
         path = self._layout.blob_path(desc)
-        if self._present(desc, path):
+        if desc.digest in self._staged or self._present(desc, path):
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in self._dirs_made:  # once per directory and session
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._dirs_made.add(path.parent)
+        if isinstance(source, bytes | bytearray | memoryview) and len(source) <= _STAGE_MAX:
+            self._stage(desc, path, bytes(source))
+            return
         h = hasher_for(desc.digest)
         written = 0
         import tempfile  # only writers need it
@@ -244,6 +269,42 @@ class DirWriter:
                 os.unlink(tmp)
             raise
 
+    def _stage(self, desc: Descriptor, path: Path, data: bytes) -> None:
+        h = hasher_for(desc.digest)
+        h.update(data)
+        actual = f"{desc.digest.split(':', 1)[0]}:{h.hexdigest()}"
+        if len(data) != desc.size or actual != desc.digest:
+            raise ContentError(
+                f"{self._layout.location}: content for {desc.digest} does not match its descriptor "
+                f"(got {len(data)} bytes, {actual})"
+            )
+        staged = StagedFile(path, data, mode=0o644, prefix=".tmp-", suffix="")
+        with self._staged_lock:
+            if desc.digest in self._staged:  # another thread staged the same content
+                staged.discard()
+                return
+            self._staged[desc.digest] = staged
+            full = len(self._staged) >= _STAGE_LIMIT
+        if full:
+            self._publish_staged()
+
+    def _publish_staged(self) -> None:
+        """fsync and rename the staged blobs now (their directory is fsynced at commit)."""
+        with self._staged_lock:
+            staged = list(self._staged.values())
+            fsync_all([f.fileno() for f in staged])
+            for f in staged:
+                f.publish(sync_dir=False)
+                self._renamed_in.add(f.path.parent)
+            self._staged.clear()
+
+    def discard(self) -> None:
+        """Remove the temp files of staged blobs not committed (a failed session)."""
+        with self._staged_lock:
+            staged, self._staged = list(self._staged.values()), {}
+        for f in staged:
+            f.discard()
+
     def _present(self, desc: Descriptor, path: Path) -> bool:
         try:
             st = os.lstat(path)
@@ -264,22 +325,36 @@ class DirWriter:
             self._added.append((desc, tag))
 
     def commit(self) -> None:
-        """Make the new blobs durable (one fsync per directory), then rewrite index.json atomically
-        with the entries added in this session."""
-        for directory in sorted(self._renamed_in):
-            fsync_dir(directory)
-        self._renamed_in.clear()
-        if not self._added:
-            return
-        layout = self._layout
-        raw = parse_json_object(layout._read_small("index.json", 64 * 1024 * 1024), where="index.json")
-        merged = merge_index(layout.index_entries(), self._added)
-        raw.setdefault("schemaVersion", 2)
-        raw.setdefault("mediaType", MT_INDEX)
-        raw["manifests"] = [d.to_json() for d in merged]
-        path = layout.root / "index.json"
-        write_atomic(path, canonical_json(raw), mode=stat.S_IMODE(os.stat(path).st_mode))  # keep its mode
-        self._added.clear()
+        """Make the new blobs durable and visible (one fsync per directory), then rewrite index.json
+        atomically with the entries added in this session (see the class docstring for the order)."""
+        with self._staged_lock:
+            staged = list(self._staged.values())
+        index: StagedFile | None = None
+        try:
+            if self._added:
+                layout = self._layout
+                raw = parse_json_object(layout._read_small("index.json", 64 * 1024 * 1024), where="index.json")
+                merged = merge_index(layout.index_entries(), self._added)
+                raw.setdefault("schemaVersion", 2)
+                raw.setdefault("mediaType", MT_INDEX)
+                raw["manifests"] = [d.to_json() for d in merged]
+                path = layout.root / "index.json"
+                index = StagedFile(path, canonical_json(raw), mode=stat.S_IMODE(os.stat(path).st_mode))  # keep its mode
+            fsync_all([f.fileno() for f in (*staged, *([index] if index is not None else []))])
+            for f in staged:
+                f.publish(sync_dir=False)
+                self._renamed_in.add(f.path.parent)
+            with self._staged_lock:
+                self._staged.clear()
+            for directory in sorted(self._renamed_in):
+                fsync_dir(directory)
+            self._renamed_in.clear()
+            if index is not None:
+                index.publish()  # the commit point: every blob it names is durable
+                self._added.clear()
+        finally:
+            if index is not None:
+                index.discard()
 
 
 def create_layout(root: Path) -> DirLayout:

@@ -32,16 +32,19 @@ pytestmark = pytest.mark.slow
 
 #: runs the CLI after arranging SIGKILL around the N-th call of os.<func> ("before" or "after" it)
 KILLER = textwrap.dedent("""
-    import os, signal, sys
+    import os, signal, sys, threading
     n, when, func = int(sys.argv[1]), sys.argv[2], sys.argv[3]
     real = getattr(os, func)
     calls = [0]
+    lock = threading.Lock()
     def patched(*args, **kwargs):
-        calls[0] += 1
-        if calls[0] == n and when == "before":
+        with lock:  # calls may come from several threads at once (files are fsynced together)
+            calls[0] += 1
+            mine = calls[0]
+        if mine == n and when == "before":
             os.kill(os.getpid(), signal.SIGKILL)
         result = real(*args, **kwargs)
-        if calls[0] == n and when == "after":
+        if mine == n and when == "after":
             os.kill(os.getpid(), signal.SIGKILL)
         return result
     setattr(os, func, patched)

@@ -169,3 +169,23 @@ def test_references_may_sit_between_options(run_cli: Callable[..., Any], batch_e
     assert r.rc == 2 and f"unrecognized arguments: {b} --bogus" in r.err  # an unknown flag: as argparse says
     r = run_cli("key", "ls", "extra")
     assert r.rc == 2 and "unrecognized arguments: extra" in r.err
+
+
+def test_one_layout_signed_by_several_threads_keeps_every_signature(run_cli: Callable[..., Any],
+                                                                    batch_env: list[Path]) -> None:
+    """Threads of a batch writing the same layout serialise on its lock: each staged signature is
+    committed into index.json, no temp file is left, and the layout checks clean."""
+    layout = batch_env[0]
+    r = run_cli("sign", "--oci-layout", "--jobs", "4", *[f"{layout}:v1"] * 4,
+                "--signature-format", "jws")
+    assert r.rc == 0, r.err
+    index = json.loads((layout / "index.json").read_text())
+    signatures = [m for m in index["manifests"] if "org.opencontainers.image.ref.name" not in m.get("annotations", {})]
+    assert len(signatures) == 4
+    for m in signatures:
+        assert (layout / "blobs" / "sha256" / m["digest"].split(":")[1]).is_file()
+    assert not [p for p in layout.rglob(".*") if p.is_file()]
+    assert run_cli("layout", "check", str(layout)).rc == 0
+    r = run_cli("list", "--oci-layout", f"{layout}:v1")
+    assert r.rc == 0
+    assert all(m["digest"] in r.out for m in signatures)

@@ -189,3 +189,50 @@ def test_plugin_module_import_is_cheap() -> None:
             "bad = [m for m in ('cryptography', 'cbor2', 'urllib3') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _pkcs1_pem(*ints: int) -> bytes:
+    """A PEM ``RSA PRIVATE KEY`` (PKCS#1, version 0) holding exactly these integers."""
+    import base64
+
+    from ocisign.x509 import der_writer
+
+    der = der_writer.sequence(der_writer.integer(0), *(der_writer.integer(i) for i in ints))
+    body = base64.encodebytes(der).replace(b"\n", b"")
+    lines = b"\n".join(body[i:i + 64] for i in range(0, len(body), 64))
+    return b"-----BEGIN RSA PRIVATE KEY-----\n" + lines + b"\n-----END RSA PRIVATE KEY-----\n"
+
+
+@pytest.mark.parametrize("broken,why", [
+    ("dmp1", "invalid CRT values"), ("iqmp", "invalid CRT values"), ("d", "invalid exponents"),
+    ("n", "invalid modulus"),
+])
+def test_inconsistent_rsa_keys_refused(make_keypair: Callable[..., Any], tmp_path: Path, broken: str,
+                                       why: str) -> None:
+    """RSA keys skip OpenSSL's slow primality check; Go's Validate checks (and the CRT values) still hold."""
+    kp = make_keypair("rsa2048")
+    key = serialization.load_pem_private_key(kp.key_path.read_bytes(), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    nums = key.private_numbers()
+    values = {"n": nums.public_numbers.n, "e": nums.public_numbers.e, "d": nums.d, "p": nums.p, "q": nums.q,
+              "dmp1": nums.dmp1, "dmq1": nums.dmq1, "iqmp": nums.iqmp}
+    good = tmp_path / "good.key"
+    good.write_bytes(_pkcs1_pem(*values.values()))
+    signer = load_file_signer(good, kp.cert_path)  # the hand-made encoding itself is accepted
+    sig = signer.sign(b"data")
+    pub = kp.chain[0].public_key()
+    pub.verify(sig, b"data", padding.PSS(padding.MGF1(hashes.SHA256()), 32), hashes.SHA256())
+    values[broken] += 2  # stays odd/even as before, so only the consistency checks can notice
+    bad = tmp_path / "bad.key"
+    bad.write_bytes(_pkcs1_pem(*values.values()))
+    with pytest.raises(SigningError, match=rf"bad.key: malformed or unsupported private key \(.*{why}"):
+        load_file_signer(bad, kp.cert_path)
+
+
+def test_chain_der_is_carried(make_keypair: Callable[..., Any]) -> None:
+    """The signer hands out the DER of its chain, identical to the certificates' own encoding."""
+    kp = make_keypair("ec256")
+    signer = load_file_signer(kp.key_path, kp.cert_path)
+    assert signer.certificate_chain_der() == tuple(
+        c.public_bytes(serialization.Encoding.DER) for c in signer.certificate_chain())
+    assert len(signer.certificate_chain_der()) == len(kp.chain)

@@ -82,11 +82,15 @@ def plan_seal(request: Any, signer: Any) -> SealPlan:
 
 
 def _signer_chain_der(signer: Any, alg: Algorithm) -> tuple[bytes, ...]:
-    """The signer's chain as DER; non-empty and its leaf key of ``alg``'s key spec."""
-    from cryptography.hazmat.primitives.serialization import Encoding
+    """The signer's chain as DER; non-empty and its leaf key of ``alg``'s key spec.
 
+    A signer that carries the DER of its chain (``certificate_chain_der()``, the file signer reads
+    it with the certificates) is not asked to encode the certificates again for every envelope.
+    """
     try:
         chain = tuple(signer.certificate_chain())
+        carried = getattr(signer, "certificate_chain_der", None)
+        ders = tuple(carried()) if callable(carried) else None
     except OcisignError:
         raise
     except Exception as exc:
@@ -97,6 +101,10 @@ def _signer_chain_der(signer: Any, alg: Algorithm) -> tuple[bytes, ...]:
     if leaf_spec != alg.key_spec:
         raise SigningError(f"signing key spec {alg.key_spec} does not match the {leaf_spec} key "
                            "of the leaf certificate")
+    if ders is not None and len(ders) == len(chain) and all(isinstance(d, bytes) for d in ders):
+        return ders
+    from cryptography.hazmat.primitives.serialization import Encoding
+
     return tuple(c.public_bytes(Encoding.DER) for c in chain)
 
 

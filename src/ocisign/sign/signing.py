@@ -21,12 +21,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ocisign import __version__
 from ocisign.errors import SigningError, UsageError
+from ocisign.lazy_re import lazy_re
 from ocisign.oci.model import (
     ANN_CREATED,
     ANN_THUMBPRINT,
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from ocisign.manager import OcisignPluginManager
     from ocisign.sign.timestamping import TimestampOptions
     from ocisign.types import EnvelopeFormat, GeneratedEnvelope, Signer, Target
+    from ocisign.x509.memo import CertMemo
 
 SIGNING_AGENT = f"ocisign/{__version__}"
 
@@ -64,7 +65,7 @@ class SignResult:
     manifest_bytes: bytes
 
 
-_DURATION_RE = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+_DURATION_RE = lazy_re(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
 _UNIT_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9,
             "h": 3600 * 10**9}
 
@@ -105,11 +106,15 @@ def parse_duration(text: str) -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
 
-def thumbprints_annotation(chain: list[x509.Certificate]) -> str:
-    """``["<sha256 hex of each cert, lowercase>", …]`` compact, in chain order."""
-    from ocisign.x509.chain import cert_fingerprint_sha256
+def thumbprints_annotation(chain: Sequence[x509.Certificate] | Sequence[bytes]) -> str:
+    """``["<sha256 hex of each cert, lowercase>", …]`` compact, in chain order.
 
-    return json.dumps([cert_fingerprint_sha256(c) for c in chain], separators=(",", ":"))
+    ``chain`` holds certificates or their DER bytes.
+    """
+    import hashlib
+
+    return json.dumps([hashlib.sha256(c if isinstance(c, bytes) else _der(c)).hexdigest() for c in chain],
+                      separators=(",", ":"))
 
 
 def signature_manifest(subject: Descriptor, envelope: Descriptor, annotations: Mapping[str, str]) -> bytes:
@@ -194,10 +199,11 @@ def sign_artifact(
         from ocisign.sign.timestamping import timestamp_envelope
 
         blob = timestamp_envelope(blob, envelope_format, timestamp)
-    _check_envelope(envelope_format, blob, payload, chain)
+    chain_der = _signer_chain_der(signer, chain, own=not callable(generate))
+    _check_envelope(envelope_format, blob, payload, chain_der)
 
     envelope = Descriptor(media_type=envelope_format.media_type, digest=sha256_digest(blob), size=len(blob))
-    annotations = {**extra_annotations, ANN_THUMBPRINT: thumbprints_annotation(chain),
+    annotations = {**extra_annotations, ANN_THUMBPRINT: thumbprints_annotation(chain_der),
                    ANN_CREATED: created_annotation(signing_time)}
     manifest = signature_manifest(subject, envelope, annotations)
     sig = Descriptor(media_type=MT_MANIFEST, digest=sha256_digest(manifest), size=len(manifest),
@@ -220,10 +226,43 @@ def _signer_chain(signer: Signer) -> list[x509.Certificate]:
         raise SigningError(f"signing key: cannot read its certificate chain: {exc}") from exc
 
 
-def _check_envelope(fmt: EnvelopeFormat, blob: bytes, payload: bytes, chain: list[x509.Certificate]) -> None:
-    """The sealed envelope must open, carry our payload and the signer's chain."""
+def _signer_chain_der(signer: Signer, chain: list[x509.Certificate], *, own: bool) -> tuple[bytes, ...]:
+    """The DER of ``chain``. When ``chain`` is the signer's own ``certificate_chain()`` (``own``) and the
+    signer carries its DER (``certificate_chain_der()``, the file signer does), those bytes; else each
+    certificate encoded once per certificate object."""
+    carried = getattr(signer, "certificate_chain_der", None) if own else None
+    if callable(carried):
+        try:
+            ders = tuple(carried())
+        except Exception:  # an optional extra of the signer: encode the certificates instead
+            ders = ()
+        if len(ders) == len(chain) and all(isinstance(d, bytes) for d in ders):
+            return ders
+    return tuple(_der(c) for c in chain)
+
+
+def _der_of(cert: x509.Certificate) -> bytes:
     from cryptography.hazmat.primitives.serialization import Encoding
 
+    return cert.public_bytes(Encoding.DER)
+
+
+def _der(cert: x509.Certificate) -> bytes:
+    """The DER of ``cert``, encoded once per certificate object (envelope certificates are parsed
+    once per process, so a batch meets the same objects again)."""
+    global _DER_MEMO
+    if _DER_MEMO is None:
+        from ocisign.x509.memo import CertMemo
+
+        _DER_MEMO = CertMemo(_der_of)
+    return _DER_MEMO(cert)
+
+
+_DER_MEMO: CertMemo[bytes] | None = None
+
+
+def _check_envelope(fmt: EnvelopeFormat, blob: bytes, payload: bytes, chain_der: Sequence[bytes]) -> None:
+    """The sealed envelope must open (parse and verify), carry our payload and the signer's chain."""
     from ocisign.errors import OcisignError
 
     try:
@@ -232,6 +271,6 @@ def _check_envelope(fmt: EnvelopeFormat, blob: bytes, payload: bytes, chain: lis
         raise SigningError(f"the produced {fmt.name} envelope does not verify: {exc}") from None
     if json.loads(content.payload) != json.loads(payload):
         raise SigningError(f"the produced {fmt.name} envelope does not carry the signed payload")
-    got = [c.public_bytes(Encoding.DER) for c in content.certificate_chain]
-    if got != [c.public_bytes(Encoding.DER) for c in chain]:
+    got = [_der(c) for c in content.certificate_chain]
+    if got != list(chain_der):
         raise SigningError(f"the produced {fmt.name} envelope does not carry the signing certificate chain")
