@@ -16,16 +16,18 @@ import json
 import os
 import stat
 import threading
-from collections.abc import Iterator
-from pathlib import Path
-from typing import IO
 
-import ocisign
 from ocisign.errors import ContentError, LayoutError, NotFoundError
-from ocisign.fsutil import fsync_dir, write_atomic
+from ocisign.lazy_plugins import hookimpl
 from ocisign.oci.layout_reader import LAYOUT_VERSION, LayoutReader, blob_relpath, merge_index
 from ocisign.oci.model import MT_INDEX, Descriptor, canonical_json, hasher_for, parse_json_object, validate_digest
 from ocisign.types import LayoutHandler
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+    from typing import IO
 
 _CHUNK = 1 << 20
 
@@ -56,9 +58,9 @@ def _read_fd(fd: int, limit: int) -> bytes:
 class DirLayout(LayoutReader):
     """An OCI image layout directory (read side plus :meth:`writer`)."""
 
-    def __init__(self, root: Path) -> None:
-        super().__init__(str(root))
-        self.root = root
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self._root = os.fspath(root)  # a str: list never imports pathlib
+        super().__init__(self._root)
         #: directories of the layout opened once per session (``""`` is the root, then ``blobs``,
         #: ``blobs/sha256``), each opened without following symbolic links; closed by :meth:`close`
         self._dir_fds: dict[str, int] = {}
@@ -73,7 +75,7 @@ class DirLayout(LayoutReader):
             return fd
         if not parts:
             try:
-                fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+                fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY)
             except FileNotFoundError:
                 raise LayoutError(f"{self.location}: no such directory") from None
             except OSError as exc:
@@ -160,6 +162,13 @@ class DirLayout(LayoutReader):
             return os.fstat(fd).st_size
         finally:
             os.close(fd)
+
+    @property
+    def root(self) -> Path:
+        """The layout directory."""
+        from pathlib import Path
+
+        return Path(self._root)
 
     def blob_path(self, desc: Descriptor) -> Path:
         """Filesystem path of a blob (for zero-copy consumers such as the registry uploader)."""
@@ -266,6 +275,8 @@ class DirWriter:
     def commit(self) -> None:
         """Make the new blobs durable (one fsync per directory), then rewrite index.json atomically
         with the entries added in this session."""
+        from ocisign.fsutil import fsync_dir, write_atomic
+
         for directory in sorted(self._renamed_in):
             fsync_dir(directory)
         self._renamed_in.clear()
@@ -282,8 +293,13 @@ class DirWriter:
         self._added.clear()
 
 
-def create_layout(root: Path) -> DirLayout:
+def create_layout(root: str | os.PathLike[str]) -> DirLayout:
     """Open ``root`` as a layout, initialising it when it is missing or an empty directory."""
+    from pathlib import Path
+
+    from ocisign.fsutil import write_atomic
+
+    root = Path(root)
     if root.exists() and not root.is_dir():
         raise LayoutError(f"{root}: exists and is not a directory")
     if root.is_dir() and any(root.iterdir()):
@@ -296,11 +312,11 @@ def create_layout(root: Path) -> DirLayout:
     return DirLayout(root)
 
 
-def _detect(path: Path) -> bool:
-    return path.is_dir()
+def _detect(path: str | os.PathLike[str]) -> bool:
+    return os.path.isdir(path)
 
 
-@ocisign.hookimpl
+@hookimpl
 def ocisign_layout_handlers() -> Iterator[LayoutHandler]:
     """Register the ``oci`` directory layout."""
     yield LayoutHandler(
