@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
-from typing import IO, Any
 
 from ocisign.errors import ContentError
 from ocisign.oci.model import Descriptor, hasher_for
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 
 class VerifyingReader(io.RawIOBase):
