@@ -28,13 +28,12 @@ stderr when it is a terminal.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
-from typing import TYPE_CHECKING
 
 from ocisign.cli.options import add_remote_options
 from ocisign.errors import UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
     from ocisign.cli.context import CliContext
     from ocisign.oci.refs import RegistryRef
@@ -112,6 +111,8 @@ def _registry_ref(text: str, flag: str) -> RegistryRef:
 
 def _side_options(args: argparse.Namespace, base: RemoteOptions, side: str) -> RemoteOptions:
     """``base`` with ``--from-*``/``--to-*`` transport options and credentials applied."""
+    import dataclasses
+
     plain = bool(getattr(args, f"{side}_plain_http", False))
     insecure = bool(getattr(args, f"{side}_insecure", False))
     ca_file = getattr(args, f"{side}_ca_file", None)

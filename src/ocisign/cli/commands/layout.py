@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ocisign.errors import LayoutError, OcisignError, UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
     from ocisign.cli.context import CliContext
 
