@@ -15,13 +15,12 @@ the hook implementation share the archive's lock and offsets.
 
 from __future__ import annotations
 
+import _thread  # threading.Lock is _thread.allocate_lock; threading is imported by writers only
 import contextlib
 import errno
-import fcntl
 import io
 import os
 import stat
-import threading
 import time
 
 from ocisign.errors import ContentError, LayoutError, NotFoundError
@@ -39,11 +38,12 @@ from ocisign.types import LayoutHandler
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
+    # imported when a tar is read: detecting a directory layout needs none of it
+    import threading
     from collections.abc import Iterator
     from pathlib import Path
     from typing import IO, Any
 
-    # imported when a tar is read: detecting a directory layout needs none of it
     from ocisign.oci.tar_index import TarIndex, TarMember
 
 _CHUNK = 1 << 20
@@ -68,7 +68,7 @@ class _Source:
         self.fd = fd
         self.users = 0
         self.retired = False
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     def acquire(self) -> int:
         with self._lock:
@@ -310,6 +310,8 @@ class ArchiveLayout(LayoutReader):
             except OSError as exc:
                 raise _os_error(self.location, "cannot open for locking", exc) from None
             try:
+                import fcntl  # writers only: reading needs no lock
+
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 held = os.fstat(fd)
                 now = os.stat(real, follow_symlinks=False)
@@ -345,7 +347,7 @@ class ArchiveWriter:
     def __init__(self, layout: ArchiveLayout, real: Path) -> None:
         self._layout = layout
         self._real = real
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._added: list[tuple[Descriptor, str | None]] = []
         self._pushed: set[str] = set()
         self._inflight: dict[str, threading.Event] = {}
@@ -369,6 +371,8 @@ class ArchiveWriter:
                     return
                 busy = self._inflight.get(desc.digest)
                 if busy is None:
+                    import threading
+
                     done = self._inflight[desc.digest] = threading.Event()
                     break
             busy.wait()  # another thread is pushing the same blob: wait for its outcome

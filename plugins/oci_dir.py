@@ -9,13 +9,12 @@ concurrent signers all end up in ``index.json``.
 
 from __future__ import annotations
 
+import _thread  # threading.Lock is _thread.allocate_lock; importing threading costs list start-up
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import stat
-import threading
 
 from ocisign.errors import ContentError, LayoutError, NotFoundError
 from ocisign.lazy_plugins import hookimpl
@@ -64,7 +63,7 @@ class DirLayout(LayoutReader):
         #: directories of the layout opened once per session (``""`` is the root, then ``blobs``,
         #: ``blobs/sha256``), each opened without following symbolic links; closed by :meth:`close`
         self._dir_fds: dict[str, int] = {}
-        self._dir_lock = threading.Lock()
+        self._dir_lock = _thread.allocate_lock()
 
     # --- primitives -----------------------------------------------------------------------------
     def _dir_fd(self, parts: list[str]) -> int:
@@ -189,6 +188,8 @@ class DirLayout(LayoutReader):
                 raise LayoutError(f"{self.location}: {rel} is not writable (permission denied or read-only)")
         dfd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
         try:
+            import fcntl  # writers only: reading needs no lock
+
             fcntl.flock(dfd, fcntl.LOCK_EX)
             self._index = None  # re-read under the lock: another writer may have committed
             self.index_entries()

@@ -40,9 +40,16 @@ def _path_entries() -> list[str]:
 
 
 def own_version(name: str = "ocisign") -> str:
-    """The version of distribution ``name``: its first ``*.dist-info/METADATA`` on ``sys.path``."""
+    """The version of distribution ``name``: its first ``*.dist-info/METADATA`` on ``sys.path``.
+
+    For ocisign itself the directory this package was imported from is looked at first (where an
+    installed ocisign's dist-info is): ``--version`` then lists no other ``sys.path`` directory.
+    """
     prefix = name.replace("-", "_").lower() + "-"
-    for entry in _path_entries():
+    entries = _path_entries()
+    if name == "ocisign":
+        entries.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for entry in entries:
         try:
             names = os.listdir(entry)
         except OSError:
