@@ -548,7 +548,7 @@ class OcisignPluginManager:
 def _handler_path(function: Callable[..., Any], path: str) -> Any:
     """``path`` for a layout handler's ``detect``/``open``/``create``: a ``str`` for the built-in
     handlers (they take ``str | os.PathLike``), else the :class:`pathlib.Path` of the contract."""
-    if str(getattr(function, "__module__", "")).startswith(BUILTIN_PREFIX):
+    if str(getattr(function, "__module__", "")).startswith((BUILTIN_PREFIX, "ocisign.lazy_plugins")):
         return path
     from pathlib import Path
 
