@@ -14,6 +14,13 @@ Two start-up paths need package metadata and must stay cheap:
   read-only cache dir only means a scan on every run, never an error. The cache file lives in
   ``$OCISIGN_CACHE_DIR``, else ``$XDG_CACHE_HOME/ocisign``, else ``~/.cache/ocisign``; with none of
   them (no home directory) nothing is cached. ``OCISIGN_NO_ENTRY_POINT_CACHE=1`` turns it off.
+
+  Computing the fingerprint lists every ``sys.path`` directory (the standard library's alone
+  takes a third of a millisecond), so the index also keeps :func:`path_stamps`, the mtime of each
+  ``sys.path`` entry when it was written: a directory's mtime changes whenever an entry is added,
+  removed or renamed in it, so unchanged stamps plus unchanged dist-info and ``entry_points.txt``
+  mtimes mean an unchanged fingerprint (:func:`cached_entry_points` without a key checks just
+  that, with a few ``stat`` calls); when they differ, the full fingerprint decides.
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: --versio
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["EntryPointRecord", "cached_entry_points", "fingerprint", "own_version", "store_entry_points"]
+__all__ = ["EntryPointRecord", "cached_entry_points", "fingerprint", "own_version", "path_stamps",
+           "store_entry_points"]
 
 #: (entry-point name, value ``module:attr``, distribution name, distribution version)
 EntryPointRecord = tuple[str, str, str, str]
@@ -114,6 +122,30 @@ def fingerprint() -> list[Any]:
     return out
 
 
+def path_stamps() -> list[Any]:
+    """``[entry, mtime_ns]`` of each ``sys.path`` entry (absolute; -1 when it does not exist)."""
+    return [[entry, _mtime(entry)] for entry in map(os.path.abspath, _path_entries())]
+
+
+def _unchanged(doc: dict[str, Any]) -> bool:
+    """True when the index's stamps and its key's dist-info mtimes are still those on disk."""
+    if doc.get("stamps") != path_stamps() or not isinstance(doc.get("key"), list):
+        return False
+    for item in doc["key"]:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+            return False
+        entry, dists = item
+        if not isinstance(dists, list):
+            continue  # a zip on sys.path: its stamp is its mtime
+        for dist in dists:
+            if not (isinstance(dist, list) and len(dist) == 3 and isinstance(dist[0], str)):
+                return False
+            full = os.path.join(entry, dist[0])
+            if _mtime(full) != dist[1] or _mtime(os.path.join(full, "entry_points.txt")) != dist[2]:
+                return False
+    return True
+
+
 def cache_dir() -> str | None:
     """The ocisign user cache directory, or None when there is none."""
     explicit = os.environ.get("OCISIGN_CACHE_DIR")
@@ -130,8 +162,12 @@ def _enabled() -> bool:
     return os.environ.get("OCISIGN_NO_ENTRY_POINT_CACHE", "") in ("", "0")
 
 
-def cached_entry_points(group: str, key: list[Any]) -> list[EntryPointRecord] | None:
-    """The cached index of ``group`` when it was stored for ``key``; None on a miss."""
+def cached_entry_points(group: str, key: list[Any] | None = None) -> list[EntryPointRecord] | None:
+    """The cached index of ``group`` when it was stored for ``key``; None on a miss.
+
+    Without ``key``: when nothing changed since it was stored (see :func:`path_stamps`), which
+    costs a few ``stat`` calls instead of the fingerprint's directory listings.
+    """
     directory = cache_dir()
     if directory is None or not _enabled():
         return None
@@ -142,7 +178,9 @@ def cached_entry_points(group: str, key: list[Any]) -> list[EntryPointRecord] | 
             doc = json.load(fh)
     except (OSError, ValueError):
         return None
-    if not isinstance(doc, dict) or doc.get("key") != key or not isinstance(doc.get("groups"), dict):
+    if not isinstance(doc, dict) or not isinstance(doc.get("groups"), dict):
+        return None
+    if not (_unchanged(doc) if key is None else doc.get("key") == key):
         return None
     records = doc["groups"].get(group)
     if not isinstance(records, list):
@@ -167,8 +205,10 @@ def scan_entry_points(group: str) -> list[EntryPointRecord]:
     return out
 
 
-def store_entry_points(group: str, key: list[Any], records: list[EntryPointRecord]) -> None:
-    """Cache ``records`` for ``key``; any failure (read-only or absent dir) is ignored."""
+def store_entry_points(group: str, key: list[Any], records: list[EntryPointRecord],
+                       stamps: list[Any] | None = None) -> None:
+    """Cache ``records`` for ``key`` (and ``stamps``: :func:`path_stamps` taken *before* ``key`` was
+    computed, so a change in between is seen); any failure (read-only or absent dir) is ignored."""
     directory = cache_dir()
     if directory is None or not _enabled():
         return
@@ -179,7 +219,7 @@ def store_entry_points(group: str, key: list[Any], records: list[EntryPointRecor
     try:
         os.makedirs(directory, mode=0o700, exist_ok=True)
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"key": key, "groups": {group: [list(r) for r in records]}}, fh)
+            json.dump({"key": key, "stamps": stamps, "groups": {group: [list(r) for r in records]}}, fh)
         os.replace(tmp, path)  # readers see the old index or the new one, never half of one
     except OSError:
         with contextlib.suppress(OSError):

@@ -166,3 +166,30 @@ def test_the_index_key_does_not_depend_on_the_working_directory(tmp_path: Path,
     assert fingerprint() == key_a
     _dist(tmp_path / "b", "here", GOOD)  # a distribution in the working directory does count
     assert fingerprint() != key_a
+
+
+def test_an_unchanged_index_is_checked_without_listing_any_directory(tmp_path: Path) -> None:
+    """The quick check (sys.path stamps, dist-info mtimes) lists no directory; an in-place edit of an
+    entry_points.txt, or a new file beside the distributions, still sends it to the full fingerprint."""
+    site, cache = tmp_path / "site", tmp_path / "cache"
+    good = _dist(site, "good", GOOD)
+    _refresh(tmp_path, cache)  # scans; importing the plugin writes site/__pycache__ after the stamps were taken
+    _refresh(tmp_path, cache)  # valid by the full key: stored again with today's stamps
+    probe = ("import os, sys\n"
+             "def no_listing(*a, **k):\n    raise AssertionError('listed a directory')\n"
+             "os.scandir = os.listdir = no_listing\n"
+             "from ocisign.metadata import cached_entry_points\n"
+             "print(cached_entry_points('ocisign'))\n")
+    env = _env(tmp_path, cache)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "'good', 'ocisign_good_mod', 'ocisign-good', '1.0'" in out.stdout
+    ep = good / "entry_points.txt"
+    stat = ep.stat()
+    os.utime(ep, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # edited in place
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "None"  # the quick check refuses: the key decides
+    _refresh(tmp_path, cache)
+    _refresh(tmp_path, cache)
+    (site / "unrelated.txt").write_text("x")  # the directory changed, its distributions did not
+    assert _plugin_list(tmp_path, cache).stdout.endswith("INDEXED\n")  # the full fingerprint still matches
