@@ -121,6 +121,8 @@ class _OciArchive(BuiltinStandIn):
 
     short = "oci_archive"
     description = "OCI image layout in a tar file (read in place, rewritten atomically)"
+    #: what :meth:`open` makes (``OcisignPluginManager.layout_type_of`` matches targets by it)
+    opens = "ocisign.plugins.oci_archive.ArchiveLayout"
 
     @hookimpl
     def ocisign_layout_handlers(self) -> Iterable[Any]:

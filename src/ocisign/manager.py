@@ -406,6 +406,16 @@ class OcisignPluginManager:
             raise LayoutError(f"{path}: ambiguous layout type ({names}); choose one with --layout-type")
         return matches[0].open(_handler_path(matches[0].open, p))
 
+    def layout_type_of(self, target: object) -> str | None:
+        """The name of the layout handler whose ``open`` makes targets like ``target`` (None: none)."""
+        cls = type(target)
+        for name, handler in self.layout_handlers().items():
+            opener = handler.open
+            owner = getattr(opener, "__self__", None)  # a stand-in's method (see lazy_plugins)
+            if opener is cls or getattr(owner, "opens", None) == f"{cls.__module__}.{cls.__qualname__}":
+                return name
+        return None
+
     def signer_factories(self, config_dir: str | os.PathLike[str] | None = None) -> dict[str, SignerFactory]:
         """All signer factories by scheme name (``config_dir``: where notation plugins are installed)."""
         return self._registrations("ocisign_signers", "signer", lambda r: r.name,

@@ -95,5 +95,10 @@ def test_the_tar_stand_ins_handler_is_the_modules(tmp_path) -> None:  # type: ig
     for path in ("dir", "img.tar", "text", "missing", "fifo.tar"):
         assert proxy_handler.detect(str(tmp_path / path)) == handler.detect(str(tmp_path / path)), path
     assert type(proxy_handler.open(str(tmp_path / "img.tar"))) is oci_archive.ArchiveLayout
+    from ocisign.manager import get_plugin_manager
+
+    pm = get_plugin_manager(load_entrypoints=False)
+    assert pm.layout_type_of(proxy_handler.open(str(tmp_path / "img.tar"))) == "oci-archive"
+    assert pm.layout_type_of(pm.open_layout(tmp_path / "dir")) == "oci" and pm.layout_type_of(object()) is None
     created = proxy_handler.create(str(tmp_path / "new.tar"))
     assert type(created) is oci_archive.ArchiveLayout and (tmp_path / "new.tar").is_file()
