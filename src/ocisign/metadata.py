@@ -29,11 +29,11 @@ import contextlib
 import os
 import sys
 
-from ocisign.version import own_version
-
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: --version never does (mypy reads it alike)
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
     from typing import Any
+
+    from ocisign.version import own_version as own_version
 
 __all__ = ["EntryPointRecord", "cached_entry_points", "fingerprint", "own_version", "path_stamps",
            "store_entry_points"]
@@ -185,3 +185,12 @@ def store_entry_points(group: str, key: list[Any], records: list[EntryPointRecor
     except OSError:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+
+
+def __getattr__(name: str) -> Any:
+    """``own_version`` of :mod:`ocisign.version` (re-exported, imported on first use)."""
+    if name == "own_version":
+        from ocisign.version import own_version
+
+        return own_version
+    raise AttributeError(f"module 'ocisign.metadata' has no attribute {name!r}")

@@ -23,12 +23,12 @@ from ocisign.oci.model import (
     MT_INDEX,
     Descriptor,
     Manifest,
+    check_verified,
     digest_hex,
     manifest_from_object,
     parse_json_object,
     parse_manifest,
 )
-from ocisign.oci.streams import VerifyingReader, check_verified
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
@@ -196,6 +196,8 @@ class LayoutReader(abc.ABC):
     @contextlib.contextmanager
     def open_blob(self, desc: Descriptor) -> Iterator[IO[bytes]]:
         """Stream a blob; the stream raises ContentError at EOF on a digest/size mismatch."""
+        from ocisign.oci.streams import VerifyingReader  # streaming: not for manifests and envelopes
+
         raw = self._open_file(blob_relpath(desc.digest))
         reader = VerifyingReader(raw, desc, where=f"{self._location}: blob")
         try:

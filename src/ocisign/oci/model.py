@@ -44,6 +44,7 @@ __all__ = [
     "Descriptor",
     "Manifest",
     "canonical_json",
+    "check_verified",
     "descriptor_from_json",
     "digest_hex",
     "hasher_for",
@@ -127,6 +128,23 @@ def hasher_for(digest: str) -> Any:
     if algo not in _HEX_LEN:
         raise ContentError(f"unsupported digest algorithm {algo!r}")
     return hashlib.new(algo)
+
+
+def check_verified(data: bytes, desc: Descriptor, *, where: str) -> None:
+    """ContentError unless ``data`` (read up to one byte past ``desc.size``) is exactly the content of ``desc``
+    (how a whole small blob — a manifest, an envelope — is checked once it is read).
+
+    The messages are those of :class:`VerifyingReader`.
+    """
+    if len(data) < desc.size:
+        raise ContentError(f"{where}: {desc.digest} is truncated ({len(data)} of {desc.size} bytes)")
+    if len(data) > desc.size:
+        raise ContentError(f"{where}: {desc.digest} is larger than its declared size {desc.size}")
+    h = hasher_for(desc.digest)
+    h.update(data)
+    actual = f"{desc.digest.split(':', 1)[0]}:{h.hexdigest()}"
+    if actual != desc.digest:
+        raise ContentError(f"{where}: content does not match digest {desc.digest} (got {actual})")
 
 
 def sha256_digest(data: bytes) -> str:
