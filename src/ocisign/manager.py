@@ -249,22 +249,23 @@ class OcisignPluginManager:
         """
         from ocisign import metadata
 
-        records = metadata.cached_entry_points(ENTRY_POINT_GROUP)  # a few stat calls when nothing changed
+        records = metadata.cached_entry_points(ENTRY_POINT_GROUP)  # lists only directories that changed
         key: list[Any] | None = None
         if records is None:
             stamps = metadata.path_stamps()  # before the key: a change in between shows next time
             key = metadata.fingerprint()
-            records = metadata.cached_entry_points(ENTRY_POINT_GROUP, key)
-            if records is None:
-                records = metadata.scan_entry_points(ENTRY_POINT_GROUP)
+            records = metadata.scan_entry_points(ENTRY_POINT_GROUP)
         for name, value, dist_name, dist_version in records:
             if self.get_plugin(name) or self.is_blocked(name):
                 continue
             plugin = _load_entry_point(name, value, dist_name)
             self.register(plugin, name=name)
             self._ep_dists[name] = (dist_name, dist_version)
-        if key is not None and store_index:  # scanned, or valid by its key but with old stamps
-            metadata.store_entry_points(ENTRY_POINT_GROUP, key, records, stamps)
+        if store_index:
+            if key is not None:
+                metadata.store_entry_points(ENTRY_POINT_GROUP, key, records, stamps)
+            else:
+                metadata.refresh_stamps(ENTRY_POINT_GROUP)  # valid, but stamps older than a change elsewhere
 
     def load_module(self, spec: str) -> None:
         """Register a plugin module by import name (``-p MODULE``)."""

@@ -18,9 +18,9 @@ Two start-up paths need package metadata and must stay cheap:
   Computing the fingerprint lists every ``sys.path`` directory (the standard library's alone
   takes a third of a millisecond), so the index also keeps :func:`path_stamps`, the mtime of each
   ``sys.path`` entry when it was written: a directory's mtime changes whenever an entry is added,
-  removed or renamed in it, so unchanged stamps plus unchanged dist-info and ``entry_points.txt``
-  mtimes mean an unchanged fingerprint (:func:`cached_entry_points` without a key checks just
-  that, with a few ``stat`` calls); when they differ, the full fingerprint decides.
+  removed or renamed in it, so a directory whose mtime is its stamp holds the same distributions,
+  and only their dist-info and ``entry_points.txt`` mtimes are checked again; only the
+  directories that changed (typically the working directory) are listed.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ocisign.version import own_version as own_version
 
 __all__ = ["EntryPointRecord", "cached_entry_points", "fingerprint", "own_version", "path_stamps",
-           "store_entry_points"]
+           "refresh_stamps", "store_entry_points"]
 
 #: (entry-point name, value ``module:attr``, distribution name, distribution version)
 EntryPointRecord = tuple[str, str, str, str]
@@ -56,30 +56,47 @@ def _mtime(path: str) -> int:
         return -1
 
 
-def fingerprint() -> list[Any]:
+def _entry_part(entry: str) -> list[Any] | None:
+    """The fingerprint of one (absolute) ``sys.path`` entry; None when it holds no distribution."""
+    try:
+        scan = os.scandir(entry)
+    except NotADirectoryError:
+        return [entry, _mtime(entry)]  # a zip on sys.path
+    except OSError:
+        return None
+    dists: list[Any] = []
+    with scan:
+        for item in scan:
+            if item.name.endswith(_DIST_SUFFIXES):
+                full = os.path.join(entry, item.name)
+                dists.append([item.name, _mtime(full), _mtime(os.path.join(full, "entry_points.txt"))])
+    if not dists:
+        return None
+    dists.sort()
+    return [entry, dists]
+
+
+def fingerprint(reuse: dict[str, Any] | None = None) -> list[Any]:
     """What the installed distributions look like now (see the module docstring).
 
     Entries are absolute, and directories holding no distribution are left out, so the working
     directory (``sys.path[0]`` under ``python -m``) does not change the key unless it holds one.
+    ``reuse`` is a stored index: an entry whose mtime is still its stamp has the same names in
+    it, so its part of the stored key is taken (once its dist-infos' mtimes are checked) instead
+    of listing the directory again.
     """
+    stamps, parts = _reusable(reuse)
     out: list[Any] = []
     for entry in map(os.path.abspath, _path_entries()):
-        try:
-            scan = os.scandir(entry)
-        except NotADirectoryError:
-            out.append([entry, _mtime(entry)])  # a zip on sys.path
-            continue
-        except OSError:
-            continue
-        dists: list[Any] = []
-        with scan:
-            for item in scan:
-                if item.name.endswith(_DIST_SUFFIXES):
-                    full = os.path.join(entry, item.name)
-                    dists.append([item.name, _mtime(full), _mtime(os.path.join(full, "entry_points.txt"))])
-        if dists:
-            dists.sort()
-            out.append([entry, dists])
+        part: Any = _entry_part
+        if entry in stamps and stamps[entry] == _mtime(entry):  # -1 both times: it does not exist
+            part = parts.get(entry)  # None: it held no distribution and nothing was added since
+            if part is not None and isinstance(part[1], list) and not _dists_unchanged(entry, part[1]):
+                part = _entry_part
+        if part is _entry_part:
+            part = _entry_part(entry)
+        if part is not None:
+            out.append(part)
     return out
 
 
@@ -88,22 +105,34 @@ def path_stamps() -> list[Any]:
     return [[entry, _mtime(entry)] for entry in map(os.path.abspath, _path_entries())]
 
 
-def _unchanged(doc: dict[str, Any]) -> bool:
-    """True when the index's stamps and its key's dist-info mtimes are still those on disk."""
-    if doc.get("stamps") != path_stamps() or not isinstance(doc.get("key"), list):
-        return False
-    for item in doc["key"]:
-        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)):
+def _reusable(doc: dict[str, Any] | None) -> tuple[dict[str, int], dict[str, list[Any]]]:
+    """(stamp by entry, key part by entry) of a stored index; empty when it has none or is malformed."""
+    if not isinstance(doc, dict):
+        return {}, {}
+    stamps, key = doc.get("stamps"), doc.get("key")
+    if not isinstance(stamps, list) or not isinstance(key, list):
+        return {}, {}
+    try:
+        by_entry = {str(e): int(m) for e, m in stamps}
+        parts = {str(item[0]): item for item in key}
+    except (TypeError, ValueError, IndexError):
+        return {}, {}
+    for part in parts.values():
+        if not (isinstance(part, list) and len(part) == 2):
+            return {}, {}
+        if isinstance(part[1], list) and not all(
+            isinstance(d, list) and len(d) == 3 and isinstance(d[0], str) for d in part[1]
+        ):
+            return {}, {}
+    return by_entry, parts
+
+
+def _dists_unchanged(entry: str, dists: list[Any]) -> bool:
+    """True when each ``[name, mtime, entry_points.txt mtime]`` in ``entry`` is still so on disk."""
+    for name, dist_mtime, ep_mtime in dists:
+        full = os.path.join(entry, name)
+        if _mtime(full) != dist_mtime or _mtime(os.path.join(full, "entry_points.txt")) != ep_mtime:
             return False
-        entry, dists = item
-        if not isinstance(dists, list):
-            continue  # a zip on sys.path: its stamp is its mtime
-        for dist in dists:
-            if not (isinstance(dist, list) and len(dist) == 3 and isinstance(dist[0], str)):
-                return False
-            full = os.path.join(entry, dist[0])
-            if _mtime(full) != dist[1] or _mtime(os.path.join(full, "entry_points.txt")) != dist[2]:
-                return False
     return True
 
 
@@ -126,8 +155,8 @@ def _enabled() -> bool:
 def cached_entry_points(group: str, key: list[Any] | None = None) -> list[EntryPointRecord] | None:
     """The cached index of ``group`` when it was stored for ``key``; None on a miss.
 
-    Without ``key``: when nothing changed since it was stored (see :func:`path_stamps`), which
-    costs a few ``stat`` calls instead of the fingerprint's directory listings.
+    Without ``key``: the fingerprint is computed reusing the index (see :func:`fingerprint`):
+    when nothing changed, a few ``stat`` calls instead of listing every ``sys.path`` directory.
     """
     directory = cache_dir()
     if directory is None or not _enabled():
@@ -141,7 +170,7 @@ def cached_entry_points(group: str, key: list[Any] | None = None) -> list[EntryP
         return None
     if not isinstance(doc, dict) or not isinstance(doc.get("groups"), dict):
         return None
-    if not (_unchanged(doc) if key is None else doc.get("key") == key):
+    if doc.get("key") != (fingerprint(reuse=doc) if key is None else key):
         return None
     records = doc["groups"].get(group)
     if not isinstance(records, list):
@@ -164,6 +193,29 @@ def scan_entry_points(group: str) -> list[EntryPointRecord]:
             if ep.group == group:
                 out.append((ep.name, ep.value, str(dist.metadata["Name"]), str(dist.version)))
     return out
+
+
+def refresh_stamps(group: str) -> None:
+    """Store the index again with today's :func:`path_stamps` when they changed but the
+    fingerprint did not (a file created in the working directory, a ``__pycache__`` written
+    beside the distributions…), so the next runs need no listing; for commands that write anyway."""
+    directory = cache_dir()
+    if directory is None or not _enabled():
+        return
+    import json
+
+    try:
+        with open(os.path.join(directory, _INDEX_NAME), encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except (OSError, ValueError):
+        return
+    stamps = path_stamps()
+    if not isinstance(doc, dict) or doc.get("stamps") == stamps or not isinstance(doc.get("groups"), dict):
+        return
+    key = fingerprint(reuse=doc)
+    records = cached_entry_points(group, key)  # the stored records, when the key still matches
+    if records is not None:
+        store_entry_points(group, key, records, stamps)
 
 
 def store_entry_points(group: str, key: list[Any], records: list[EntryPointRecord],
