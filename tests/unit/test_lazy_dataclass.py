@@ -244,3 +244,25 @@ def test_light_instances_from_many_threads_while_another_asks_for_the_fields() -
     for t in threads:
         t.join()
     assert all(out) and len(out) == 800
+
+
+def test_a_subclass_of_a_light_record_is_a_dataclass_with_the_bases_fields() -> None:
+    @dataclass(frozen=True)
+    class Base:
+        a: int
+
+    assert Base(1) == Base(1)  # light
+
+    @dataclasses.dataclass(frozen=True)
+    class Eager(Base):
+        b: int = 2
+
+    @dataclass(frozen=True, kw_only=True)
+    class Lazy(Base):
+        c: int = 3
+
+    assert processed(Base) and [f.name for f in dataclasses.fields(Eager)] == ["a", "b"]
+    assert Eager(1) == Eager(1, 2) and Eager(1) != Base(1) and repr(Eager(1)).endswith("Eager(a=1, b=2)")
+    assert Lazy(a=1).c == 3 and [f.name for f in dataclasses.fields(Lazy)] == ["a", "c"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Eager(1).a = 5  # type: ignore[misc]
