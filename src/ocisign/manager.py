@@ -13,6 +13,7 @@ then modules named with ``-p MODULE`` / project config. Switches:
 
 from __future__ import annotations
 
+import _thread
 import os
 import sys
 
@@ -114,7 +115,9 @@ class OcisignPluginManager:
         def add_hookcall_monitoring(self, before: Any, after: Any) -> Callable[[], None]: ...
 
     def __init__(self) -> None:
+        self.project_name = "ocisign"
         self._pluggy: PluggyManager | None = None
+        self._pluggy_lock = _thread.allocate_lock()
         #: direct mode: name -> plugin (None: blocked), in registration order (pluggy's _name2plugin)
         self._plugins: dict[str, object | None] = {}
         #: direct mode: hook name -> implementations in pluggy's list order (called in reverse)
@@ -132,24 +135,23 @@ class OcisignPluginManager:
 
     def pluggy_manager(self) -> PluggyManager:
         """The :class:`pluggy.PluginManager`, created (with this manager's plugins) on first use."""
-        if self._pluggy is None:
-            from ocisign.pluggy_manager import PluggyManager
+        with self._pluggy_lock:  # a batch's threads share the manager: one pluggy manager
+            if self._pluggy is None:
+                from ocisign.pluggy_manager import PluggyManager
 
-            pm = PluggyManager()
-            for name, plugin in self._plugins.items():
-                if plugin is None:
-                    pm.set_blocked(name)
-                else:
-                    pm.register(plugin, name=name)
-            self._pluggy = pm
-            self._plugins.clear()
-            self._impls.clear()
-            self._cache.clear()
-        return self._pluggy
+                pm = PluggyManager()
+                for name, plugin in self._plugins.items():
+                    if plugin is None:
+                        pm.set_blocked(name)
+                    else:
+                        pm.register(plugin, name=name)
+                self._cache.clear()
+                self._pluggy = pm  # from now on the direct tables are not read (nor cleared, for readers)
+            return self._pluggy
 
     def __getattr__(self, name: str) -> Any:
         """The rest of pluggy's PluginManager API (creates the pluggy manager)."""
-        if name.startswith("__") or name in ("_pluggy", "_plugins", "_impls", "_cache"):
+        if name.startswith("__") or name in ("_pluggy", "_pluggy_lock", "_plugins", "_impls", "_cache"):
             raise AttributeError(name)
         return getattr(self.pluggy_manager(), name)
 
