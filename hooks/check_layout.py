@@ -31,8 +31,7 @@ def handle(run: HookRun, root: str) -> None:
         try:
             if not isinstance(target, LayoutReader):
                 raise UsageError(f"{root}: layout check does not support this layout type")
-            layout_type = next((name for name, h in pm.layout_handlers().items() if h.open is type(target)),
-                               type(target).__name__)
+            layout_type = pm.layout_type_of(target) or type(target).__name__
             report = check_layout(target, layout_type=layout_type)
         finally:
             target.close()

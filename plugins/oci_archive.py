@@ -15,21 +15,16 @@ the hook implementation share the archive's lock and offsets.
 
 from __future__ import annotations
 
+import _thread  # threading.Lock is _thread.allocate_lock; threading is imported by writers only
 import contextlib
 import errno
-import fcntl
 import io
 import os
 import stat
-import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
 
-import ocisign
 from ocisign.errors import ContentError, LayoutError, NotFoundError
-from ocisign.fsutil import fsync_dir
+from ocisign.lazy_plugins import hookimpl
 from ocisign.oci.layout_reader import (
     LAYOUT_VERSION,
     MAX_INDEX_JSON_SIZE,
@@ -41,7 +36,14 @@ from ocisign.oci.model import MT_INDEX, Descriptor, canonical_json, hasher_for, 
 from ocisign.oci.tar_write import BLOCK, end_of_archive, member_header, padding
 from ocisign.types import LayoutHandler
 
-if TYPE_CHECKING:  # imported when a tar is read: detecting a directory layout needs none of it
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
+if TYPE_CHECKING:
+    # imported when a tar is read: detecting a directory layout needs none of it
+    import threading
+    from collections.abc import Iterator
+    from pathlib import Path
+    from typing import IO, Any
+
     from ocisign.oci.tar_index import TarIndex, TarMember
 
 _CHUNK = 1 << 20
@@ -66,7 +68,7 @@ class _Source:
         self.fd = fd
         self.users = 0
         self.retired = False
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     def acquire(self) -> int:
         with self._lock:
@@ -139,7 +141,7 @@ class SliceReader(io.RawIOBase):
         super().close()
 
 
-def _open_archive(path: Path, location: str) -> tuple[int, os.stat_result]:
+def _open_archive(path: str, location: str) -> tuple[int, os.stat_result]:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -180,10 +182,10 @@ def _index(fd: int, st: os.stat_result, location: str) -> TarIndex:
 class ArchiveLayout(LayoutReader):
     """An OCI image layout held in a tar file: read in place, written by whole-archive replacement."""
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        super().__init__(str(path))
-        fd, st = _open_archive(self.path, self.location)
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = os.fspath(path)  # a str: list never imports pathlib
+        super().__init__(self._path)
+        fd, st = _open_archive(self._path, self.location)
         try:
             self._tar = _index(fd, st, self.location)
         except BaseException:
@@ -191,6 +193,13 @@ class ArchiveLayout(LayoutReader):
             raise
         self._source = _Source(fd)
         self._stat = st
+
+    @property
+    def path(self) -> Path:
+        """The tar file."""
+        from pathlib import Path
+
+        return Path(self._path)
 
     # --- primitives -----------------------------------------------------------------------------
     @property
@@ -265,7 +274,9 @@ class ArchiveLayout(LayoutReader):
     def writer(self) -> Iterator[ArchiveWriter]:
         """Exclusive write session; the archive is replaced atomically on clean exit."""
         self.index_entries()  # the layout must be valid before anything is written
-        real = Path(os.path.realpath(self.path))
+        from pathlib import Path
+
+        real = Path(os.path.realpath(self._path))
         directory = real.parent
         if not os.access(directory, os.W_OK | os.X_OK):
             raise LayoutError(f"{self.location}: cannot write beside it in {directory}: permission denied")
@@ -299,6 +310,8 @@ class ArchiveLayout(LayoutReader):
             except OSError as exc:
                 raise _os_error(self.location, "cannot open for locking", exc) from None
             try:
+                import fcntl  # writers only: reading needs no lock
+
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 held = os.fstat(fd)
                 now = os.stat(real, follow_symlinks=False)
@@ -334,7 +347,7 @@ class ArchiveWriter:
     def __init__(self, layout: ArchiveLayout, real: Path) -> None:
         self._layout = layout
         self._real = real
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._added: list[tuple[Descriptor, str | None]] = []
         self._pushed: set[str] = set()
         self._inflight: dict[str, threading.Event] = {}
@@ -358,6 +371,8 @@ class ArchiveWriter:
                     return
                 busy = self._inflight.get(desc.digest)
                 if busy is None:
+                    import threading
+
                     done = self._inflight[desc.digest] = threading.Event()
                     break
             busy.wait()  # another thread is pushing the same blob: wait for its outcome
@@ -509,6 +524,8 @@ class ArchiveWriter:
             os.fsync(fd)
             os.replace(self._tmp_path, self._real)
             self._tmp_path = None
+            from ocisign.fsutil import fsync_dir
+
             fsync_dir(self._real.parent)
         except EOFError:
             raise LayoutError(f"{layout.location}: the archive changed while it was being rewritten") from None
@@ -555,8 +572,11 @@ def empty_archive() -> bytes:
     return out + end_of_archive(len(out))
 
 
-def create_archive(path: Path) -> ArchiveLayout:
+def create_archive(path: str | os.PathLike[str]) -> ArchiveLayout:
     """Create a new, empty OCI layout tar at ``path`` (never overwriting anything) and open it."""
+    from pathlib import Path
+
+    path = Path(path)
     if os.path.lexists(path):
         if path.is_dir():
             raise LayoutError(f"{path}: is a directory; use --layout-type oci for a layout directory")
@@ -576,7 +596,7 @@ def create_archive(path: Path) -> ArchiveLayout:
     return ArchiveLayout(path)
 
 
-def detect(path: Path) -> bool:
+def detect(path: str | os.PathLike[str]) -> bool:
     """True for a regular file (symlinks followed) that starts like a tar or a compressed file.
 
     Compressed files are claimed only so that opening them gives a clear "not an OCI layout
@@ -603,7 +623,7 @@ def detect(path: Path) -> bool:
     return sniff(head) != "other"
 
 
-@ocisign.hookimpl
+@hookimpl
 def ocisign_layout_handlers() -> Iterator[LayoutHandler]:
     """Register the ``oci-archive`` (tar) layout."""
     yield LayoutHandler(

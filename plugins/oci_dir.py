@@ -10,23 +10,26 @@ blobs are staged and made durable together at commit (:class:`DirWriter`).
 
 from __future__ import annotations
 
+import _thread  # threading.Lock is _thread.allocate_lock; importing threading costs list start-up
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import stat
-import threading
-from collections.abc import Iterator
-from pathlib import Path
-from typing import IO
 
-import ocisign
 from ocisign.errors import ContentError, LayoutError, NotFoundError
-from ocisign.fsutil import StagedFile, fsync_all, fsync_dir, write_atomic
+from ocisign.lazy_plugins import hookimpl
 from ocisign.oci.layout_reader import LAYOUT_VERSION, LayoutReader, blob_relpath, merge_index
 from ocisign.oci.model import MT_INDEX, Descriptor, canonical_json, hasher_for, parse_json_object, validate_digest
 from ocisign.types import LayoutHandler
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+    from typing import IO
+
+    from ocisign.fsutil import StagedFile
 
 _CHUNK = 1 << 20
 #: blobs given as bytes up to this size are staged and made durable together at commit
@@ -61,13 +64,13 @@ def _read_fd(fd: int, limit: int) -> bytes:
 class DirLayout(LayoutReader):
     """An OCI image layout directory (read side plus :meth:`writer`)."""
 
-    def __init__(self, root: Path) -> None:
-        super().__init__(str(root))
-        self.root = root
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self._root = os.fspath(root)  # a str: list never imports pathlib
+        super().__init__(self._root)
         #: directories of the layout opened once per session (``""`` is the root, then ``blobs``,
         #: ``blobs/sha256``), each opened without following symbolic links; closed by :meth:`close`
         self._dir_fds: dict[str, int] = {}
-        self._dir_lock = threading.Lock()
+        self._dir_lock = _thread.allocate_lock()
 
     # --- primitives -----------------------------------------------------------------------------
     def _dir_fd(self, parts: list[str]) -> int:
@@ -78,7 +81,7 @@ class DirLayout(LayoutReader):
             return fd
         if not parts:
             try:
-                fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+                fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY)
             except FileNotFoundError:
                 raise LayoutError(f"{self.location}: no such directory") from None
             except OSError as exc:
@@ -166,6 +169,13 @@ class DirLayout(LayoutReader):
         finally:
             os.close(fd)
 
+    @property
+    def root(self) -> Path:
+        """The layout directory."""
+        from pathlib import Path
+
+        return Path(self._root)
+
     def blob_path(self, desc: Descriptor) -> Path:
         """Filesystem path of a blob (for zero-copy consumers such as the registry uploader)."""
         return self.root / blob_relpath(desc.digest)
@@ -186,6 +196,8 @@ class DirLayout(LayoutReader):
                 raise LayoutError(f"{self.location}: {rel} is not writable (permission denied or read-only)")
         dfd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
         try:
+            import fcntl  # writers only: reading needs no lock
+
             fcntl.flock(dfd, fcntl.LOCK_EX)
             self._index = None  # re-read under the lock: another writer may have committed
             self.index_entries()
@@ -219,7 +231,7 @@ class DirWriter:
         self._renamed_in: set[Path] = set()
         #: staged small blobs by digest (written, verified, not yet durable nor visible)
         self._staged: dict[str, StagedFile] = {}
-        self._staged_lock = threading.Lock()
+        self._staged_lock = _thread.allocate_lock()
         #: blob directories this session made sure exist
         self._dirs_made: set[Path] = set()
 
@@ -270,6 +282,8 @@ class DirWriter:
             raise
 
     def _stage(self, desc: Descriptor, path: Path, data: bytes) -> None:
+        from ocisign.fsutil import StagedFile
+
         h = hasher_for(desc.digest)
         h.update(data)
         actual = f"{desc.digest.split(':', 1)[0]}:{h.hexdigest()}"
@@ -290,6 +304,8 @@ class DirWriter:
 
     def _publish_staged(self) -> None:
         """fsync and rename the staged blobs now (their directory is fsynced at commit)."""
+        from ocisign.fsutil import fsync_all
+
         with self._staged_lock:
             staged = list(self._staged.values())
             fsync_all([f.fileno() for f in staged])
@@ -327,6 +343,8 @@ class DirWriter:
     def commit(self) -> None:
         """Make the new blobs durable and visible (one fsync per directory), then rewrite index.json
         atomically with the entries added in this session (see the class docstring for the order)."""
+        from ocisign.fsutil import StagedFile, fsync_all, fsync_dir
+
         with self._staged_lock:
             staged = list(self._staged.values())
         index: StagedFile | None = None
@@ -357,8 +375,13 @@ class DirWriter:
                 index.discard()
 
 
-def create_layout(root: Path) -> DirLayout:
+def create_layout(root: str | os.PathLike[str]) -> DirLayout:
     """Open ``root`` as a layout, initialising it when it is missing or an empty directory."""
+    from pathlib import Path
+
+    from ocisign.fsutil import write_atomic
+
+    root = Path(root)
     if root.exists() and not root.is_dir():
         raise LayoutError(f"{root}: exists and is not a directory")
     if root.is_dir() and any(root.iterdir()):
@@ -371,11 +394,11 @@ def create_layout(root: Path) -> DirLayout:
     return DirLayout(root)
 
 
-def _detect(path: Path) -> bool:
-    return path.is_dir()
+def _detect(path: str | os.PathLike[str]) -> bool:
+    return os.path.isdir(path)
 
 
-@ocisign.hookimpl
+@hookimpl
 def ocisign_layout_handlers() -> Iterator[LayoutHandler]:
     """Register the ``oci`` directory layout."""
     yield LayoutHandler(

@@ -5,10 +5,9 @@ Plugin authors import :data:`hookimpl` from here and records from :mod:`ocisign.
 Both names are resolved lazily (module ``__getattr__``) so that ``ocisign --version`` and
 ``--help`` import neither pluggy nor :mod:`importlib.metadata`: ``__version__`` is read once from
 the installed package metadata (written in one place, ``pyproject.toml``), ``hookimpl`` is built
-on first use.
+on first use. ``python -m ocisign --version`` imports this package, :mod:`ocisign.__main__` and
+:mod:`ocisign.version` only.
 """
-
-from __future__ import annotations
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: --version never does (mypy reads it alike)
 if TYPE_CHECKING:
@@ -23,9 +22,9 @@ if TYPE_CHECKING:
 __all__ = ["__version__", "hookimpl"]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":  # no __future__ import here: it would import the __future__ module
     if name == "__version__":
-        from ocisign.metadata import own_version
+        from ocisign.version import own_version
 
         value: Any = own_version()
     elif name == "hookimpl":

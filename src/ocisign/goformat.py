@@ -7,15 +7,15 @@ their output matches notation's byte for byte (tree glyphs, tabwriter padding, G
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
 
 from ocisign.lazy_re import lazy_re
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
     import datetime as dt
+    from collections.abc import Iterable, Sequence
+    from typing import Any
 
 _ITEM = "├── "
 _ITEM_LAST = "└── "
@@ -23,12 +23,27 @@ _SUB = "│   "
 _SUB_LAST = "    "
 
 
-@dataclasses.dataclass
 class TreeNode:
-    """A node of a printed tree (notation's ``internal/tree``)."""
+    """A node of a printed tree (notation's ``internal/tree``): ``value`` and ``children``.
 
-    value: str
-    children: list[TreeNode] = dataclasses.field(default_factory=list)
+    A plain class (``list`` prints one; a dataclass would import :mod:`dataclasses`).
+    """
+
+    __slots__ = ("children", "value")
+
+    def __init__(self, value: str, children: list[TreeNode] | None = None) -> None:
+        self.value = value
+        self.children: list[TreeNode] = [] if children is None else children
+
+    def __repr__(self) -> str:
+        return f"TreeNode(value={self.value!r}, children={self.children!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TreeNode):
+            return NotImplemented
+        return (self.value, self.children) == (other.value, other.children)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
 
     def add(self, value: str) -> TreeNode:
         """Append a child holding ``value`` and return it."""

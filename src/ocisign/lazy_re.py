@@ -8,7 +8,10 @@ the first time one of them is used.
 from __future__ import annotations
 
 import re
-from typing import Any, overload
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
+if TYPE_CHECKING:
+    from typing import Any, overload
 
 __all__ = ["lazy_re"]
 
@@ -30,14 +33,18 @@ class _LazyPattern:
         return f"lazy_re({self._args[0]!r})"
 
 
-@overload
-def lazy_re(pattern: str, flags: int = 0) -> re.Pattern[str]: ...
+if TYPE_CHECKING:  # the overloads for type checkers; at run time no typing.overload
 
+    @overload
+    def lazy_re(pattern: str, flags: int = 0) -> re.Pattern[str]: ...
 
-@overload
-def lazy_re(pattern: bytes, flags: int = 0) -> re.Pattern[bytes]: ...
+    @overload
+    def lazy_re(pattern: bytes, flags: int = 0) -> re.Pattern[bytes]: ...
 
+    def lazy_re(pattern: str | bytes, flags: int = 0) -> Any: ...
 
-def lazy_re(pattern: str | bytes, flags: int = 0) -> Any:
-    """A pattern compiled on first use (see the module docstring)."""
-    return _LazyPattern(pattern, flags)
+else:
+
+    def lazy_re(pattern, flags=0):
+        """A pattern compiled on first use (see the module docstring)."""
+        return _LazyPattern(pattern, flags)

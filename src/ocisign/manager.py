@@ -13,34 +13,25 @@ then modules named with ``-p MODULE`` / project config. Switches:
 
 from __future__ import annotations
 
-import importlib
+import _thread
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
 
-import pluggy
-
-from ocisign import hookspecs
 from ocisign.errors import LayoutError, OcisignError, PluginError, UsageError
 from ocisign.lazy_dataclass import dataclass
 
-__all__ = [
-    "BUILTIN_PREFIX",
-    "ENTRY_POINT_GROUP",
-    "ESSENTIAL_PLUGINS",
-    "OcisignPluginManager",
-    "PluginInfo",
-    "R",
-    "get_plugin_manager",
-]
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from typing import Any, TypeVar
+
+    import pluggy
     from cryptography import x509
 
     from ocisign.extplugin.discovery import ExternalPlugin
+    from ocisign.lazy_plugins import HookImplInfo
     from ocisign.oci.model import Descriptor
+    from ocisign.pluggy_manager import PluggyManager
     from ocisign.types import (
         Credentials,
         EnvelopeFormat,
@@ -52,10 +43,20 @@ if TYPE_CHECKING:
         VerificationContext,
     )
 
+    R = TypeVar("R")
+
+__all__ = [
+    "BUILTIN_PREFIX",
+    "ENTRY_POINT_GROUP",
+    "ESSENTIAL_PLUGINS",
+    "FIRSTRESULT_HOOKS",
+    "OcisignPluginManager",
+    "PluginInfo",
+    "get_plugin_manager",
+]
+
 ENTRY_POINT_GROUP = "ocisign"
 BUILTIN_PREFIX = "ocisign.plugins."
-
-R = TypeVar("R")
 
 #: built-ins that can't be blocked, because a verdict without them (or with a replacement that
 #: takes their place) is weaker: ``trust_policy`` is the Notary verification; ``jws`` and ``cose``
@@ -65,8 +66,9 @@ ESSENTIAL_PLUGINS: Mapping[str, str] = {
     "jws": "the JWS envelope format (opens and integrity-checks application/jose+json signatures)",
     "cose": "the COSE envelope format (opens and integrity-checks application/cose signatures)",
 }
-#: hooks whose implementations may not be wrappers (they could replace other plugins' results)
-_NO_WRAPPERS = frozenset({"ocisign_evaluate_policy"})
+#: the ``firstresult`` hooks of :mod:`ocisign.hookspecs` (the direct dispatch stops at the first
+#: non-None result of these; ``tests/unit/test_manager_dispatch.py`` checks it against the specs)
+FIRSTRESULT_HOOKS = frozenset({"ocisign_registry_credentials", "ocisign_trust_store", "ocisign_verification_plugin"})
 
 
 @dataclass(frozen=True)
@@ -85,26 +87,100 @@ def _env_list(name: str) -> list[str]:
     return [x.strip() for x in os.environ.get(name, "").split(",") if x.strip()]
 
 
-class OcisignPluginManager(pluggy.PluginManager):
-    """pluggy.PluginManager with typed accessors for every ocisign hook."""
+class OcisignPluginManager:
+    """The plugin manager, with typed accessors for every ocisign hook.
+
+    It offers pluggy's ``PluginManager`` API (``hook``, ``register``, ``unregister``,
+    ``list_name_plugin``, ``get_hookcallers``, ``add_hookcall_monitoring``…) and is built on
+    one; but as long as only the built-in plugins are registered (their stand-ins, see
+    :mod:`ocisign.lazy_plugins`) it calls their hooks itself, in exactly pluggy's order and with
+    pluggy's results, and pluggy is not even imported. The :class:`pluggy.PluginManager`
+    (:class:`ocisign.pluggy_manager.PluggyManager`) is created, with the same plugins registered
+    and blocked in the same order, the first time something needs it: a plugin that is not a
+    built-in stand-in (entry point, ``-p MODULE``, :meth:`register`), :meth:`enable_trace`, or
+    any other attribute of pluggy's API (delegated to it). ``get_plugin``, ``has_plugin``,
+    ``get_name``, ``is_registered``, ``is_blocked`` and ``set_blocked`` work in both modes.
+    """
+
+    if TYPE_CHECKING:  # pluggy's API, delegated (see __getattr__)
+        hook: pluggy.HookRelay
+        project_name: str
+
+        def list_name_plugin(self) -> list[tuple[str, Any]]: ...
+
+        def get_hookcallers(self, plugin: object) -> list[pluggy.HookCaller] | None: ...
+
+        def add_hookspecs(self, module_or_class: object) -> None: ...
+
+        def add_hookcall_monitoring(self, before: Any, after: Any) -> Callable[[], None]: ...
 
     def __init__(self) -> None:
-        super().__init__("ocisign")
-        self.add_hookspecs(hookspecs)
+        self.project_name = "ocisign"
+        self._pluggy: PluggyManager | None = None
+        self._pluggy_lock = _thread.allocate_lock()
+        #: direct mode: name -> plugin (None: blocked), in registration order (pluggy's _name2plugin)
+        self._plugins: dict[str, object | None] = {}
+        #: direct mode: hook name -> implementations in pluggy's list order (called in reverse)
+        self._impls: dict[str, list[HookImplInfo]] = {}
         self._cache: dict[str, Any] = {}
         self._trace_write: Callable[[str], object] | None = None
         #: entry-point plugin name -> (distribution name, version)
         self._ep_dists: dict[str, tuple[str, str]] = {}
 
-    def parse_hookimpl_opts(self, plugin: object, name: str) -> pluggy.HookimplOpts | None:
-        """Only ``ocisign_*`` attributes can be hook implementations."""
-        if not name.startswith("ocisign_"):
-            return None
-        opts = super().parse_hookimpl_opts(plugin, name)
-        if opts and name in _NO_WRAPPERS and (opts.get("wrapper") or opts.get("hookwrapper")):
-            raise PluginError(f"{name} can't be a wrapper (in {getattr(plugin, '__name__', plugin)!r}): "
-                              "policy plugins can only return their own result (veto or abstain)")
-        return opts
+    # --- the pluggy manager, when needed --------------------------------------------------
+    @property
+    def uses_pluggy(self) -> bool:
+        """True once the pluggy manager exists (False: only built-ins, called directly)."""
+        return self._pluggy is not None
+
+    def pluggy_manager(self) -> PluggyManager:
+        """The :class:`pluggy.PluginManager`, created (with this manager's plugins) on first use."""
+        with self._pluggy_lock:  # a batch's threads share the manager: one pluggy manager
+            if self._pluggy is None:
+                from ocisign.pluggy_manager import PluggyManager
+
+                pm = PluggyManager()
+                for name, plugin in self._plugins.items():
+                    if plugin is None:
+                        pm.set_blocked(name)
+                    else:
+                        pm.register(plugin, name=name)
+                self._cache.clear()
+                self._pluggy = pm  # from now on the direct tables are not read (nor cleared, for readers)
+            return self._pluggy
+
+    def __getattr__(self, name: str) -> Any:
+        """The rest of pluggy's PluginManager API (creates the pluggy manager)."""
+        if name.startswith("__") or name in ("_pluggy", "_pluggy_lock", "_plugins", "_impls", "_cache"):
+            raise AttributeError(name)
+        return getattr(self.pluggy_manager(), name)
+
+    # --- registry of plugins (both modes) ---------------------------------------------------
+    def get_plugin(self, name: str) -> Any | None:
+        """The plugin registered under ``name``, if any."""
+        if self._pluggy is not None:
+            return self._pluggy.get_plugin(name)
+        return self._plugins.get(name)
+
+    def has_plugin(self, name: str) -> bool:
+        """Whether a plugin is registered under ``name``."""
+        return self.get_plugin(name) is not None
+
+    def get_name(self, plugin: object) -> str | None:
+        """The name ``plugin`` is registered under, or None."""
+        if self._pluggy is not None:
+            return self._pluggy.get_name(plugin)
+        return next((n for n, p in self._plugins.items() if p == plugin), None)
+
+    def is_registered(self, plugin: object) -> bool:
+        """Whether ``plugin`` is registered."""
+        return self.get_name(plugin) is not None
+
+    def is_blocked(self, name: str) -> bool:
+        """Whether plugin name ``name`` is blocked."""
+        if self._pluggy is not None:
+            return self._pluggy.is_blocked(name)
+        return name in self._plugins and self._plugins[name] is None
 
     def set_blocked(self, name: str) -> None:
         """Block plugin ``name``; a UsageError for an essential built-in (see :data:`ESSENTIAL_PLUGINS`)."""
@@ -113,7 +189,37 @@ class OcisignPluginManager(pluggy.PluginManager):
                 f"plugin {name!r} can't be disabled (-p no:{name}, OCISIGN_DISABLED_PLUGINS, disable-plugins): "
                 f"it is {ESSENTIAL_PLUGINS[name]}, and verification must not run without it"
             )
-        super().set_blocked(name)
+        self._cache.clear()
+        if self._pluggy is not None:
+            self._pluggy.set_blocked(name)
+            return
+        self._plugins.pop(name, None)  # as pluggy: unregister, then block (the name moves to the end)
+        for impls in self._impls.values():
+            impls[:] = [i for i in impls if i.plugin_name != name]
+        self._plugins[name] = None
+
+    def _add_direct(self, plugin: object, name: str) -> None:
+        """Register a built-in stand-in without pluggy: its hooks sorted in as pluggy sorts them."""
+        from ocisign.lazy_plugins import BuiltinStandIn, hook_impls
+
+        assert isinstance(plugin, BuiltinStandIn)
+        if name in self._plugins:
+            if self._plugins[name] is None:
+                return  # blocked: pluggy registers nothing
+            raise PluginError(f"cannot register plugin {name!r}: Plugin name already registered: {name}")
+        self._cache.clear()
+        self._plugins[name] = plugin
+        for impl in hook_impls(plugin, name):
+            methods = self._impls.setdefault(impl.hook_name, [])
+            if impl.trylast:  # pluggy's HookCaller._add_hookimpl (no wrappers among the stand-ins)
+                methods.insert(0, impl)
+            elif impl.tryfirst:
+                methods.append(impl)
+            else:
+                i = len(methods) - 1
+                while i >= 0 and methods[i].tryfirst:
+                    i -= 1
+                methods.insert(i + 1, impl)
 
     # --- loading ----------------------------------------------------------------------------
     def load_builtins(self) -> None:
@@ -122,68 +228,59 @@ class OcisignPluginManager(pluggy.PluginManager):
         Each is registered as its stand-in (:mod:`ocisign.lazy_plugins`), which imports the module
         on the first call of one of its hooks: a command imports only the built-ins it uses.
         """
-        from ocisign.lazy_plugins import stand_in
+        from ocisign.lazy_plugins import BuiltinStandIn, stand_in
         from ocisign.plugins import BUILTIN_PLUGINS
 
         for short in BUILTIN_PLUGINS:
             if self.is_blocked(short):
                 continue
-            self.register(stand_in(short), name=short)
+            plugin = stand_in(short)
+            if self._pluggy is None and isinstance(plugin, BuiltinStandIn):
+                self._add_direct(plugin, short)
+            else:
+                self.register(plugin, name=short)
 
     def load_entrypoints(self, *, store_index: bool = False) -> None:
         """Register plugins from the ``ocisign`` entry-point group; import failures are fatal (exit 3).
 
         When the installed distributions are unchanged since the index was written, the plugins
         come from the cached entry-point index (:mod:`ocisign.metadata`) without scanning every
-        installed distribution; otherwise pluggy's ``load_setuptools_entrypoints`` loads them, and
-        with ``store_index`` (commands that write anyway: never ``list``/``verify``, which write
-        nothing) the index is rebuilt.
+        installed distribution; otherwise :mod:`importlib.metadata` scans them, and with
+        ``store_index`` (commands that write anyway: never ``list``/``verify``, which write
+        nothing) the index is rebuilt. No entry point: pluggy is not needed.
         """
         from ocisign import metadata
 
-        key = metadata.fingerprint()
-        records = metadata.cached_entry_points(ENTRY_POINT_GROUP, key)
-        if records is not None:
-            for name, value, dist_name, dist_version in records:
-                if self.get_plugin(name) or self.is_blocked(name):
-                    continue
-                plugin = _load_entry_point(name, value, dist_name)
-                self.register(plugin, name=name)
-                self._ep_dists[name] = (dist_name, dist_version)
-            return
-        try:
-            self.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
-        except PluginError:
-            raise
-        except Exception as exc:
-            self._raise_entry_point_failure(exc)
-        for plugin, dist in self.list_plugin_distributions():
-            plugin_name = self.get_name(plugin)
-            if plugin_name is not None:
-                self._ep_dists[plugin_name] = (str(dist.metadata["Name"]), str(dist.version))
-        if store_index:
-            metadata.store_entry_points(ENTRY_POINT_GROUP, key, metadata.scan_entry_points(ENTRY_POINT_GROUP))
-
-    def _raise_entry_point_failure(self, exc: Exception) -> None:
-        """Name the entry point that made ``load_setuptools_entrypoints`` fail (it does not say)."""
-        from ocisign.metadata import scan_entry_points
-
-        for name, value, dist_name, _ in scan_entry_points(ENTRY_POINT_GROUP):
+        records = metadata.cached_entry_points(ENTRY_POINT_GROUP)  # lists only directories that changed
+        key: list[Any] | None = None
+        if records is None:
+            stamps = metadata.path_stamps()  # before the key: a change in between shows next time
+            key = metadata.fingerprint()
+            records = metadata.scan_entry_points(ENTRY_POINT_GROUP)
+        for name, value, dist_name, dist_version in records:
             if self.get_plugin(name) or self.is_blocked(name):
                 continue
-            _load_entry_point(name, value, dist_name)  # raises PluginError for the failing one
-        raise PluginError(f"loading the {ENTRY_POINT_GROUP!r} entry-point plugins failed: {exc}") from exc
+            plugin = _load_entry_point(name, value, dist_name)
+            self.register(plugin, name=name)
+            self._ep_dists[name] = (dist_name, dist_version)
+        if store_index:
+            if key is not None:
+                metadata.store_entry_points(ENTRY_POINT_GROUP, key, records, stamps)
+            else:
+                metadata.refresh_stamps(ENTRY_POINT_GROUP)  # valid, but stamps older than a change elsewhere
 
     def load_module(self, spec: str) -> None:
         """Register a plugin module by import name (``-p MODULE``)."""
         if self.get_plugin(spec) or self.is_blocked(spec):
             return
         if "/" in spec or "\\" in spec or spec.endswith(".py"):
-            stem = Path(spec).stem
+            stem = os.path.splitext(os.path.basename(spec.rstrip("/")))[0]  # pathlib's stem
             raise UsageError(
                 f"-p takes a module name, not a path: {spec!r}; put the file's directory on PYTHONPATH "
                 f"(or install it) and use '-p {stem}'"
             )
+        import importlib
+
         try:
             module = importlib.import_module(spec)
         except Exception as exc:
@@ -203,14 +300,17 @@ class OcisignPluginManager(pluggy.PluginManager):
             exc = outcome.exception
             out(f"ocisign trace: {name} {'raised ' + repr(exc) if exc else 'returned'}\n")
 
-        self.add_hookcall_monitoring(before, after)
+        self.pluggy_manager().add_hookcall_monitoring(before, after)
         self._trace_write = out
 
     def register(self, plugin: object, name: str | None = None) -> str | None:
-        """Register and drop cached registration results."""
+        """Register ``plugin`` (with pluggy) and drop cached registration results."""
+        import pluggy
+
+        pm = self.pluggy_manager()
         self._cache.clear()
         try:
-            return super().register(plugin, name)
+            return pm.register(plugin, name)
         except ValueError as exc:
             raise PluginError(f"cannot register plugin {name or plugin!r}: {exc}") from exc
         except pluggy.PluginValidationError as exc:
@@ -218,8 +318,27 @@ class OcisignPluginManager(pluggy.PluginManager):
 
     def unregister(self, plugin: object | None = None, name: str | None = None) -> Any:
         """Unregister and drop cached registration results."""
+        pm = self.pluggy_manager()
         self._cache.clear()
-        return super().unregister(plugin, name)
+        return pm.unregister(plugin, name)
+
+    def check_pending(self) -> None:
+        """pluggy's ``check_pending`` (nothing to check while only the built-ins are registered)."""
+        if self._pluggy is None:
+            return
+        import pluggy
+
+        try:
+            self._pluggy.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(str(exc)) from exc
+
+    def _hookimpls(self, hook_name: str) -> list[Any]:
+        """The implementations of ``hook_name`` in pluggy's list order (registration order)."""
+        if self._pluggy is None:
+            return list(self._impls.get(hook_name, ()))
+        caller: pluggy.HookCaller = getattr(self._pluggy.hook, hook_name)
+        return caller.get_hookimpls()
 
     # --- registration hooks -----------------------------------------------------------------
     def _registrations(self, hook_name: str, kind: str, key: Callable[[Any], str],
@@ -227,14 +346,13 @@ class OcisignPluginManager(pluggy.PluginManager):
         cache_key = f"{hook_name}{sorted(kwargs.items())}" if kwargs else hook_name
         if cache_key in self._cache:
             return self._cache[cache_key]  # type: ignore[no-any-return]
-        caller: pluggy.HookCaller = getattr(self.hook, hook_name)
         merged: dict[str, Any] = {}
         owner: dict[str, str] = {}
         trace = self._trace_write
-        for impl in caller.get_hookimpls():  # registration order
+        for impl in self._hookimpls(hook_name):  # registration order
             try:
                 args = {k: v for k, v in kwargs.items() if k in impl.argnames}
-                records = list(impl.function(**args) or ())  # type: ignore[call-overload]
+                records = list(impl.function(**args) or ())
             except Exception as exc:
                 raise PluginError(f"plugin {impl.plugin_name!r} failed in {hook_name}: {exc}") from exc
             if trace:
@@ -254,34 +372,52 @@ class OcisignPluginManager(pluggy.PluginManager):
         """All layout handlers by name."""
         return self._registrations("ocisign_layout_handlers", "layout type", lambda r: r.name)
 
-    def open_layout(self, path: str | Path, *, layout_type: str | None = None, create: bool = False) -> Target:
+    def open_layout(self, path: str | os.PathLike[str], *, layout_type: str | None = None,
+                    create: bool = False) -> Target:
         """Open a local layout, choosing the handler by ``layout_type`` or detection.
 
         With ``create``, a missing path (or empty directory) becomes a new layout: of
-        ``layout_type``, else ``oci-archive`` for a ``.tar`` name, else ``oci``.
+        ``layout_type``, else ``oci-archive`` for a ``.tar`` name, else ``oci``. Handlers get the
+        path as a :class:`pathlib.Path` (the :class:`~ocisign.types.LayoutHandler` contract); the
+        built-in ones, which take ``str | os.PathLike``, get it as the same text, a ``str``
+        (so ``list`` never imports pathlib).
         """
+        from ocisign.oci.layout_reader import path_str
+
         handlers = self.layout_handlers()
-        p = Path(path)
+        p = path_str(path)
         if layout_type and layout_type not in handlers:
             raise UsageError(f"unknown layout type {layout_type!r}; choose one of: {', '.join(sorted(handlers))}")
-        if create and (not p.exists() or (p.is_dir() and not any(p.iterdir()))):
-            name = layout_type or ("oci-archive" if p.suffix == ".tar" and not p.is_dir() else "oci")
+        if create and (not os.path.exists(p) or (os.path.isdir(p) and not os.listdir(p))):
+            tar = os.path.splitext(os.path.basename(p))[1] == ".tar" and not os.path.isdir(p)
+            name = layout_type or ("oci-archive" if tar else "oci")
             handler = handlers.get(name)
             if handler is None or handler.create is None:
                 raise UsageError(f"layout type {name!r} cannot create new layouts")
-            return handler.create(p)
+            return handler.create(_handler_path(handler.create, p))
         if layout_type:
-            return handlers[layout_type].open(p)
-        if not p.exists():
+            handler = handlers[layout_type]
+            return handler.open(_handler_path(handler.open, p))
+        if not os.path.exists(p):
             raise LayoutError(f"{path}: no such OCI layout (directory or tar)")
-        matches = [h for h in handlers.values() if h.detect(p)]
+        matches = [h for h in handlers.values() if h.detect(_handler_path(h.detect, p))]
         if not matches:
             known = ", ".join(sorted(handlers))
             raise LayoutError(f"{path}: not an OCI image layout (no handler among {known} claims it)")
         if len(matches) > 1:
             names = ", ".join(h.name for h in matches)
             raise LayoutError(f"{path}: ambiguous layout type ({names}); choose one with --layout-type")
-        return matches[0].open(p)
+        return matches[0].open(_handler_path(matches[0].open, p))
+
+    def layout_type_of(self, target: object) -> str | None:
+        """The name of the layout handler whose ``open`` makes targets like ``target`` (None: none)."""
+        cls = type(target)
+        for name, handler in self.layout_handlers().items():
+            opener = handler.open
+            owner = getattr(opener, "__self__", None)  # a stand-in's method (see lazy_plugins)
+            if opener is cls or getattr(owner, "opens", None) == f"{cls.__module__}.{cls.__qualname__}":
+                return name
+        return None
 
     def signer_factories(self, config_dir: str | os.PathLike[str] | None = None) -> dict[str, SignerFactory]:
         """All signer factories by scheme name (``config_dir``: where notation plugins are installed)."""
@@ -363,7 +499,11 @@ class OcisignPluginManager(pluggy.PluginManager):
         """Call a hook; an exception that is not an :class:`OcisignError` from a plugin that is not
         built in becomes a :class:`PluginError` naming the plugin and the hook (and ``done``: what
         had already happened), so a broken plugin exits 3 instead of looking like an ocisign bug."""
-        caller: pluggy.HookCaller = getattr(self.hook, hook_name)
+        if self._pluggy is None:
+            return self._call_direct(hook_name, kwargs)  # built-ins only: their errors are ours
+        import pluggy
+
+        caller: pluggy.HookCaller = getattr(self._pluggy.hook, hook_name)
         try:
             return caller(**kwargs)
         except pluggy.PluginValidationError as exc:  # pragma: no cover - raised at register()
@@ -378,6 +518,21 @@ class OcisignPluginManager(pluggy.PluginManager):
             raise PluginError(
                 f"plugin {culprit.plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}{already}"
             ) from exc
+
+    def _call_direct(self, hook_name: str, kwargs: Mapping[str, Any]) -> Any:
+        """pluggy's ``_multicall`` for the built-in stand-ins: last registered (and ``tryfirst``)
+        first, None results dropped, ``firstresult`` hooks stop at the first non-None result."""
+        firstresult = hook_name in FIRSTRESULT_HOOKS
+        results: list[Any] = []
+        for impl in reversed(self._impls.get(hook_name, ())):
+            res = impl.function(*[kwargs[name] for name in impl.argnames])
+            if res is not None:
+                results.append(res)
+                if firstresult:
+                    break
+        if firstresult:
+            return results[0] if results else None
+        return results
 
     # --- introspection ----------------------------------------------------------------------
     def plugin_info(self) -> list[PluginInfo]:
@@ -406,6 +561,16 @@ class OcisignPluginManager(pluggy.PluginManager):
         return out
 
 
+def _handler_path(function: Callable[..., Any], path: str) -> Any:
+    """``path`` for a layout handler's ``detect``/``open``/``create``: a ``str`` for the built-in
+    handlers (they take ``str | os.PathLike``), else the :class:`pathlib.Path` of the contract."""
+    if str(getattr(function, "__module__", "")).startswith((BUILTIN_PREFIX, "ocisign.lazy_plugins")):
+        return path
+    from pathlib import Path
+
+    return Path(path)
+
+
 def _is_builtin(plugin: object) -> bool:
     return str(getattr(plugin, "__name__", type(plugin).__module__)).startswith(BUILTIN_PREFIX)
 
@@ -424,6 +589,8 @@ def _raising_plugin(caller: pluggy.HookCaller, exc: BaseException) -> pluggy.Hoo
 
 def _load_entry_point(name: str, value: str, dist_name: str) -> object:
     """Import ``module:attr`` of entry point ``name``; PluginError naming it when that fails."""
+    import importlib
+
     module_name, _, attrs = value.split("[", 1)[0].partition(":")  # extras ``[x]`` are not ours to check
     try:
         obj: object = importlib.import_module(module_name.strip())
@@ -462,8 +629,5 @@ def get_plugin_manager(
         pm.load_entrypoints(store_index=store_index)
     for spec in modules:
         pm.load_module(spec)
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise PluginError(str(exc)) from exc
+    pm.check_pending()
     return pm

@@ -3,16 +3,30 @@
 Registration hooks (``ocisign_layout_handlers``, ``ocisign_signers``, ``ocisign_envelope_formats``,
 ``ocisign_transports``) yield frozen dataclasses from this module; the plugin manager merges
 them by name and refuses duplicates. Heavy libraries are referenced only under TYPE_CHECKING.
+
+The records are dataclasses made by :mod:`ocisign.lazy_dataclass`: declaring them costs nothing,
+the first instance of one gets the generated methods without importing :mod:`dataclasses`, and
+:func:`dataclasses.is_dataclass`, :func:`~dataclasses.fields`, :func:`~dataclasses.replace` and
+:func:`~dataclasses.asdict` work on every instance (of the class itself once it has an instance,
+or after :func:`ocisign.lazy_dataclass.materialize`).
+
+The protocols (:class:`Target`, :class:`TargetWriter`, :class:`Signer`) and the ``Literal`` types
+(``KeySpec``, ``Outcome``) live in :mod:`ocisign.protocols`, which imports :mod:`typing`; they are
+importable from here as before (``from ocisign.types import Target``), loaded on first use, so
+that the commands that never name them at run time (``list``) do not import :mod:`typing`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from ocisign.lazy_dataclass import dataclass, field
+from ocisign.oci.model import Descriptor
 
-from ocisign.lazy_dataclass import dataclass
-from ocisign.oci.model import MAX_MANIFEST_SIZE, Descriptor
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
+
+    from ocisign.protocols import KeySpec, Outcome, Signer, Target, TargetWriter
 
 __all__ = [
     "Credentials",
@@ -36,82 +50,11 @@ __all__ = [
 
 if TYPE_CHECKING:  # annotations only (datetime and pathlib are not imported by ``list``)
     import datetime as dt
-    from contextlib import AbstractContextManager
     from pathlib import Path
 
     from cryptography import x509
 
     from ocisign.config.trustpolicy import TrustPolicyStatement
-
-
-# --- content stores ----------------------------------------------------------------------------
-@runtime_checkable
-class Target(Protocol):
-    """A content store: an OCI layout directory, a layout tar, or a registry repository.
-
-    Read methods never modify anything. Writes go through :meth:`writer`.
-    """
-
-    @property
-    def location(self) -> str:
-        """Human-readable location (``./hello-world``, ``localhost:5001/hello-world``)."""
-        ...
-
-    def resolve(self, reference: str) -> Descriptor:
-        """Resolve a tag or ``sha256:…`` digest to the descriptor of a manifest or index.
-
-        Raises NotFoundError, or LayoutError for an ambiguous tag.
-        """
-        ...
-
-    def fetch(self, desc: Descriptor, *, max_size: int = MAX_MANIFEST_SIZE) -> bytes:
-        """Whole content of a small blob/manifest, digest and size verified; bounded by max_size."""
-        ...
-
-    def open_blob(self, desc: Descriptor) -> AbstractContextManager[IO[bytes]]:
-        """Stream a blob of exactly ``desc.size`` bytes; the stream verifies the digest at EOF."""
-        ...
-
-    def exists(self, desc: Descriptor) -> bool:
-        """True when the store holds the content of ``desc``."""
-        ...
-
-    def referrers(self, subject: Descriptor, *, artifact_type: str | None = None) -> list[Descriptor]:
-        """Manifests whose ``subject`` is ``subject``, optionally filtered by artifact type.
-
-        Returned descriptors carry ``artifact_type`` and ``annotations`` where known.
-        """
-        ...
-
-    def writer(self) -> AbstractContextManager[TargetWriter]:
-        """A write session. Changes become visible atomically when the context exits cleanly."""
-        ...
-
-    def close(self) -> None:
-        """Release files, sockets and pools."""
-        ...
-
-
-class TargetWriter(Protocol):
-    """Write side of a :class:`Target`, valid inside ``with target.writer() as w:``.
-
-    ``push_blob`` must be thread-safe: ``ocisign cp`` calls it from up to ``--concurrency``
-    threads at once (manifests are pushed from one thread). Optional extras the copy engine
-    uses when present are listed in :mod:`ocisign.registry.copy`.
-    """
-
-    def push_blob(self, desc: Descriptor, source: bytes | IO[bytes]) -> None:
-        """Store a blob (config, layer, envelope). Verifies digest and size while writing."""
-        ...
-
-    def push_manifest(self, desc: Descriptor, data: bytes, *, tag: str | None = None, listed: bool = True) -> None:
-        """Store a manifest or index.
-
-        ``tag`` names it; ``listed`` (layouts only) adds an untagged entry to ``index.json`` —
-        what notation does for signature manifests. Children of an index pass ``listed=False``.
-        Registries maintain the referrers index for manifests with a ``subject``.
-        """
-        ...
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -167,26 +110,6 @@ class Credentials:
 
 
 # --- signing -----------------------------------------------------------------------------------
-KeySpec = Literal["RSA-2048", "RSA-3072", "RSA-4096", "EC-256", "EC-384", "EC-521"]
-
-
-class Signer(Protocol):
-    """A signing key with its certificate chain (leaf first)."""
-
-    @property
-    def key_spec(self) -> KeySpec:
-        """Key type and size; selects the algorithm (PS256…ES512)."""
-        ...
-
-    def certificate_chain(self) -> Sequence[x509.Certificate]:
-        """Leaf first, root last."""
-        ...
-
-    def sign(self, data: bytes) -> bytes:
-        """Raw signature over ``data``: RSASSA-PSS (salt = hash length) or ECDSA raw ``r||s``."""
-        ...
-
-
 @dataclass(frozen=True, kw_only=True)
 class GeneratedEnvelope:
     """An envelope made whole by a signer (a ``SIGNATURE_GENERATOR.ENVELOPE`` notation plugin).
@@ -203,7 +126,7 @@ class GeneratedEnvelope:
 
     envelope: bytes
     certificate_chain: Sequence[x509.Certificate]
-    annotations: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -228,7 +151,7 @@ class SignRequest:
     expiry: dt.datetime | None = None
     signing_scheme: str = "notary.x509"
     signing_agent: str = ""
-    extended_attributes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    extended_attributes: Mapping[str, Any] = field(default_factory=dict)
     #: names of ``extended_attributes`` to list in ``crit`` (the verificationPlugin headers
     #: are always critical)
     critical_attributes: tuple[str, ...] = ()
@@ -253,7 +176,7 @@ class EnvelopeContent:
     verification_plugin: str | None = None
     verification_plugin_min_version: str | None = None
     #: extended (non-standard) protected attributes: name -> value
-    extended_attributes: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    extended_attributes: Mapping[str, Any] = field(default_factory=dict)
     #: names listed in ``crit``
     critical: tuple[str, ...] = ()
 
@@ -290,10 +213,10 @@ class VerificationContext:
     scope: str
     #: signature manifests found for the subject (at most max_signatures)
     signatures: Sequence[Descriptor]
-    user_metadata: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    user_metadata: Mapping[str, str] = field(default_factory=dict)
     max_signatures: int = 100
     #: extra options a policy plugin may read (``--plugin-config k=v``)
-    plugin_config: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    plugin_config: Mapping[str, str] = field(default_factory=dict)
     #: the fetched envelopes of ``signatures``, same order (filled by :mod:`ocisign.verify.verification`)
     envelopes: Sequence[SignatureBlob] = ()
     #: the trust policy statement selected for ``scope`` (None only for ad-hoc contexts)
@@ -325,7 +248,6 @@ class SignatureBlob:
     error: str | None = None
 
 
-Outcome = Literal["pass", "fail", "log"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -335,5 +257,18 @@ class PolicyResult:
     source: str
     outcome: Outcome
     reason: str
-    details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
 
+
+_PROTOCOLS = frozenset({"KeySpec", "Outcome", "Signer", "Target", "TargetWriter"})
+
+
+def __getattr__(name: str) -> Any:
+    """The protocols and Literal types of :mod:`ocisign.protocols`, imported on first use."""
+    if name in _PROTOCOLS:
+        from ocisign import protocols
+
+        value = getattr(protocols, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'ocisign.types' has no attribute {name!r}")

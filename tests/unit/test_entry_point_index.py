@@ -166,3 +166,60 @@ def test_the_index_key_does_not_depend_on_the_working_directory(tmp_path: Path,
     assert fingerprint() == key_a
     _dist(tmp_path / "b", "here", GOOD)  # a distribution in the working directory does count
     assert fingerprint() != key_a
+
+
+def test_an_unchanged_index_is_checked_without_listing_any_directory(tmp_path: Path) -> None:
+    """An unchanged index is checked without listing a directory (sys.path stamps, dist-info mtimes);
+    an in-place edit of an entry_points.txt is still seen, and a file created beside the
+    distributions only costs a listing of that directory."""
+    site, cache = tmp_path / "site", tmp_path / "cache"
+    good = _dist(site, "good", GOOD)
+    _refresh(tmp_path, cache)  # scans; importing the plugin writes site/__pycache__ after the stamps were taken
+    _refresh(tmp_path, cache)  # valid by the full key: stored again with today's stamps
+    probe = ("import os, sys\n"
+             "def no_listing(*a, **k):\n    raise AssertionError('listed a directory')\n"
+             "os.scandir = os.listdir = no_listing\n"
+             "from ocisign.metadata import cached_entry_points\n"
+             "print(cached_entry_points('ocisign'))\n")
+    env = _env(tmp_path, cache)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "'good', 'ocisign_good_mod', 'ocisign-good', '1.0'" in out.stdout
+    ep = good / "entry_points.txt"
+    stat = ep.stat()
+    os.utime(ep, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))  # edited in place
+    listing_allowed = probe.replace("os.scandir = os.listdir = no_listing\n", "")
+    out = subprocess.run([sys.executable, "-c", listing_allowed], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "None"  # the key changed: a scan is due
+    _refresh(tmp_path, cache)
+    _refresh(tmp_path, cache)
+    (site / "unrelated.txt").write_text("x")  # the directory changed, its distributions did not
+    assert _plugin_list(tmp_path, cache).stdout.endswith("INDEXED\n")  # the full fingerprint still matches
+
+
+def test_a_fingerprint_reusing_the_index_equals_the_full_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys as _sys
+
+    from ocisign import metadata
+
+    work, site = tmp_path / "cwd", tmp_path / "site"
+    work.mkdir()
+    _dist(site, "good", GOOD)
+    monkeypatch.setattr(_sys, "path", [str(work), str(site), str(tmp_path / "missing"), *_sys.path[1:]])
+    doc = {"key": metadata.fingerprint(), "stamps": metadata.path_stamps()}
+    assert metadata.fingerprint(reuse=doc) == doc["key"]
+
+    def touched(directory: Path) -> None:  # a later change (mtimes can be coarser than a test is fast)
+        st = directory.stat()
+        os.utime(directory, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+
+    (work / "notes.txt").write_text("x")
+    touched(work)
+    assert metadata.fingerprint(reuse=doc) == doc["key"]  # listed again: still no distribution there
+    _dist(work, "here", GOOD)
+    touched(work)
+    assert metadata.fingerprint(reuse=doc) == metadata.fingerprint() != doc["key"]
+    shutil.rmtree(site / "ocisign_good-1.0.dist-info")
+    touched(site)
+    assert metadata.fingerprint(reuse=doc) == metadata.fingerprint()
+    assert metadata.fingerprint(reuse={"key": "garbage", "stamps": [1]}) == metadata.fingerprint()

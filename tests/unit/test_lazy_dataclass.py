@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
 import textwrap
@@ -105,3 +106,163 @@ def test_importing_the_records_processes_no_dataclass() -> None:
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert proc.stdout.strip() == "[]"
+
+
+# --- the light processing: dataclass methods without the dataclasses module ----------------------
+def test_a_first_instance_imports_no_dataclasses_and_fields_then_do() -> None:
+    code = textwrap.dedent("""
+        import json, sys
+        from ocisign.oci.model import Descriptor
+        from ocisign.types import LayoutHandler
+        d = Descriptor(media_type="m", digest="sha256:" + "a" * 64, size=1)
+        same = Descriptor(media_type="m", digest="sha256:" + "a" * 64, size=1)
+        h = LayoutHandler(name="x", detect=bool, open=print)
+        light = ["dataclasses" in sys.modules, "inspect" in sys.modules, "typing" in sys.modules,
+                 d == same, hash(d) == hash(same), len({d, same}), repr(h).startswith("LayoutHandler(name='x'")]
+        import dataclasses
+        full = [dataclasses.is_dataclass(d), [f.name for f in dataclasses.fields(h)],
+                dataclasses.replace(d, size=2).size, d == same, hash(d) == hash(same),
+                dataclasses.is_dataclass(Descriptor), Descriptor.__dataclass_params__.frozen]
+        print(json.dumps([light, full]))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    light, full = json.loads(proc.stdout)
+    assert light == [False, False, False, True, True, 1, True]
+    assert full == [True, ["name", "detect", "open", "create", "description"], 2, True, True, True, True]
+
+
+def _hash(obj: object) -> object:
+    try:
+        return hash(obj)
+    except TypeError:
+        return "TypeError"
+
+
+def _twins(decorator_options: dict[str, object], body: str) -> tuple[type, type]:
+    """The same class body declared with ocisign.lazy_dataclass and with dataclasses (+ its field)."""
+    from ocisign import lazy_dataclass
+
+    out = []
+    for module, field in ((lazy_dataclass, "lazy_field"), (dataclasses, "dataclasses.field")):
+        scope: dict[str, object] = {"lazy_field": lazy_dataclass.field, "dataclasses": dataclasses}
+        exec(textwrap.dedent(f"class Rec:\n    '''doc'''\n{textwrap.indent(body.format(field=field), '    ')}"), scope)
+        out.append(module.dataclass(**decorator_options)(scope["Rec"]))  # type: ignore[call-overload]
+    return out[0], out[1]
+
+
+@pytest.mark.parametrize(("options", "body", "calls"), [
+    ({"frozen": True, "kw_only": True}, "a: int\nb: str = 'x'\nc: list = {field}(default_factory=list)",
+     [{"a": 1}, {"a": 1, "b": "y", "c": [1]}, {}, {"b": "y"}, {"a": 1, "d": 2}]),
+    ({"frozen": True}, "a: int\nb: str = 'x'", [{"a": 1}, {"a": 1, "b": "z"}, {}]),
+    ({}, "a: int\nb: dict = {field}(default_factory=dict, compare=False, repr=False)",
+     [{"a": 3}, {"a": 3, "b": {1: 2}}]),
+    ({"frozen": True}, "a: int\nb: int = {field}(default=5, hash=False)", [{"a": 1}, {"a": 1, "b": 6}]),
+])
+def test_light_records_behave_as_the_dataclass(options: dict[str, object], body: str,
+                                               calls: list[dict[str, object]]) -> None:
+    light, real = _twins(options, body)
+    for kwargs in calls:
+        made = []
+        for cls in (light, real):
+            try:
+                made.append(cls(**kwargs))
+            except TypeError as exc:
+                made.append(str(exc))
+        a, b = made
+        if isinstance(a, str):
+            assert a == b  # the same signature, hence the same error message
+            continue
+        assert repr(a) == repr(b)
+        assert vars(a) == vars(b)
+        twin_a, twin_b = light(**kwargs), real(**kwargs)
+        assert (a == twin_a) == (b == twin_b) and (a != 1) == (b != 1)
+        if options.get("frozen"):
+            assert _hash(a) == _hash(twin_a) and _hash(b) == _hash(twin_b)
+            assert (_hash(a) == "TypeError") == (_hash(b) == "TypeError")
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                a.a = 9
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                del a.a
+        else:
+            assert type(a).__hash__ is None and type(b).__hash__ is None
+    assert light.__match_args__ == real.__match_args__
+    assert [(f.name, f.default, f.default_factory, f.compare, f.hash, f.repr) for f in dataclasses.fields(light)] == \
+        [(f.name, f.default, f.default_factory, f.compare, f.hash, f.repr) for f in dataclasses.fields(real)]
+    assert light.__dataclass_params__.frozen == real.__dataclass_params__.frozen  # type: ignore[attr-defined]
+    assert light.__doc__ == "doc"
+
+
+def test_post_init_and_records_the_light_step_does_not_cover() -> None:
+    calls: list[int] = []
+
+    @dataclass(frozen=True)
+    class WithPost:
+        a: int
+
+        def __post_init__(self) -> None:
+            calls.append(self.a)
+
+    assert WithPost(4).a == 4 and calls == [4]
+
+    @dataclass(frozen=True, order=True)  # not covered: processed by dataclasses on the first instance
+    class Ordered:
+        a: int
+
+    assert Ordered(1) < Ordered(2) and processed(Ordered)
+
+    @dataclass
+    class Mutable:
+        items: list[int] = dataclasses.field(default_factory=list)  # dataclasses' own field: covered fully
+
+    m = Mutable()
+    m.items.append(1)
+    assert m.items == [1] and Mutable().items == [] and processed(Mutable)
+    with pytest.raises(ValueError, match="mutable default"):
+        @dataclass
+        class Bad:
+            items: list[int] = []  # noqa: RUF012 - the mistake dataclasses refuses
+
+        Bad()
+
+
+def test_light_instances_from_many_threads_while_another_asks_for_the_fields() -> None:
+    @dataclass(frozen=True)
+    class Rec:
+        a: int
+
+    Rec(0)  # light
+    out: list[bool] = []
+
+    def work(i: int) -> None:
+        for _ in range(200):
+            out.append(Rec(i) == Rec(i) and hash(Rec(i)) == hash(Rec(i)))
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    assert [f.name for f in dataclasses.fields(Rec)] == ["a"]
+    for t in threads:
+        t.join()
+    assert all(out) and len(out) == 800
+
+
+def test_a_subclass_of_a_light_record_is_a_dataclass_with_the_bases_fields() -> None:
+    @dataclass(frozen=True)
+    class Base:
+        a: int
+
+    assert Base(1) == Base(1)  # light
+
+    @dataclasses.dataclass(frozen=True)
+    class Eager(Base):
+        b: int = 2
+
+    @dataclass(frozen=True, kw_only=True)
+    class Lazy(Base):
+        c: int = 3
+
+    assert processed(Base) and [f.name for f in dataclasses.fields(Eager)] == ["a", "b"]
+    assert Eager(1) == Eager(1, 2) and Eager(1) != Base(1) and repr(Eager(1)).endswith("Eager(a=1, b=2)")
+    assert Lazy(a=1).c == 3 and [f.name for f in dataclasses.fields(Lazy)] == ["a", "c"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Eager(1).a = 5  # type: ignore[misc]

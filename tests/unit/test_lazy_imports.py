@@ -129,12 +129,12 @@ def test_list_on_a_layout_imports_no_crypto_no_http_and_reuses_the_entry_point_i
     write_image_layout(tmp_path / "img")
     argv = ["list", "--oci-layout", f"{tmp_path / 'img'}:v1"]
     rc, first = run_and_list_imports(argv, tmp_path)  # cold: scans the distributions
-    assert rc == 0 and {"pluggy", "importlib.metadata"} <= first
+    assert rc == 0 and "importlib.metadata" in first and "pluggy" not in first  # no entry point: no pluggy
     assert not (tmp_path / "cache").exists()  # read-only: list writes nothing, not even the index
     run_and_list_imports(["sign", "--oci-layout", f"{tmp_path / 'img'}:v1"], tmp_path)  # a writer: stores it
     assert (tmp_path / "cache" / "entry-points-v1.json").is_file()
     rc, warm = run_and_list_imports(argv, tmp_path)
-    assert rc == 0 and warm == {"argparse", "pluggy"}  # no scan, no cryptography, cbor2, urllib3
+    assert rc == 0 and warm == {"argparse"}  # no scan, no pluggy, no cryptography, cbor2, urllib3
 
 
 @pytest.mark.parametrize(("argv", "allowed"), [
@@ -187,8 +187,8 @@ def test_list_sign_and_verify_on_a_layout_import_only_the_built_ins_and_records_
 
     rc, listed = run_and_list_all_modules(["list", "--oci-layout", ref], tmp_path)
     assert rc == 0
-    assert {m for m in listed if m.startswith("ocisign.plugins.")} == {
-        "ocisign.plugins.oci_dir", "ocisign.plugins.oci_archive"}  # the layout handlers, no other built-in
+    # the directory handler; the tar handler's stand-in answers "not a tar" for a directory itself
+    assert {m for m in listed if m.startswith("ocisign.plugins.")} == {"ocisign.plugins.oci_dir"}
     assert not {m for m in listed if m.startswith(("ocisign.envelope", "ocisign.x509", "ocisign.config.trustpolicy"))}
     # argparse's help formatter width without shutil; tar reading, temp files and times are not needed
     assert not listed & {"shutil", "tempfile", "datetime", "ocisign.oci.tar_index"}
@@ -237,3 +237,69 @@ def test_cp_list_sign_and_verify_on_a_registry_never_import_urllib3(registry_pla
         rc, mods = run_and_list_all_modules(argv, tmp_path)
         assert rc == 0, argv
         assert "http.client" in mods and not {m for m in mods if m.split(".")[0] == "urllib3"}, argv
+# --- issue 12: the lean core (no typing, dataclasses, inspect, pathlib or pluggy for list) -------
+LEAN_PROBE = textwrap.dedent("""
+    import builtins, sys
+    before = set(sys.modules)  # the interpreter's (and an editable install's finder's) own
+    asked = set()  # every absolute import statement run, also of modules loaded before (pathlib, re…)
+    real_import = builtins.__import__
+    def recording_import(name, globals=None, locals=None, fromlist=(), level=0):
+        if level == 0:
+            asked.add(name)
+        return real_import(name, globals, locals, fromlist, level)
+    builtins.__import__ = recording_import
+    from ocisign.cli.app import main
+    try:
+        rc = main(sys.argv[1:])
+    except SystemExit as exc:
+        rc = exc.code
+    builtins.__import__ = real_import
+    mods = sorted((set(sys.modules) - before) | asked)  # before json (it imports re, hence enum) reports them
+    import json
+    print(json.dumps([rc, mods]))
+""")
+#: what ``list --oci-layout`` must not import (each costs milliseconds of start-up)
+LIST_FORBIDDEN = {"typing", "dataclasses", "inspect", "pathlib", "pluggy", "cryptography", "urllib3", "threading",
+                  "importlib.metadata", "email", "shutil", "tempfile", "datetime", "ocisign.oci.tar_index"}
+
+
+def lean_modules(argv: list[str], tmp_path: Path, *, project_search: bool = False) -> tuple[int, set[str]]:
+    """Run ``ocisign ARGV`` in a fresh interpreter (working directory ``tmp_path``); (exit code, modules)."""
+    env = {"PATH": "/usr/bin:/bin", "OCISIGN_CONFIG_DIR": str(tmp_path / "cfg"),
+           "OCISIGN_CACHE_DIR": str(tmp_path / "cache")}
+    if not project_search:
+        env["OCISIGN_PROJECT_CONFIG"] = "none"
+    proc = subprocess.run([sys.executable, "-c", LEAN_PROBE, *argv], capture_output=True, text=True, timeout=60,
+                          env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rc, mods = json.loads(proc.stdout.splitlines()[-1])
+    return rc, set(mods)
+
+
+def test_version_imports_no_enum_typing_or_pluggy(tmp_path: Path) -> None:
+    rc, mods = lean_modules(["--version"], tmp_path)
+    assert rc == 0
+    assert not mods & {"enum", "typing", "pluggy", "re", "argparse", "ocisign.errors"}, mods
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["list", "--help"], ["verify", "--help"], ["sign", "--help"]])
+def test_help_imports_no_typing_or_pluggy(argv: list[str], tmp_path: Path) -> None:
+    """argparse imports re, and re imports enum: --help cannot avoid enum, but needs no typing or pluggy."""
+    rc, mods = lean_modules(argv, tmp_path)
+    assert rc == 0
+    assert not mods & {"typing", "pluggy", "dataclasses", "inspect", "cryptography", "urllib3"}, mods
+
+
+@pytest.mark.parametrize("project_search", [False, True])
+def test_list_on_a_layout_imports_no_typing_dataclasses_inspect_pathlib_or_pluggy(project_search: bool,
+                                                                                    tmp_path: Path) -> None:
+    from ocisign.testing.sample_image import write_image_layout
+
+    write_image_layout(tmp_path / "img")
+    assert lean_modules(["sign", "--oci-layout", "img:v1"], tmp_path)[0] != 0  # no key: fails, stores the index
+    for ref in ("img:v1", f"{tmp_path / 'img'}:v1"):
+        rc, mods = lean_modules(["list", "--oci-layout", ref], tmp_path, project_search=project_search)
+        assert rc == 0
+        assert not mods & LIST_FORBIDDEN, sorted(mods & LIST_FORBIDDEN)
+        assert {m for m in mods if m.startswith("ocisign.plugins.")} <= {"ocisign.plugins.oci_dir",
+                                                                         "ocisign.plugins.oci_archive"}

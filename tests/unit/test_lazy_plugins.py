@@ -72,4 +72,33 @@ def test_a_command_imports_only_the_built_ins_it_calls() -> None:
 
     before, after = json.loads(proc.stdout)
     assert before == []
-    assert after == ["ocisign.plugins.oci_archive", "ocisign.plugins.oci_dir"]
+    assert after == ["ocisign.plugins.oci_dir"]  # the tar handler is the stand-in's until a file is looked into
+
+
+def test_the_tar_stand_ins_handler_is_the_modules(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The oci_archive stand-in makes its handler without importing the module (see lazy_plugins)."""
+    from ocisign.plugins import oci_archive
+
+    from ocisign.testing.sample_image import write_image_layout
+
+    (proxy_handler,) = stand_in("oci_archive").ocisign_layout_handlers()  # type: ignore[attr-defined]
+    (handler,) = oci_archive.ocisign_layout_handlers()
+    assert (proxy_handler.name, proxy_handler.description) == (handler.name, handler.description)
+    write_image_layout(tmp_path / "dir")
+    import tarfile
+
+    with tarfile.open(tmp_path / "img.tar", "w") as tar:
+        for name in ("oci-layout", "index.json", "blobs"):
+            tar.add(tmp_path / "dir" / name, arcname=name)
+    (tmp_path / "text").write_text("not a tar")
+    (tmp_path / "fifo.tar").symlink_to(tmp_path / "dir")
+    for path in ("dir", "img.tar", "text", "missing", "fifo.tar"):
+        assert proxy_handler.detect(str(tmp_path / path)) == handler.detect(str(tmp_path / path)), path
+    assert type(proxy_handler.open(str(tmp_path / "img.tar"))) is oci_archive.ArchiveLayout
+    from ocisign.manager import get_plugin_manager
+
+    pm = get_plugin_manager(load_entrypoints=False)
+    assert pm.layout_type_of(proxy_handler.open(str(tmp_path / "img.tar"))) == "oci-archive"
+    assert pm.layout_type_of(pm.open_layout(tmp_path / "dir")) == "oci" and pm.layout_type_of(object()) is None
+    created = proxy_handler.create(str(tmp_path / "new.tar"))
+    assert type(created) is oci_archive.ArchiveLayout and (tmp_path / "new.tar").is_file()

@@ -109,3 +109,40 @@ def test_a_parsed_manifest_is_remembered_for_its_bytes_and_media_type_only() -> 
     with pytest.raises(ContentError, match="does not match"):  # and failures are not remembered
         parse_manifest(data, media_type=MT_MANIFEST, where="m")
     assert parse_manifest(data + b" ", media_type=MT_INDEX, where="c") is not first
+
+
+def test_tag_and_digest_checks_match_their_regular_expressions() -> None:
+    """is_tag and validate_digest check without compiling a regex (start-up): the same answers."""
+    import random
+    import re
+
+    from ocisign.errors import ContentError
+    from ocisign.oci.model import validate_digest
+    from ocisign.oci.refs import TAG_RE, is_tag
+
+    digest_re = re.compile(r"\A(sha256|sha512):([a-f0-9]+)\Z")
+    lengths = {"sha256": 64, "sha512": 128}
+
+    def by_regex(value: str) -> bool:
+        m = digest_re.match(value)
+        return bool(m and len(m.group(2)) == lengths[m.group(1)] and value.isascii())
+
+    def checked(value: str) -> bool:
+        try:
+            validate_digest(value)
+        except ContentError:
+            return False
+        return True
+
+    rng = random.Random(12)
+    alphabet = "abcdefABCDEF0123456789:_.-\n\u00e9 gsh"
+    cases = ["sha256:" + "a" * 64, "sha256:" + "a" * 63, "sha512:" + "0" * 128, "sha256:" + "A" * 64,
+             "sha256:" + "a" * 64 + "\n", "sha384:" + "a" * 96, ":", "", "sha256:", "sha256:" + "a" * 64 + ":",
+             "a" * 128, "a" * 129, "_" + "-" * 127, "-a", ".a", "a.b-c_D9"]
+    for _ in range(3000):
+        cases.append("".join(rng.choice(alphabet) for _ in range(rng.choice([0, 1, 2, 5, 64, 127, 128, 129]))))
+        cases.append("sha256:" + "".join(rng.choice("abcdef0123456789g\n") for _ in range(64)))
+        cases.append("".join(rng.choice("aZ9_.-") for _ in range(rng.choice([1, 127, 128, 129]))))
+    for case in cases:
+        assert checked(case) == by_regex(case), case
+        assert is_tag(case) == bool(TAG_RE.match(case)), case

@@ -10,11 +10,7 @@ inside their ``run`` functions. Each command module provides::
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import sys
-
-from ocisign.errors import ExitCode, OcisignError, error_line
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: --version never does (mypy reads it alike)
 if TYPE_CHECKING:  # argparse and typing are imported only when a parser is built (not for --version)
@@ -105,6 +101,8 @@ def _parser_class() -> type[argparse.ArgumentParser]:
     if _PARSER_CLASS is None:
         import argparse
 
+        from ocisign.errors import ExitCode, error_line
+
         class Parser(argparse.ArgumentParser):
             def _get_formatter(self) -> argparse.HelpFormatter:
                 # argparse makes a formatter for every add_argument; its default width comes from
@@ -121,8 +119,14 @@ def _parser_class() -> type[argparse.ArgumentParser]:
     return _PARSER_CLASS
 
 
+_COLUMNS: list[int] = []
+
+
 def _terminal_columns() -> int:
-    """``shutil.get_terminal_size().columns`` (``$COLUMNS``, else stdout's terminal, else 80)."""
+    """``shutil.get_terminal_size().columns`` (``$COLUMNS``, else stdout's terminal, else 80);
+    computed once per parser build (argparse asks for every argument)."""
+    if _COLUMNS:
+        return _COLUMNS[0]
     import os
 
     try:
@@ -135,6 +139,7 @@ def _terminal_columns() -> int:
         except (AttributeError, ValueError, OSError):
             columns = 0
         columns = columns or 80
+    _COLUMNS.append(columns)
     return columns
 
 
@@ -152,15 +157,17 @@ def _choice_hint(message: str) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def build_parser(command: str | None, *, all_commands: bool = True) -> argparse.ArgumentParser:
+def build_parser(command: str | None, *, all_commands: bool = True, examples: bool = True) -> argparse.ArgumentParser:
     """The top-level parser; only ``command``'s module is imported to add its arguments.
 
     With ``all_commands=False`` (a run of ``command`` that asks for no top-level help) the other
     commands get no subparser at all: each costs an ``ArgumentParser``, and only the top-level
-    ``--help`` lists them.
+    ``--help`` lists them. ``examples=False`` (a run that prints no help) leaves out the
+    ``Example:`` epilogs, which only ``--help`` shows.
     """
     from ocisign.cli.options import add_common_options
 
+    _COLUMNS.clear()  # the terminal width is read once for this parser
     parser = _parser_class()(
         prog="ocisign",
         description="Sign, list, inspect, verify and copy OCI images with Notary Project signatures.",
@@ -177,11 +184,14 @@ def build_parser(command: str | None, *, all_commands: bool = True) -> argparse.
         sp = sub.add_parser(name, help=help_text, aliases=list(aliases), description=help_text)
         if name == command and module_name not in seen:
             seen.add(module_name)
+            import importlib
+
             module: CommandModule = importlib.import_module(module_name)
             module.add_arguments(sp)
             add_common_options(sp, top=False, plugin_short=getattr(module, "PLUGIN_SHORT_FLAG", True))
             sp.set_defaults(_module=module_name, _command=name)
-            _add_examples(sp, name)
+            if examples:
+                _add_examples(sp, name)
     return parser
 
 
@@ -204,6 +214,13 @@ def _add_examples(parser: argparse.ArgumentParser, path: str) -> None:
                     _add_examples(sub, f"{path} {word}")
 
 
+def _asks_for_help(argv: Sequence[str]) -> bool:
+    """True when argparse may print a help text: ``-h``, ``--help`` or an abbreviation of it
+    (``--he``), or ``-h`` among combined short flags (``-vh``); some false alarms are harmless."""
+    return any(a == "--help" or (len(a) > 3 and "--help".startswith(a))
+               or (a.startswith("-") and not a.startswith("--") and "h" in a) for a in argv)
+
+
 def unknown_command_message(word: str) -> str | None:
     """``unknown command 'sgin'; did you mean 'sign'?`` for a mistyped command (None: not a command slot)."""
     import difflib
@@ -219,6 +236,8 @@ def unknown_command_message(word: str) -> str | None:
 def _tolerate_undecodable_names() -> None:
     """Paths that are not UTF-8 reach us surrogate-escaped: print them back as the original bytes
     (stdout) or escaped (stderr) instead of failing with UnicodeEncodeError under a strict UTF-8 locale."""
+    import contextlib
+
     for stream, real, errors in ((sys.stdout, sys.__stdout__, "surrogateescape"),
                                  (sys.stderr, sys.__stderr__, "backslashreplace")):
         reconfigure = getattr(stream, "reconfigure", None)  # only the process's own streams, never a capture
@@ -230,9 +249,13 @@ def _tolerate_undecodable_names() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list == ["--version"]:  # the fast path: no parser, no plugins
+    if args_list == ["--version"]:  # the fast path: no parser, no plugins, not even ocisign.errors
         _print_version()
-        return int(ExitCode.OK)
+        return 0  # ExitCode.OK
+    import importlib
+
+    from ocisign.errors import ExitCode, OcisignError, error_line
+
     _tolerate_undecodable_names()
     command = _find_command(args_list)
     if command is not None and command not in COMMANDS:
@@ -243,8 +266,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = None
     debug = "-d" in args_list or "--debug" in args_list
     try:
-        # the other commands' subparsers only when help may list them
-        parser = build_parser(command, all_commands=command is None or "-h" in args_list or "--help" in args_list)
+        # the other commands' subparsers and the examples only when help may show them
+        helped = _asks_for_help(args_list)
+        parser = build_parser(command, all_commands=command is None or helped, examples=helped)
         try:
             args, extras = parser.parse_known_args(args_list)
             if extras:  # batch references given between options (``verify A --scope S B``) join the others

@@ -33,14 +33,15 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TextIO
 
 from ocisign.errors import ExitCode, OcisignError, UsageError, error_line
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
     import argparse
     import threading
+    from collections.abc import Callable, Iterator
+    from typing import Any, TextIO
 
     from ocisign.cli.context import CliContext
 
@@ -49,7 +50,8 @@ MAX_JOBS = 64
 #: past tense of each command for the summary line
 DONE = {"sign": "signed", "verify": "verified", "list": "listed", "inspect": "inspected", "cp": "copied"}
 
-RunOne = Callable[["argparse.Namespace", "CliContext"], int]
+if TYPE_CHECKING:
+    RunOne = Callable[[argparse.Namespace, CliContext], int]
 
 
 def parse_jobs(text: str) -> int:

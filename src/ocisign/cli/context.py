@@ -4,29 +4,35 @@ and opening the artifact a command names (local layout or registry)."""
 from __future__ import annotations
 
 import _thread
-import dataclasses
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from ocisign.config.configdir import ConfigDir
 from ocisign.errors import BadReferenceError, UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
+    from typing import Any, TypeVar
 
     from ocisign.manager import OcisignPluginManager
     from ocisign.types import RemoteOptions, Target
 
-T = TypeVar("T")
+    T = TypeVar("T")
+
 #: commands that may refresh the cached entry-point index (they write artifacts anyway; read-only
 #: commands such as list, inspect and verify write nothing, not even a cache)
 INDEX_WRITERS = frozenset({"sign", "cp"})
 
 
-@dataclasses.dataclass
 class Artifact:
-    """A target plus the reference inside it, and how to show it to a person."""
+    """A target plus the reference inside it, and how to show it to a person.
+
+    A plain class (every command that opens an artifact makes one; a dataclass would import
+    :mod:`dataclasses` and :mod:`inspect`): ``Artifact(target, reference, location, scope, is_layout)``.
+    """
+
+    __slots__ = ("is_layout", "location", "reference", "scope", "target")
 
     target: Target
     #: tag or digest inside the target
@@ -36,6 +42,21 @@ class Artifact:
     #: policy scope for registry references (``registry/repo``); None for layouts
     scope: str | None
     is_layout: bool
+
+    def __init__(self, target: Target, reference: str, location: str, scope: str | None, is_layout: bool) -> None:
+        self.target, self.reference, self.location, self.scope, self.is_layout = (
+            target, reference, location, scope, is_layout)
+
+    def __repr__(self) -> str:
+        return (f"Artifact(target={self.target!r}, reference={self.reference!r}, location={self.location!r}, "
+                f"scope={self.scope!r}, is_layout={self.is_layout!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Artifact):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass was
 
     def display(self, digest: str) -> str:
         """``<location>@<digest>`` as notation prints it."""
@@ -194,6 +215,8 @@ class CliContext:
             from ocisign.config.files import config_insecure_registries
 
             if host in config_insecure_registries(self.config_dir):
+                import dataclasses
+
                 options = dataclasses.replace(options, plain_http=True, insecure=False, ca_file=None)
         return self.pm.transport("registry").open(host, repository, options)
 

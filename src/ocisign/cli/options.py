@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from typing import IO, TYPE_CHECKING
 
 from ocisign.errors import UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import IO
+
     from ocisign.types import Credentials, RemoteOptions
 
 DEFAULT_CONCURRENCY = 4

@@ -11,11 +11,13 @@ one named (``--signature-format``), else the project config's, else ``config.jso
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
 
 from ocisign.errors import UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
+    from typing import Any
+
     from ocisign.cli.context import CliContext
     from ocisign.types import Signer
 

@@ -11,45 +11,91 @@ Inside, the files notation uses, so a notation config directory works when point
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from pathlib import Path
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
+if TYPE_CHECKING:
+    from pathlib import Path
 
 TRUST_STORE_TYPES = ("ca", "signingAuthority", "tsa")
 
 
+def _home_text() -> str | None:
+    """``str(Path.home())`` without pathlib; None when there is no home directory."""
+    home = os.path.expanduser("~")
+    return None if home.startswith("~") else home
+
+
 def home_dir() -> Path | None:
     """The user's home directory, or None when there is none (``HOME`` unset, no passwd entry)."""
-    try:
-        return Path.home()
-    except (RuntimeError, KeyError, OSError):
-        return None
+    from pathlib import Path
+
+    home = _home_text()
+    return None if home is None else Path(home)
+
+
+def _default_config_dir_text() -> str:
+    env = os.environ.get("OCISIGN_CONFIG_DIR")
+    if env:
+        return env
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    if xdg:
+        return os.path.join(xdg, "ocisign")
+    home = _home_text()
+    if home is None:
+        return os.path.join(os.getcwd(), ".ocisign")
+    return os.path.join(home, ".config", "ocisign")
 
 
 def default_config_dir() -> Path:
     """The config dir chosen by the environment."""
-    env = os.environ.get("OCISIGN_CONFIG_DIR")
-    if env:
-        return Path(env)
-    xdg = os.environ.get("XDG_CONFIG_HOME")
-    if xdg:
-        return Path(xdg) / "ocisign"
-    home = home_dir()
-    if home is None:
-        return Path.cwd() / ".ocisign"
-    return home / ".config" / "ocisign"
+    from pathlib import Path
+
+    return Path(_default_config_dir_text())
 
 
-@dataclasses.dataclass(frozen=True)
 class ConfigDir:
-    """Paths inside a configuration directory (nothing is created by this class)."""
+    """Paths inside a configuration directory (nothing is created by this class).
 
-    root: Path
+    Immutable, compared and hashed by ``root``. Not a dataclass and ``root`` is made on first
+    use: every command builds one, and ``list`` on a layout never looks inside (no pathlib).
+    """
+
+    __slots__ = ("_path", "_text")
+    _path: Path | None
+    _text: str
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        object.__setattr__(self, "_text", os.fspath(root))
+        object.__setattr__(self, "_path", None)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r} of frozen ConfigDir")
+
+    @property
+    def root(self) -> Path:
+        """The directory."""
+        path: Path | None = self._path
+        if path is None:
+            from pathlib import Path
+
+            path = Path(self._text)
+            object.__setattr__(self, "_path", path)
+        return path
+
+    def __eq__(self, other: object) -> bool:
+        return other.root == self.root if isinstance(other, ConfigDir) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
+    def __repr__(self) -> str:
+        return f"ConfigDir(root={self.root!r})"
 
     @classmethod
     def from_env(cls, override: str | os.PathLike[str] | None = None) -> ConfigDir:
         """``override`` (``--config-dir``) or :func:`default_config_dir`."""
-        return cls(Path(override) if override else default_config_dir())
+        return cls(override if override else _default_config_dir_text())
 
     @property
     def config_json(self) -> Path:

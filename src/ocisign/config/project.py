@@ -29,11 +29,14 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
 
 from ocisign.errors import ConfigError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
+if TYPE_CHECKING:  # pathlib is imported only when a project config file is found or a rule is used
+    from collections.abc import Mapping
+    from pathlib import Path
+    from typing import Any
 
 #: environment variable naming the project config file (``none`` disables the lookup)
 ENV_VAR = "OCISIGN_PROJECT_CONFIG"
@@ -96,7 +99,8 @@ def _norm(path: str) -> str:
 
 def layout_name(path: str | os.PathLike[str]) -> str:
     """The ``{name}`` of a layout: its file name without ``.tar`` (and ``.oci``)."""
-    name = Path(path).name
+    parts = [part for part in os.fspath(path).split("/") if part and part != "."]
+    name = parts[-1] if parts else ""  # pathlib's name, without importing pathlib
     for suffix in (".tar", ".oci"):
         name = name.removesuffix(suffix)
     return name
@@ -138,7 +142,7 @@ class ProjectConfig:
     ``disable_plugins`` (plugin names to block), ``layouts`` (LayoutRule tuple, file order).
     """
 
-    __slots__ = ("config_dir", "disable_plugins", "key", "layouts", "path", "plugins", "root",
+    __slots__ = ("_root", "_root_text", "config_dir", "disable_plugins", "key", "layouts", "path", "plugins",
                  "signature_format", "trust_policy")
 
     def __init__(
@@ -155,7 +159,8 @@ class ProjectConfig:
         layouts: tuple[LayoutRule, ...] = (),
     ) -> None:
         self.path = path
-        self.root = root if root is not None else Path.cwd()
+        self._root = root
+        self._root_text = os.getcwd() if root is None else ""  # Path.cwd() made on first use
         self.key = key
         self.signature_format = signature_format
         self.trust_policy = trust_policy
@@ -168,12 +173,27 @@ class ProjectConfig:
         return f"ProjectConfig(path={self.path!r}, key={self.key!r}, layouts={self.layouts!r})"
 
     @property
+    def root(self) -> Path:
+        """The directory relative paths and layout globs are resolved against."""
+        if self._root is None:
+            from pathlib import Path
+
+            self._root = Path(self._root_text)
+        return self._root
+
+    @root.setter
+    def root(self, value: Path) -> None:
+        self._root = value
+
+    @property
     def found(self) -> bool:
         """True when a project config file was read."""
         return self.path is not None
 
     def relpath(self, layout: str | os.PathLike[str]) -> str | None:
         """``layout`` relative to :attr:`root` in POSIX form, or None when it lies outside."""
+        from pathlib import Path
+
         p = Path(layout)
         absolute = Path(os.path.abspath(p if p.is_absolute() else Path.cwd() / p))
         try:
@@ -278,6 +298,8 @@ def parse_config(table: Mapping[str, Any], *, path: Path, prefix: str) -> Projec
 
     ``prefix`` is how the table is named in messages (``tool.ocisign.`` or empty).
     """
+    from pathlib import Path
+
     _check_keys(table, _TOP_KEYS, f"{path}: [{prefix.rstrip('.')}]" if prefix else str(path))
     root = path.parent
 
@@ -330,6 +352,8 @@ def parse_config(table: Mapping[str, Any], *, path: Path, prefix: str) -> Projec
 
 def read_project_config(path: str | os.PathLike[str]) -> ProjectConfig:
     """Read an ``ocisign.toml`` or the ``[tool.ocisign]`` table of a ``pyproject.toml``."""
+    from pathlib import Path
+
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: project config file not found")
@@ -364,19 +388,24 @@ def find_project_config(start: str | os.PathLike[str] | None = None) -> Path | N
     """The nearest ``ocisign.toml``, or ``pyproject.toml`` with ``[tool.ocisign]``, from ``start`` upward.
 
     ``ocisign.toml`` wins over ``pyproject.toml`` in the same directory. The search ends at the
-    directory that holds ``.git`` (the repository root) or at the file-system root.
+    directory that holds ``.git`` (the repository root) or at the file-system root. (os.path: the
+    search runs for every command, pathlib only when a file is found.)
     """
-    here = Path(os.path.abspath(start if start is not None else Path.cwd()))
-    for directory in (here, *here.parents):
-        candidate = directory / OCISIGN_TOML
-        if candidate.is_file():
-            return candidate
-        candidate = directory / PYPROJECT_TOML
-        if candidate.is_file() and _has_ocisign_table(candidate):
-            return candidate
-        if (directory / ".git").exists():
+    directory = os.path.abspath(start if start is not None else os.getcwd())
+    while True:
+        for name in (OCISIGN_TOML, PYPROJECT_TOML):
+            text = os.path.join(directory, name)
+            if os.path.isfile(text):
+                from pathlib import Path
+
+                if name == OCISIGN_TOML or _has_ocisign_table(Path(text)):
+                    return Path(text)
+        if os.path.exists(os.path.join(directory, ".git")):
             return None
-    return None
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
 
 
 def load_project_config(explicit: str | os.PathLike[str] | None = None, *, start: str | None = None) -> ProjectConfig:

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterator
-from typing import IO
+import os
 
 from ocisign.errors import ContentError, LayoutError, NotFoundError
 from ocisign.oci.model import (
@@ -24,12 +23,17 @@ from ocisign.oci.model import (
     MT_INDEX,
     Descriptor,
     Manifest,
+    check_verified,
     digest_hex,
     manifest_from_object,
     parse_json_object,
     parse_manifest,
 )
-from ocisign.oci.streams import VerifyingReader, check_verified
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import IO
 
 #: index.json may list many entries, but not without bound
 MAX_INDEX_JSON_SIZE = 64 * 1024 * 1024
@@ -38,6 +42,15 @@ LAYOUT_VERSION = "1.0.0"
 #: manifests and envelopes), so one session reads and hashes each of them once
 _REMEMBER_BLOBS = 256
 _REMEMBER_BLOB_SIZE = 256 * 1024
+
+
+def path_str(path: str | os.PathLike[str]) -> str:
+    """``str(pathlib.PurePosixPath(path))`` without importing pathlib: ``.`` components and repeated
+    or trailing slashes dropped (``./img/`` -> ``img``), ``..`` kept, ``""`` -> ``.``."""
+    text = os.fspath(path)
+    lead = "//" if text.startswith("//") and not text.startswith("///") else "/" if text.startswith("/") else ""
+    rest = "/".join(part for part in text.split("/") if part and part != ".")
+    return lead + rest if lead or rest else "."
 
 
 def blob_relpath(digest: str) -> str:
@@ -183,6 +196,8 @@ class LayoutReader(abc.ABC):
     @contextlib.contextmanager
     def open_blob(self, desc: Descriptor) -> Iterator[IO[bytes]]:
         """Stream a blob; the stream raises ContentError at EOF on a digest/size mismatch."""
+        from ocisign.oci.streams import VerifyingReader  # streaming: not for manifests and envelopes
+
         raw = self._open_file(blob_relpath(desc.digest))
         reader = VerifyingReader(raw, desc, where=f"{self._location}: blob")
         try:

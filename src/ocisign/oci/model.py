@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from typing import Any
 
 from ocisign.errors import ContentError
 from ocisign.lazy_dataclass import dataclass
-from ocisign.lazy_re import lazy_re
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 __all__ = [
     "ALL_MANIFEST_TYPES",
@@ -42,6 +44,7 @@ __all__ = [
     "Descriptor",
     "Manifest",
     "canonical_json",
+    "check_verified",
     "descriptor_from_json",
     "digest_hex",
     "hasher_for",
@@ -87,7 +90,7 @@ MAX_ENVELOPE_SIZE = 32 * 1024 * 1024
 MAX_INDEX_DEPTH = 16
 
 _HEX_LEN = {"sha256": 64, "sha512": 128}
-_DIGEST_RE = lazy_re(r"\A(sha256|sha512):([a-f0-9]+)\Z")
+_LOWER_HEX = "0123456789abcdef"
 _MAX_SIZE = 2**63 - 1
 
 
@@ -95,8 +98,9 @@ def validate_digest(value: object, *, where: str = "digest") -> str:
     """Return ``value`` if it is a registered, well-formed digest, else raise ContentError."""
     if not isinstance(value, str):
         raise ContentError(f"{where}: digest must be a string, got {type(value).__name__}")
-    m = _DIGEST_RE.match(value)
-    if not m or len(m.group(2)) != _HEX_LEN[m.group(1)] or not value.isascii():
+    # r"\A(sha256|sha512):([a-f0-9]+)\Z" with the algorithm's length, without compiling a regex
+    algo, _, hex_part = value.partition(":")
+    if len(hex_part) != _HEX_LEN.get(algo) or hex_part.strip(_LOWER_HEX):
         raise ContentError(f"{where}: invalid digest {value!r} (want sha256:<64 lowercase hex>)")
     return value
 
@@ -124,6 +128,23 @@ def hasher_for(digest: str) -> Any:
     if algo not in _HEX_LEN:
         raise ContentError(f"unsupported digest algorithm {algo!r}")
     return hashlib.new(algo)
+
+
+def check_verified(data: bytes, desc: Descriptor, *, where: str) -> None:
+    """ContentError unless ``data`` (read up to one byte past ``desc.size``) is exactly the content of ``desc``
+    (how a whole small blob — a manifest, an envelope — is checked once it is read).
+
+    The messages are those of :class:`VerifyingReader`.
+    """
+    if len(data) < desc.size:
+        raise ContentError(f"{where}: {desc.digest} is truncated ({len(data)} of {desc.size} bytes)")
+    if len(data) > desc.size:
+        raise ContentError(f"{where}: {desc.digest} is larger than its declared size {desc.size}")
+    h = hasher_for(desc.digest)
+    h.update(data)
+    actual = f"{desc.digest.split(':', 1)[0]}:{h.hexdigest()}"
+    if actual != desc.digest:
+        raise ContentError(f"{where}: content does not match digest {desc.digest} (got {actual})")
 
 
 def sha256_digest(data: bytes) -> str:

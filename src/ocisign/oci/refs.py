@@ -45,6 +45,15 @@ def _check_digest(value: str, text: str) -> str:
         raise BadReferenceError(str(exc)) from None
 
 
+_TAG_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_TAG_REST = _TAG_FIRST | frozenset(".-")
+
+
+def is_tag(text: str) -> bool:
+    """``TAG_RE.match(text)`` (``[A-Za-z0-9_][A-Za-z0-9._-]{0,127}``) without compiling the regex."""
+    return 0 < len(text) <= 128 and text[0] in _TAG_FIRST and all(c in _TAG_REST for c in text[1:])
+
+
 def parse_layout_ref(text: str) -> LayoutRef:
     """Split ``PATH:TAG`` or ``PATH@DIGEST`` (last ``@``, else last ``:``)."""
     if "@" in text:
@@ -62,7 +71,7 @@ def parse_layout_ref(text: str) -> LayoutRef:
         raise BadReferenceError(f"reference {text!r}: missing oci-layout file path")
     if not ref:
         raise BadReferenceError(f"reference {text!r}: missing tag or digest")
-    if not TAG_RE.match(ref):
+    if not is_tag(ref):
         raise BadReferenceError(f"reference {text!r}: invalid tag {ref!r}")
     return LayoutRef(path, ref)
 

@@ -20,7 +20,10 @@ from ocisign.oci.model import (
     is_signature_manifest,
     parse_manifest,
 )
-from ocisign.types import Target
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
+if TYPE_CHECKING:
+    from ocisign.types import Target
 
 DEFAULT_MAX_SIGNATURES = 100
 

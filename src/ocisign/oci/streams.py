@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import io
-from typing import IO, Any
 
 from ocisign.errors import ContentError
-from ocisign.oci.model import Descriptor, hasher_for
+from ocisign.oci.model import Descriptor, check_verified, hasher_for
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
+if TYPE_CHECKING:
+    from typing import IO, Any
+
+#: check_verified lives in ocisign.oci.model (reading a layout's manifests needs no stream)
+__all__ = ["VerifyingReader", "check_verified"]
 
 
 class VerifyingReader(io.RawIOBase):
@@ -69,20 +75,3 @@ class VerifyingReader(io.RawIOBase):
             self._raw.close()
         finally:
             super().close()
-
-
-def check_verified(data: bytes, desc: Descriptor, *, where: str) -> None:
-    """ContentError unless ``data`` (read up to one byte past ``desc.size``) is exactly the content of ``desc``
-    (how a whole small blob — a manifest, an envelope — is checked once it is read).
-
-    The messages are those of :class:`VerifyingReader`.
-    """
-    if len(data) < desc.size:
-        raise ContentError(f"{where}: {desc.digest} is truncated ({len(data)} of {desc.size} bytes)")
-    if len(data) > desc.size:
-        raise ContentError(f"{where}: {desc.digest} is larger than its declared size {desc.size}")
-    h = hasher_for(desc.digest)
-    h.update(data)
-    actual = f"{desc.digest.split(':', 1)[0]}:{h.hexdigest()}"
-    if actual != desc.digest:
-        raise ContentError(f"{where}: content does not match digest {desc.digest} (got {actual})")

@@ -12,10 +12,10 @@ import shutil
 import stat
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ocisign.errors import NotFoundError, OcisignError, UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
     from cryptography import x509
 

@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING
 
 from ocisign.cli.options import add_remote_options
 from ocisign.errors import UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
     from ocisign.cli.context import CliContext
     from ocisign.oci.refs import RegistryRef
@@ -127,8 +127,7 @@ def _side_options(args: argparse.Namespace, base: RemoteOptions, side: str) -> R
     if plain:
         base = _replace(base, plain_http=True, insecure=False, ca_file=None)
     elif insecure or ca_file:
-        base = _replace(base, plain_http=False, insecure=insecure or base.insecure,
-                                   ca_file=ca_file or base.ca_file)
+        base = _replace(base, plain_http=False, insecure=insecure or base.insecure, ca_file=ca_file or base.ca_file)
     user, password = getattr(args, f"{side}_username"), getattr(args, f"{side}_password")
     if user is None and password is None:
         return base

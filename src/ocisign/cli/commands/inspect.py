@@ -24,15 +24,15 @@ exits 1 after printing the others. Read-only.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from ocisign.errors import OcisignError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
     import datetime as dt
+    from typing import Any
 
     from ocisign.cli.context import CliContext
     from ocisign.goformat import TreeNode
@@ -158,7 +158,7 @@ def signature_output(desc: Descriptor, content: EnvelopeContent, fmt_time: TimeF
         "unsignedAttributes": sorted_map(unsigned),
         "certificates": certificate_info(content.certificate_chain, fmt_time),
         # the payload descriptor without annotations (they are shown as user defined attributes)
-        "signedArtifact": dataclasses.replace(target, annotations=None).to_json(),
+        "signedArtifact": {k: v for k, v in target.to_json().items() if k != "annotations"},
     }
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ocisign.errors import LayoutError, OcisignError, UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
     from ocisign.cli.context import CliContext
 
@@ -84,10 +84,7 @@ def _check(args: argparse.Namespace, ctx: CliContext) -> int:
     try:
         if not isinstance(target, LayoutReader):
             raise UsageError(f"{args.path}: layout check does not support this layout type")
-        layout_type = args.layout_type or type(target).__name__
-        for name, handler in ctx.pm.layout_handlers().items():
-            if handler.open is type(target):
-                layout_type = name
+        layout_type = ctx.pm.layout_type_of(target) or args.layout_type or type(target).__name__
         report = check_layout(target, layout_type=layout_type)
     finally:
         target.close()

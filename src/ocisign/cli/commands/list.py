@@ -12,10 +12,10 @@ Read-only: nothing is created or modified, in layouts or in the config directory
 
 from __future__ import annotations
 
-import argparse
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
+    import argparse
+
     from ocisign.cli.context import Artifact, CliContext
     from ocisign.oci.model import Descriptor
 

@@ -21,11 +21,11 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ocisign.cli.options import add_credential_options, add_transport_options, read_password
 from ocisign.errors import UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
     from ocisign.cli.context import CliContext
 

@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
-from typing import TYPE_CHECKING, Any
 
 from ocisign.errors import UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
+    from typing import Any
+
     from ocisign.cli.context import CliContext
 
 
@@ -58,6 +59,8 @@ def _list(args: argparse.Namespace, ctx: CliContext) -> int:
     infos = ctx.pm.plugin_info()
     external = list_plugins(ctx.config_dir.root)
     if args.output == "json":
+        import dataclasses
+
         out: list[dict[str, Any]] = [{**dataclasses.asdict(i), "kind": "pluggy"} for i in infos]
         for e in external:
             md = e.metadata

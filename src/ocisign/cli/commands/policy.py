@@ -26,10 +26,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ocisign.errors import ConfigError, ExitCode, UsageError, error_line
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
     from ocisign.cli.context import CliContext
     from ocisign.config.trustpolicy import TrustPolicyDocument

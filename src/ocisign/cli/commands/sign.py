@@ -15,8 +15,8 @@ root (:mod:`ocisign.sign.timestamping`). Prints ``Successfully signed <ref>@<dig
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
     from ocisign.cli.context import CliContext
     from ocisign.sign.timestamping import TimestampOptions

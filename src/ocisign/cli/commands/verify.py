@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any
 
 from ocisign.errors import ExitCode, UsageError, error_line
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
+    from typing import Any
+
     from ocisign.cli.context import CliContext
     from ocisign.verify.verification import VerificationReport
 
