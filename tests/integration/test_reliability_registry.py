@@ -474,10 +474,13 @@ def test_b9_5_no_home_directory_gives_a_deterministic_config_dir(
     for name in ("OCISIGN_CONFIG_DIR", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "HOME", "DOCKER_CONFIG"):
         monkeypatch.delenv(name, raising=False)
 
-    def no_home(cls: Any) -> Path:
-        raise RuntimeError("Could not determine home directory.")
+    import pwd
 
-    monkeypatch.setattr(Path, "home", classmethod(no_home))
+    def no_passwd_entry(uid: int) -> Any:
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    # what os.path.expanduser (and so Path.home) consults when HOME is unset
+    monkeypatch.setattr(pwd, "getpwuid", no_passwd_entry)
     monkeypatch.chdir(tmp_path)
     r = run_cli("cert", "list")
     assert r.rc == 0, r.err
