@@ -121,17 +121,53 @@ def _rate(fn: Callable[[], object], seconds: float) -> float:
             return n / elapsed
 
 
+def make_envelopes(pm: Any, kind: str, fmt: str, key_file: Path, chain_file: Path,
+                   n: int) -> tuple[str, list[tuple[Any, bytes]]]:
+    """``n`` distinct envelopes made by the same key: each signs another subject at another second.
+
+    Returns the envelope media type and (subject descriptor, envelope) pairs.
+    """
+    import hashlib
+
+    from ocisign.plugins.file_key import load_file_signer
+
+    from ocisign.envelope.payload import build_payload
+    from ocisign.oci.model import MT_MANIFEST, Descriptor
+    from ocisign.types import SignRequest
+
+    signer = load_file_signer(key_file, chain_file)
+    fmt_obj = next(f for f in pm.envelope_formats().values() if f.name == fmt)
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    out: list[tuple[Any, bytes]] = []
+    for i in range(n):
+        body = f"{kind} subject {i}".encode()
+        subject = Descriptor(media_type=MT_MANIFEST, digest="sha256:" + hashlib.sha256(body).hexdigest(),
+                             size=1000 + i)
+        payload = build_payload(subject, envelope_media_type=fmt_obj.media_type)
+        signed_at = now - dt.timedelta(seconds=i)
+        request = SignRequest(payload=payload, signing_time=signed_at, expiry=signed_at + dt.timedelta(hours=12),
+                              signing_agent="bench")
+        out.append((subject, fmt_obj.seal(request, signer)))
+    return fmt_obj.media_type, out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layouts", type=int, default=60, help="layouts per key type (default 60)")
+    parser.add_argument("--envelopes", type=int, default=300,
+                        help="distinct envelopes per key type for the stream row (default 300)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds; the median is reported (default 3)")
     args = parser.parse_args()
+
+    from ocisign.plugins.trust_policy import evaluate_signature
 
     from ocisign.config.configdir import ConfigDir
     from ocisign.config.trustpolicy import load_policy
     from ocisign.manager import get_plugin_manager
     from ocisign.testing.sample_image import write_image_layout
-    from ocisign.verify.verification import trust_store_lookup, verify_artifact
+    from ocisign.types import SignatureBlob
+    from ocisign.verify.revocation import RevocationChecker
+    from ocisign.verify.verification import envelope_opener, trust_store_lookup, verify_artifact
 
     work = Path(tempfile.mkdtemp(prefix="ocisign-bench-"))
     config = work / "config"
@@ -141,8 +177,10 @@ def main() -> int:
     rows: list[tuple[str, int, float, float, float]] = []
     setups = [("rsa", "jws", "RSA-2048 / JWS (PS256)"), ("ec", "cose", "EC P-256 / COSE (ES256)")]
     layouts: dict[str, list[Path]] = {}
+    keys: dict[str, tuple[Path, Path]] = {}
     for kind, fmt, _label in setups:
         key, chain, root = make_chain(kind, work)
+        keys[kind] = (key, chain)
         cli("key", "add", kind, "--key-file", str(key), "--cert-file", str(chain))
         cli("cert", "add", "-t", "ca", "-s", "bench", str(root))
         layouts[kind] = []
@@ -157,8 +195,27 @@ def main() -> int:
 
     pm = get_plugin_manager(load_entrypoints=False)
     cfg = ConfigDir(config)
-    for kind, _fmt, label in setups:
+    for kind, fmt, label in setups:
         floor = raw_verify_rate(kind)
+        media_type, stream = make_envelopes(pm, kind, fmt, *keys[kind], args.envelopes)
+
+        def stream_round(kind: str = kind, media_type: str = media_type,
+                         stream: list[tuple[Any, bytes]] = stream) -> float:
+            """Each envelope evaluated against the policy statement (parse, crypto, chain, policy)."""
+            statement = load_policy(cfg).statement_for_scope("local/bench")
+            stores = trust_store_lookup(pm, cfg)
+            opener = envelope_opener(pm)
+            checker = RevocationChecker.from_env()
+            now = dt.datetime.now(dt.timezone.utc)
+            start = time.perf_counter()
+            for i, (subject, blob) in enumerate(stream):
+                verdict = evaluate_signature(
+                    i, SignatureBlob(manifest=None, media_type=media_type, envelope=blob), statement=statement,
+                    subject=subject, user_metadata={}, now=now, trust_store=stores, open_envelope=opener,
+                    revocation=checker)
+                if not verdict.passed:
+                    raise SystemExit(f"{kind} envelope {i}: {verdict.failing_check}: {verdict.reason}")
+            return time.perf_counter() - start
 
         def api_round(kind: str = kind) -> float:
             policy = load_policy(cfg)
@@ -191,6 +248,9 @@ def main() -> int:
                 raise SystemExit("batch verify failed")
             return time.perf_counter() - start
 
+        ns = len(stream)
+        st = statistics.median(stream_round() for _ in range(args.rounds))
+        rows.append((f"envelope stream  {label}", ns, st, ns / st, floor))
         n = len(layouts[kind])
         api = statistics.median(api_round() for _ in range(args.rounds))
         rows.append((f"verify_artifact  {label}", n, api, n / api, floor))

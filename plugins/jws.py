@@ -202,13 +202,31 @@ def _header_member(header: dict[str, Any], name: str) -> Any:
     return header[matches[0]] if matches else None
 
 
+#: x5c entries already decoded in this process, by their exact (canonical) base64 text: a stream of
+#: signatures by one signer repeats its chain, and the same DER object is then found again by the
+#: certificate cache without hashing it anew
+_X5C_DER: dict[str, bytes] = {}
+_X5C_DER_LIMIT = 1024
+
+
+def _x5c_der(text: object, i: int) -> bytes:
+    der = _X5C_DER.get(text) if type(text) is str else None
+    if der is None:
+        der = b64std_decode_strict(text, where=f"JWS header x5c[{i}]")
+        if type(text) is str:
+            if len(_X5C_DER) >= _X5C_DER_LIMIT:
+                _X5C_DER.clear()
+            _X5C_DER[text] = der
+    return der
+
+
 def _parse_unprotected(header: object) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise EnvelopeError("JWS header must be a JSON object")
     x5c = _header_member(header, "x5c")
     if not isinstance(x5c, list) or not x5c:
         raise EnvelopeError("JWS header x5c must be a non-empty array of certificates")
-    ders = [b64std_decode_strict(c, where=f"JWS header x5c[{i}]") for i, c in enumerate(x5c)]
+    ders = [_x5c_der(c, i) for i, c in enumerate(x5c)]
     for i, der in enumerate(ders):
         if not der:
             raise EnvelopeError(f"JWS header x5c[{i}] is empty")

@@ -229,6 +229,14 @@ class SignatureVerdict:
 _MEMO_LIMIT = 1024
 _CHAIN_RULES_MEMO: dict[tuple[tuple[bytes, ...], str], str | None] = {}
 _IDENTITY_DN_MEMO: dict[str, dict[str, str]] = {}
+#: authenticity per (store type, chain, trusted certificates), by the certificates' identities: the
+#: value keeps them alive, so an identity is never reused while its entry exists; (chain, trusted,
+#: passing message or None)
+_AUTHENTICITY_MEMO: dict[tuple[Any, ...], tuple[Any, Any, str | None]] = {}
+#: trusted identity per (statement, leaf subject): (statement, passed, message); the statement is kept alive
+_IDENTITY_MEMO: dict[tuple[int, str], tuple[Any, bool, str]] = {}
+#: the passing revocation check of a chain result (its details are shared: read-only, like the result)
+_REVOCATION_PASSED: dict[int, tuple[Any, Passed]] = {}
 
 
 def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
@@ -274,22 +282,32 @@ def _leaf_identity(subject: str) -> dict[str, str]:
 
 def _rfc1123z(t: dt.datetime) -> str:
     """Go's ``time.RFC1123Z`` layout in ``t``'s own offset: ``Mon, 02 Jan 2006 15:04:05 -0700``."""
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-    months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-    off = int((t.utcoffset() or dt.timedelta()).total_seconds()) // 60
+    offset = t.utcoffset()
+    off = 0 if offset is None else (offset.days * 86400 + offset.seconds) // 60
     sign = "-" if off < 0 else "+"
     zone = f"{sign}{abs(off) // 60:02d}{abs(off) % 60:02d}"
-    return f"{days[t.weekday()]}, {t.day:02d} {months[t.month - 1]} {t.year} {t:%H:%M:%S} {zone}"
+    return (f"{_DAYS[t.weekday()]}, {t.day:02d} {_MONTHS[t.month - 1]} {t.year} "
+            f"{t.hour:02d}:{t.minute:02d}:{t.second:02d} {zone}")
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _compute_validity(cert: x509.Certificate) -> tuple[dt.datetime, dt.datetime]:
+    return cert.not_valid_before_utc, cert.not_valid_after_utc
+
+
+#: (notBefore, notAfter) in UTC (``cryptography`` builds a new datetime on every access)
+_validity = CertMemo(_compute_validity)
 
 
 def _not_before(cert: x509.Certificate) -> dt.datetime:
-    return cert.not_valid_before_utc
+    return _validity(cert)[0]
 
 
 def _not_after(cert: x509.Certificate) -> dt.datetime:
-    return cert.not_valid_after_utc
+    return _validity(cert)[1]
 
 
 def chain_rules_problem(chain: Sequence[x509.Certificate], scheme: str) -> str | None:
@@ -407,23 +425,47 @@ def check_authenticity(content: EnvelopeContent, statement: TrustPolicyStatement
             f"{_q(statement.name)} has no trust store of type {_q(store_type)} "
             f"(signing scheme {content.signing_scheme})"
         )
-    trusted_der = {_der(c) for c in trusted}
-    for cert in content.certificate_chain:
-        if _der(cert) in trusted_der:
-            return f"certificate {_q(_subject_string(cert))} is in a trust store of type {_q(store_type)}"
-    raise CheckFailed("the signature's certificate chain does not contain any trusted certificate")
+    chain = content.certificate_chain
+    key = (store_type, tuple(map(id, chain)), tuple(map(id, trusted)))
+    hit = _AUTHENTICITY_MEMO.get(key)
+    if hit is None:  # once per distinct chain and set of trusted certificates: compared by DER bytes
+        trusted_der = {_der(c) for c in trusted}
+        found = next((c for c in chain if _der(c) in trusted_der), None)
+        message = None if found is None else \
+            f"certificate {_q(_subject_string(found))} is in a trust store of type {_q(store_type)}"
+        hit = (tuple(chain), tuple(trusted), message)
+        _remember(_AUTHENTICITY_MEMO, key, hit)
+    if hit[2] is None:
+        raise CheckFailed("the signature's certificate chain does not contain any trusted certificate")
+    return hit[2]
 
 
 def check_trusted_identity(content: EnvelopeContent, statement: TrustPolicyStatement) -> str:
-    """The leaf subject must contain every attribute of one ``x509.subject`` identity (or ``*``)."""
-    from ocisign.x509.dn import DNError, is_subset_dn
+    """The leaf subject must contain every attribute of one ``x509.subject`` identity (or ``*``).
 
+    Decided once per statement and leaf subject.
+    """
     if statement.trusts_any_identity:
         return "any identity is trusted ('*')"
+    subject = _subject_string(content.certificate_chain[0])
+    key = (id(statement), subject)
+    hit = _IDENTITY_MEMO.get(key)
+    if hit is None:
+        try:
+            hit = (statement, True, _trusted_identity(statement, subject))
+        except CheckFailed as exc:
+            hit = (statement, False, str(exc))
+        _remember(_IDENTITY_MEMO, key, hit)
+    if not hit[1]:
+        raise CheckFailed(hit[2])
+    return hit[2]
+
+
+def _trusted_identity(statement: TrustPolicyStatement, subject: str) -> str:
+    from ocisign.x509.dn import DNError, is_subset_dn
+
     if not statement.x509_identities:
         raise CheckFailed(f"no x509 trusted identities are configured in the trust policy {_q(statement.name)}")
-    leaf = content.certificate_chain[0]
-    subject = _subject_string(leaf)
     try:
         leaf_dn = _leaf_identity(subject)
     except DNError as exc:
@@ -555,7 +597,11 @@ def check_revocation(
                                  offline_reason=None if trusted else UNTRUSTED_CHAIN)
     if not status.ok:
         raise CheckFailed(status.message("signing"), details=status.to_json())
-    return Passed(status.summary(), status.to_json())
+    hit = _REVOCATION_PASSED.get(id(status))
+    if hit is None or hit[0] is not status:  # a checker hands out one result per chain decided offline
+        hit = (status, Passed(status.summary(), status.to_json()))
+        _remember(_REVOCATION_PASSED, id(status), hit)
+    return hit[1]
 
 
 def check_target(target: Descriptor, subject: Descriptor) -> str:

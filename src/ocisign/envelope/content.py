@@ -20,9 +20,9 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ocisign.envelope.algorithms import Algorithm, key_spec_of, verify_raw_signature
+from ocisign.envelope.algorithms import Algorithm, key_spec_of, verify_checked_signature
 from ocisign.envelope.certificates import parse_der_certificate
-from ocisign.envelope.errors import EnvelopeError
+from ocisign.envelope.errors import EnvelopeError, UnsupportedKeyError
 from ocisign.envelope.headers import (
     H_AUTHENTIC_SIGNING_TIME,
     H_EXPIRY,
@@ -111,12 +111,14 @@ def optional_string(protected: Mapping[Any, Any], name: str, *, kind: str = "str
     return value
 
 
-def _load_public_key(cert: Any) -> Any:
-    return cert.public_key()
+def _load_leaf_key(cert: Any) -> tuple[Any, str]:
+    key = cert.public_key()
+    return key, key_spec_of(key)
 
 
-#: the leaf's public key, loaded once per certificate object
-_public_key = CertMemo(_load_public_key)
+#: the leaf's public key and its key spec, found once per certificate object (an unsupported key
+#: is not remembered: it raises again, with the format's wording, below)
+_leaf_key = CertMemo(_load_leaf_key)
 
 
 def verified_content(
@@ -142,12 +144,15 @@ def verified_content(
     ``crit``), ``header`` the unprotected ones (``agent``, ``timestamp``).
     """
     chain = [parse_der_certificate(der, where=f"{chain_label}[{i}]") for i, der in enumerate(chain_der)]
-    leaf_key = _public_key(chain[0])
-    leaf_name = chain_label.rsplit(" ", 1)[-1]
-    spec = key_spec_of(leaf_key, what=f"signing certificate ({leaf_name}[0])")
+    try:
+        leaf_key, spec = _leaf_key(chain[0])
+    except UnsupportedKeyError:  # raise it again naming the chain header
+        leaf_name = chain_label.rsplit(" ", 1)[-1]
+        key_spec_of(chain[0].public_key(), what=f"signing certificate ({leaf_name}[0])")
+        raise
     if spec != alg.key_spec:
         raise EnvelopeError(f"{alg_label} does not match the {spec} key of the signing certificate")
-    verify_raw_signature(leaf_key, alg, signed, signature, pss_salt_auto=pss_salt_auto)
+    verify_checked_signature(leaf_key, alg, signed, signature, pss_salt_auto=pss_salt_auto)
     return EnvelopeContent(
         media_type=media_type,
         payload=payload,

@@ -41,21 +41,23 @@ def parse_time(text: object, *, where: str = "time") -> dt.datetime:
     m = _RFC3339_RE.match(text)
     if not m:
         raise EnvelopeError(f"{where}: {text!r} is not an RFC 3339 date-time")
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-    frac, zone = m.group(7), m.group(8)
+    year, month, day, hour, minute, second, frac, zone = m.groups()
     try:
         if zone == "Z":
-            tz = dt.timezone.utc
+            tz = _UTC
         else:
             oh, om = int(zone[1:3]), int(zone[4:6])
             if oh > 23 or om > 59:
                 raise ValueError("offset out of range")
             delta = dt.timedelta(hours=oh, minutes=om)
             tz = dt.timezone(-delta if zone[0] == "-" else delta)
-        micro = int((frac or "0").ljust(6, "0")[:6])
-        return dt.datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
+        micro = int(frac[:6].ljust(6, "0")) if frac else 0
+        return dt.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz)
     except (ValueError, OverflowError):
         raise EnvelopeError(f"{where}: {text!r} is not a valid RFC 3339 date-time") from None
+
+
+_UTC = dt.timezone.utc
 
 
 def to_unix(t: dt.datetime) -> int:

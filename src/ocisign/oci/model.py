@@ -186,13 +186,23 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"invalid JSON constant {name}")
 
 
+_DECODERS: list[json.JSONDecoder] = []
+
+
+def _strict_decoder() -> json.JSONDecoder:
+    """One decoder for every strict parse (``json.loads`` with options builds a new one per call)."""
+    if not _DECODERS:
+        _DECODERS.append(json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_reject_constant))
+    return _DECODERS[0]
+
+
 def parse_json(data: bytes, *, where: str) -> Any:
     """Strict JSON: UTF-8 without BOM, no duplicate keys, no NaN/Infinity."""
     if data.startswith(b"\xef\xbb\xbf"):
         raise ContentError(f"{where}: JSON must not start with a byte order mark")
     try:
         text = data.decode("utf-8")
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        return _strict_decoder().decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ContentError(f"{where}: invalid JSON ({str(exc).splitlines()[0]})") from None
 

@@ -232,6 +232,10 @@ class _CRL:
     crl: x509.CertificateRevocationList
 
 
+#: chains one checker remembers as decided offline before it forgets them all
+_OFFLINE_MEMO_LIMIT = 256
+
+
 class RevocationChecker:
     """Checks certificate chains for revocation (see the module docstring). Thread-safe; results
     are memoised per (certificate, issuer, signing time) and CRLs per URL for the checker's life."""
@@ -255,6 +259,9 @@ class RevocationChecker:
         self._lock = threading.Lock()
         self._memo: dict[tuple[bytes, bytes, dt.datetime | None], CertResult] = {}
         self._crls: dict[str, _CRL] = {}
+        #: chains decided without asking a server (no certificate names one, or offline), by the
+        #: identities of their certificates and the offline reason; the value keeps the chain alive
+        self._offline: dict[tuple[tuple[int, ...], str | None], tuple[tuple[Any, ...], ChainResult]] = {}
         self.warnings: list[str] = []
 
     @classmethod
@@ -300,6 +307,10 @@ class RevocationChecker:
         """
         if not chain:
             raise RevocationError("chain does not contain any certificates")
+        memo_key = (tuple(map(id, chain)), offline_reason)
+        known = self._offline.get(memo_key)
+        if known is not None:
+            return known[1]
         results: list[CertResult | None] = [None] * len(chain)
         last = len(chain) - 1
         results[last] = CertResult(last, _subject(chain[last]), NON_REVOCABLE, "root")
@@ -313,6 +324,13 @@ class RevocationChecker:
                                         (ServerResult("none", "", UNKNOWN, offline_reason),))
             else:
                 pending.append(i)
+        if not pending:  # decided by the certificates alone: the same answer for every signature
+            found = ChainResult(tuple(r for r in results if r is not None))
+            with self._lock:
+                if len(self._offline) >= _OFFLINE_MEMO_LIMIT:
+                    self._offline.clear()
+                self._offline[memo_key] = (tuple(chain), found)
+            return found
         # an unexpected exception (a bug) propagates: the caller fails the check, never passes it
         if len(pending) == 1:
             i = pending[0]

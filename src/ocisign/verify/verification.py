@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
     from ocisign.config.configdir import ConfigDir
     from ocisign.manager import OcisignPluginManager
-    from ocisign.types import EnvelopeContent, Target
+    from ocisign.types import EnvelopeContent, EnvelopeFormat, Target
 
 DEFAULT_MAX_SIGNATURES = 100
 BUILTIN_SOURCE = "trust_policy"
@@ -234,9 +234,15 @@ def trust_store_lookup(pm: OcisignPluginManager, config: ConfigDir) -> TrustStor
     return lookup
 
 
-def _envelope_opener(pm: OcisignPluginManager) -> Callable[[str, bytes], EnvelopeContent]:
+def envelope_opener(pm: OcisignPluginManager) -> Callable[[str, bytes], EnvelopeContent]:
+    """``open(media_type, blob)``: parse and verify an envelope with the format plugin of its media type
+    (the formats are asked for once per opener)."""
+    found: list[dict[str, EnvelopeFormat]] = []
+
     def open_envelope(media_type: str, blob: bytes) -> EnvelopeContent:
-        formats = pm.envelope_formats()
+        if not found:
+            found.append(pm.envelope_formats())
+        formats = found[0]
         fmt = formats.get(media_type)
         if fmt is None:
             known = ", ".join(sorted(formats)) or "none"
@@ -278,7 +284,7 @@ def _run_plugins(
         envelopes=envelopes,
         policy=statement,
         trust_store=trust_store or trust_store_lookup(pm, config),
-        open_envelope=_envelope_opener(pm),
+        open_envelope=envelope_opener(pm),
         verification_time=verification_time,
         verification_plugin=lambda name: pm.verification_plugin(name, config.root),
     )
