@@ -196,7 +196,8 @@ def _check_top_level(top: dict[str, Any]) -> None:
 
 def _header_member(header: dict[str, Any], name: str) -> Any:
     """Member ``name`` of the unprotected header, matched case-insensitively like Go's decoder."""
-    matches = [k for k in header if k.lower() == name.lower()]
+    lower = name.lower()
+    matches = [k for k in header if k.lower() == lower]
     if len(matches) > 1:
         raise EnvelopeError(f"JWS header has conflicting members {', '.join(sorted(matches))}")
     return header[matches[0]] if matches else None
@@ -243,10 +244,11 @@ def _parse_unprotected(header: object) -> dict[str, Any]:
 
 
 def _parse_protected(protected: dict[str, Any]) -> dict[str, Any]:
-    for key in protected:
-        std = _LOWER_STANDARD.get(key.lower())
-        if std is not None and std != key:
-            raise EnvelopeError(f"JWS protected header has {key!r}; the header name is {std!r}")
+    if not protected.keys() <= STANDARD_HEADERS:  # only standard names: none can be a miscased one
+        for key in protected:
+            std = _LOWER_STANDARD.get(key.lower())
+            if std is not None and std != key:
+                raise EnvelopeError(f"JWS protected header has {key!r}; the header name is {std!r}")
     alg = protected.get("alg")
     if not isinstance(alg, str) or alg not in BY_JWS_ALG:
         raise EnvelopeError(f"JWS protected header alg {alg!r} is not supported "
@@ -274,7 +276,8 @@ def _parse_protected(protected: dict[str, Any]) -> dict[str, Any]:
             continue
         if name in STANDARD_HEADERS or name not in protected:
             raise EnvelopeError(f'"{name}" header is marked critical but is not an extended header that is present')
-    check_required_critical(crit, scheme, expiry)
+    if not must.issubset(crit):
+        check_required_critical(crit, scheme, expiry)
 
     plugin = optional_string(protected, H_VERIFICATION_PLUGIN)
     plugin_min = optional_string(protected, H_VERIFICATION_PLUGIN_MIN_VERSION)

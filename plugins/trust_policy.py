@@ -54,6 +54,7 @@ import ocisign
 from ocisign.envelope.headers import (
     H_VERIFICATION_PLUGIN,
     H_VERIFICATION_PLUGIN_MIN_VERSION,
+    PAYLOAD_CONTENT_TYPE,
     SCHEME_SIGNING_AUTHORITY,
     SCHEME_X509,
 )
@@ -229,12 +230,16 @@ class SignatureVerdict:
 _MEMO_LIMIT = 1024
 _CHAIN_RULES_MEMO: dict[tuple[tuple[bytes, ...], str], str | None] = {}
 _IDENTITY_DN_MEMO: dict[str, dict[str, str]] = {}
+#: the same verdicts by the identities of the chain's certificate objects (kept alive by the entry)
+_CHAIN_RULES_BY_ID: dict[tuple[tuple[int, ...], str], tuple[Any, str | None]] = {}
 #: authenticity per (store type, chain, trusted certificates), by the certificates' identities: the
 #: value keeps them alive, so an identity is never reused while its entry exists; (chain, trusted,
 #: passing message or None)
 _AUTHENTICITY_MEMO: dict[tuple[Any, ...], tuple[Any, Any, str | None]] = {}
 #: trusted identity per (statement, leaf subject): (statement, passed, message); the statement is kept alive
 _IDENTITY_MEMO: dict[tuple[int, str], tuple[Any, bool, str]] = {}
+#: the interval every certificate of a chain is valid in, by the identities of its certificates
+_WINDOW_MEMO: dict[tuple[int, ...], tuple[Any, dt.datetime, dt.datetime]] = {}
 #: the passing revocation check of a chain result (its details are shared: read-only, like the result)
 _REVOCATION_PASSED: dict[int, tuple[Any, Passed]] = {}
 
@@ -313,9 +318,15 @@ def _not_after(cert: x509.Certificate) -> dt.datetime:
 def chain_rules_problem(chain: Sequence[x509.Certificate], scheme: str) -> str | None:
     """Why ``chain`` breaks the Notary certificate rules (strict DER, chain rules for ``scheme``), or
     None; evaluated once per distinct chain and scheme (validity periods are checked elsewhere)."""
+    quick = (tuple(map(id, chain)), scheme)
+    seen = _CHAIN_RULES_BY_ID.get(quick)
+    if seen is not None:  # the same certificate objects (kept alive by the entry)
+        return seen[1]
     key = (tuple(_der(c) for c in chain), scheme)
     if key in _CHAIN_RULES_MEMO:
-        return _CHAIN_RULES_MEMO[key]
+        found = _CHAIN_RULES_MEMO[key]
+        _remember(_CHAIN_RULES_BY_ID, quick, (tuple(chain), found))
+        return found
     from ocisign.x509.der import certificate_encoding_problem
 
     problem: str | None = None
@@ -332,6 +343,7 @@ def chain_rules_problem(chain: Sequence[x509.Certificate], scheme: str) -> str |
         except OcisignError as exc:
             problem = f"certificate chain is invalid: {exc}"
     _remember(_CHAIN_RULES_MEMO, key, problem)
+    _remember(_CHAIN_RULES_BY_ID, quick, (tuple(chain), problem))
     return problem
 
 
@@ -340,8 +352,6 @@ def check_integrity(
     blob: SignatureBlob, open_envelope: Callable[[str, bytes], EnvelopeContent]
 ) -> tuple[EnvelopeContent, Descriptor]:
     """Parse and verify the envelope, validate the chain and decode the payload target."""
-    from ocisign.envelope.headers import PAYLOAD_CONTENT_TYPE
-
     if blob.envelope is None:
         raise CheckFailed(blob.error or "the signature envelope could not be fetched")
     try:
@@ -490,7 +500,14 @@ def check_expiry(content: EnvelopeContent, now: dt.datetime) -> str:
 
 
 def _chain_valid_at(chain: Sequence[x509.Certificate], t: dt.datetime, what: str) -> None:
-    for cert in chain:
+    key = tuple(map(id, chain))
+    window = _WINDOW_MEMO.get(key)
+    if window is None:  # the latest notBefore and earliest notAfter of the chain (kept alive with it)
+        window = (tuple(chain), max(_not_before(c) for c in chain), min(_not_after(c) for c in chain))
+        _remember(_WINDOW_MEMO, key, window)
+    if window[1] <= t <= window[2]:
+        return
+    for cert in chain:  # which certificate: the first one in chain order, as notation reports it
         if t < _not_before(cert):
             raise CheckFailed(
                 f"{what} is before certificate {_q(_subject_string(cert))} validity period, "
@@ -716,7 +733,11 @@ def evaluate_signature(
     def authentic() -> bool:
         return any(r.check == "authenticity" and r.status == "pass" for r in v.results)
 
-    from ocisign.extplugin.protocol import CAP_REVOCATION, CAP_TRUSTED_IDENTITY
+    takes_identity = takes_revocation = False
+    if plan is not None:  # the protocol module is imported only for a signature that names a plugin
+        from ocisign.extplugin.protocol import CAP_REVOCATION, CAP_TRUSTED_IDENTITY
+
+        takes_identity, takes_revocation = plan.takes(CAP_TRUSTED_IDENTITY), plan.takes(CAP_REVOCATION)
 
     def delegated() -> str:
         assert plan is not None
@@ -724,12 +745,12 @@ def evaluate_signature(
 
     steps: list[tuple[str, Callable[[], str | Passed | None]]] = [
         ("authenticity", lambda: check_authenticity(content, statement, trust_store)),
-        ("trustedIdentity", delegated if plan and plan.takes(CAP_TRUSTED_IDENTITY)
+        ("trustedIdentity", delegated if takes_identity
          else lambda: check_trusted_identity(content, statement)),
         ("expiry", lambda: check_expiry(content, now)),
         ("authenticTimestamp",
          lambda: check_authentic_timestamp(content, statement, trust_store, now, revocation=checker)),
-        ("revocation", delegated if plan and plan.takes(CAP_REVOCATION)
+        ("revocation", delegated if takes_revocation
          else lambda: check_revocation(content, revocation=checker, trusted=authentic())),
     ]
     for check, fn in steps:

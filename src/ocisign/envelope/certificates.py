@@ -18,6 +18,11 @@ _PARSED_CERTS: dict[bytes, Any] = {}
 _PARSED_CERTS_LIMIT = 1024
 
 
+def known_certificate(der: bytes) -> Any:
+    """The certificate already parsed from exactly these DER bytes in this process, else None."""
+    return _PARSED_CERTS.get(der) if type(der) is bytes else None
+
+
 def parse_der_certificate(der: bytes, *, where: str) -> Any:
     """An ``x509.Certificate`` from DER bytes (trailing data refused); EnvelopeError otherwise.
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ocisign.envelope.algorithms import Algorithm, key_spec_of, verify_checked_signature
-from ocisign.envelope.certificates import parse_der_certificate
+from ocisign.envelope.certificates import known_certificate, parse_der_certificate
 from ocisign.envelope.errors import EnvelopeError, UnsupportedKeyError
 from ocisign.envelope.headers import (
     H_AUTHENTIC_SIGNING_TIME,
@@ -143,7 +143,8 @@ def verified_content(
     ``signing_time``, ``authentic_signing_time``, ``expiry``, ``plugin``, ``plugin_min``,
     ``crit``), ``header`` the unprotected ones (``agent``, ``timestamp``).
     """
-    chain = [parse_der_certificate(der, where=f"{chain_label}[{i}]") for i, der in enumerate(chain_der)]
+    chain = [known_certificate(der) or parse_der_certificate(der, where=f"{chain_label}[{i}]")
+             for i, der in enumerate(chain_der)]
     try:
         leaf_key, spec = _leaf_key(chain[0])
     except UnsupportedKeyError:  # raise it again naming the chain header

@@ -38,6 +38,14 @@ def parse_time(text: object, *, where: str = "time") -> dt.datetime:
     """
     if not isinstance(text, str):
         raise EnvelopeError(f"{where}: expected an RFC 3339 time string, got {json_type(text)}")
+    if len(text) == 20 and text[19] == "Z":  # what notation writes: YYYY-MM-DDTHH:MM:SSZ
+        digits = text[0:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19]
+        if (text[4] == text[7] == "-" and text[10] == "T" and text[13] == text[16] == ":"
+                and digits.isascii() and digits.isdigit()):
+            try:
+                return dt.datetime.fromisoformat(text[:19] + "+00:00")
+            except ValueError:
+                raise EnvelopeError(f"{where}: {text!r} is not a valid RFC 3339 date-time") from None
     m = _RFC3339_RE.match(text)
     if not m:
         raise EnvelopeError(f"{where}: {text!r} is not an RFC 3339 date-time")
