@@ -28,6 +28,8 @@ def truncate_seconds(t: dt.datetime) -> dt.datetime:
 
 def format_time(t: dt.datetime) -> str:
     """RFC 3339 in UTC, whole seconds: ``YYYY-MM-DDTHH:MM:SSZ``."""
+    if t.tzinfo is _UTC and t.year >= 1000:  # the common case, without strftime
+        return f"{t.year}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z"
     return truncate_seconds(t).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -50,8 +50,13 @@ def check_max_signatures(value: int) -> int:
 
 def load_signature_manifest(target: Target, desc: Descriptor, subject: Descriptor) -> Manifest | None:
     """The parsed manifest when ``desc`` is a Notary signature of ``subject``, else None."""
-    data = target.fetch(desc)
-    m = parse_manifest(data, media_type=desc.media_type, where=f"{target.location}@{desc.digest}")
+    parsed = getattr(target, "manifest", None)
+    m: Manifest
+    if callable(parsed):  # a layout reader: parsed once per session (its referrers walk already did)
+        m = parsed(desc)
+    else:
+        data = target.fetch(desc)
+        m = parse_manifest(data, media_type=desc.media_type, where=f"{target.location}@{desc.digest}")
     if not is_signature_manifest(m):
         return None
     if m.subject is None or m.subject.digest != subject.digest or m.subject.size != subject.size:

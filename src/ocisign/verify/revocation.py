@@ -232,7 +232,12 @@ class _CRL:
     crl: x509.CertificateRevocationList
 
 
-#: chains one checker remembers as decided offline before it forgets them all
+#: chains decided without asking a server (no certificate but the root names one, or offline), by
+#: the identities of their certificates and the offline reason: a pure function of the certificates
+#: (their endpoints and subjects), shared by every checker; the value keeps the chain alive, so an
+#: identity is never reused while its entry exists
+_OFFLINE: dict[tuple[tuple[int, ...], str | None], tuple[tuple[Any, ...], ChainResult]] = {}
+_OFFLINE_LOCK = threading.Lock()
 _OFFLINE_MEMO_LIMIT = 256
 
 
@@ -259,9 +264,6 @@ class RevocationChecker:
         self._lock = threading.Lock()
         self._memo: dict[tuple[bytes, bytes, dt.datetime | None], CertResult] = {}
         self._crls: dict[str, _CRL] = {}
-        #: chains decided without asking a server (no certificate names one, or offline), by the
-        #: identities of their certificates and the offline reason; the value keeps the chain alive
-        self._offline: dict[tuple[tuple[int, ...], str | None], tuple[tuple[Any, ...], ChainResult]] = {}
         self.warnings: list[str] = []
 
     @classmethod
@@ -308,7 +310,7 @@ class RevocationChecker:
         if not chain:
             raise RevocationError("chain does not contain any certificates")
         memo_key = (tuple(map(id, chain)), offline_reason)
-        known = self._offline.get(memo_key)
+        known = _OFFLINE.get(memo_key)
         if known is not None:
             return known[1]
         results: list[CertResult | None] = [None] * len(chain)
@@ -326,10 +328,10 @@ class RevocationChecker:
                 pending.append(i)
         if not pending:  # decided by the certificates alone: the same answer for every signature
             found = ChainResult(tuple(r for r in results if r is not None))
-            with self._lock:
-                if len(self._offline) >= _OFFLINE_MEMO_LIMIT:
-                    self._offline.clear()
-                self._offline[memo_key] = (tuple(chain), found)
+            with _OFFLINE_LOCK:
+                if len(_OFFLINE) >= _OFFLINE_MEMO_LIMIT:
+                    _OFFLINE.clear()
+                _OFFLINE[memo_key] = (tuple(chain), found)
             return found
         # an unexpected exception (a bug) propagates: the caller fails the check, never passes it
         if len(pending) == 1:
