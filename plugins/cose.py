@@ -262,14 +262,14 @@ def _serialize(protected_raw: bytes, payload: bytes, signature: bytes, chain_der
 
 def attach_timestamp(blob: bytes, token: bytes) -> bytes:
     """Return ``blob`` (a valid COSE envelope) with ``io.cncf.notary.timestampSignature`` set to ``token``."""
-    from cryptography.hazmat.primitives.serialization import Encoding
+    from ocisign.x509.encoding import certificate_der
 
     if not token:
         raise SigningError("empty timestamp token")
     content = open_envelope(blob)
     message = _decode(blob[1:], where="COSE envelope")
     return _serialize(message[0], content.payload, content.signature,
-                      tuple(c.public_bytes(Encoding.DER) for c in content.certificate_chain),
+                      tuple(certificate_der(c) for c in content.certificate_chain),
                       content.signing_agent or "", token)
 
 

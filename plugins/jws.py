@@ -123,14 +123,14 @@ def attach_timestamp(blob: bytes, token: bytes) -> bytes:
     The token is the DER RFC 3161 TimeStampToken over the primitive signature bytes
     (``EnvelopeContent.signature``). Only the unsigned header changes.
     """
-    from cryptography.hazmat.primitives.serialization import Encoding
+    from ocisign.x509.encoding import certificate_der
 
     if not token:
         raise SigningError("empty timestamp token")
     content = open_envelope(blob)
     obj = parse_json_strict(blob, where="JWS envelope")
     return _serialize(obj["protected"], obj["payload"], obj["signature"],
-                      tuple(c.public_bytes(Encoding.DER) for c in content.certificate_chain),
+                      tuple(certificate_der(c) for c in content.certificate_chain),
                       content.signing_agent or "", token)
 
 

@@ -262,16 +262,15 @@ def _compute_subject(cert: x509.Certificate) -> str:
     return go_dn_string(cert.subject)
 
 
-def _compute_der(cert: x509.Certificate) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding
+def _der(cert: x509.Certificate) -> bytes:
+    from ocisign.x509.encoding import certificate_der
 
-    return cert.public_bytes(Encoding.DER)
+    return certificate_der(cert)
 
 
 _fingerprint = CertMemo(_compute_fingerprint)
 #: the subject as Go's ``pkix.Name.String()`` renders it (notation's messages and identity matching)
 _subject_string = CertMemo(_compute_subject)
-_der = CertMemo(_compute_der)
 
 
 def _leaf_identity(subject: str) -> dict[str, str]:

@@ -351,9 +351,9 @@ class RevocationChecker:
     def check_certificate(self, index: int, cert: x509.Certificate, issuer: x509.Certificate, *,
                           signing_time: dt.datetime | None = None) -> CertResult:
         """OCSP, then CRL when OCSP is unknown or absent, for ``cert`` issued by ``issuer``."""
-        from cryptography.hazmat.primitives.serialization import Encoding
+        from ocisign.x509.encoding import certificate_der
 
-        key = (cert.public_bytes(Encoding.DER), issuer.public_bytes(Encoding.DER), signing_time)
+        key = (certificate_der(cert), certificate_der(issuer), signing_time)
         with self._lock:
             memo = self._memo.get(key)
         if memo is not None:
