@@ -20,7 +20,6 @@ nesting. :func:`open_envelope` raises only :class:`~ocisign.envelope.errors.Enve
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
 import struct
@@ -71,12 +70,28 @@ _TIME_LABELS = (H_SIGNING_TIME, H_AUTHENTIC_SIGNING_TIME, H_EXPIRY)
 
 
 # --- strict CBOR decoding ------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
 class Tagged:
-    """A CBOR tag and its content (only tag 1 is ever accepted, inside the protected header)."""
+    """A CBOR tag and its content (only tag 1 is ever accepted, inside the protected header).
 
-    tag: int
-    value: Any
+    A plain class (treat as immutable): a dataclass would cost half a millisecond of start-up.
+    """
+
+    __slots__ = ("tag", "value")
+
+    def __init__(self, tag: int, value: Any) -> None:
+        self.tag = tag
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Tagged(tag={self.tag!r}, value={self.value!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Tagged):
+            return NotImplemented
+        return (self.tag, self.value) == (other.tag, other.value)
+
+    def __hash__(self) -> int:
+        return hash((self.tag, self.value))
 
 
 class _CborError(ValueError):
