@@ -45,7 +45,6 @@ in the order the spec gives them; the crypto it calls lives in :mod:`ocisign.x50
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -177,21 +176,31 @@ class CheckResult:
         return out
 
 
-@dataclasses.dataclass
 class SignatureVerdict:
-    """Everything decided about one signature."""
+    """Everything decided about one signature (a plain class, like :class:`CheckResult`)."""
 
-    index: int
-    manifest: Descriptor | None
-    media_type: str
-    results: list[CheckResult] = dataclasses.field(default_factory=list)
-    content: EnvelopeContent | None = None
-    target: Descriptor | None = None
-    #: the first enforced failure, if any
-    failing_check: str | None = None
-    reason: str = ""
-    #: True when notation would abort the whole verification here (unfetchable signature)
-    abort: bool = False
+    __slots__ = ("abort", "content", "failing_check", "index", "manifest", "media_type", "reason", "results",
+                 "target")
+
+    def __init__(self, index: int, manifest: Descriptor | None, media_type: str,
+                 results: list[CheckResult] | None = None, content: EnvelopeContent | None = None,
+                 target: Descriptor | None = None, failing_check: str | None = None, reason: str = "",
+                 abort: bool = False) -> None:
+        self.index = index
+        self.manifest = manifest
+        self.media_type = media_type
+        self.results: list[CheckResult] = [] if results is None else results
+        self.content = content
+        self.target = target
+        #: the first enforced failure, if any
+        self.failing_check = failing_check
+        self.reason = reason
+        #: True when notation would abort the whole verification here (unfetchable signature)
+        self.abort = abort
+
+    def __repr__(self) -> str:
+        return (f"SignatureVerdict(index={self.index!r}, media_type={self.media_type!r}, "
+                f"failing_check={self.failing_check!r}, reason={self.reason!r}, results={self.results!r})")
 
     @property
     def passed(self) -> bool:

@@ -45,7 +45,6 @@ cache and the per-certificate fallback order, and splitting them would pass that
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import threading
 import urllib.parse
@@ -357,7 +356,7 @@ class RevocationChecker:
         with self._lock:
             memo = self._memo.get(key)
         if memo is not None:
-            return dataclasses.replace(memo, index=index)
+            return memo.at(index)
         subject = _subject(cert)
         o_urls = ocsp_urls(cert)[:MAX_URLS_PER_CERT]
         c_urls = crl_urls(cert)[:MAX_URLS_PER_CERT]
