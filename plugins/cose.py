@@ -50,7 +50,6 @@ from ocisign.envelope.headers import (
     SCHEME_X509,
     STANDARD_HEADERS,
 )
-from ocisign.envelope.sealing import call_signer, plan_seal, sealed_chain
 from ocisign.envelope.times import from_unix, to_unix
 from ocisign.errors import SigningError
 from ocisign.oci.model import MT_COSE
@@ -226,6 +225,8 @@ def seal(request: SignRequest, signer: Signer) -> bytes:
     The result is re-opened (parsed and verified) before it is returned.
     """
     import cbor2
+
+    from ocisign.envelope.sealing import call_signer, plan_seal, sealed_chain  # signing only: not on verify's path
 
     plan = plan_seal(request, signer)
     if not request.payload:

@@ -48,8 +48,6 @@ from ocisign.envelope.headers import (
     SCHEME_X509,
     STANDARD_HEADERS,
 )
-from ocisign.envelope.payload import normalize_jws_payload
-from ocisign.envelope.sealing import call_signer, plan_seal, sealed_chain
 from ocisign.envelope.times import format_time, parse_time
 from ocisign.errors import SigningError
 from ocisign.goformat import go_marshal
@@ -69,6 +67,9 @@ def seal(request: SignRequest, signer: Signer) -> bytes:
 
     The result is re-opened (parsed and verified) before it is returned.
     """
+    from ocisign.envelope.payload import normalize_jws_payload
+    from ocisign.envelope.sealing import call_signer, plan_seal, sealed_chain  # signing only: not on verify's path
+
     plan = plan_seal(request, signer)
     payload = normalize_jws_payload(request.payload)
     protected: dict[str, Any] = dict(plan.extended)
