@@ -259,7 +259,8 @@ class SignatureVerdict:
             out["certificateSHA256"] = [_fingerprint(cert) for cert in c.certificate_chain]
             out["timestamped"] = c.timestamp_token is not None
         if self.target is not None:
-            out["signedArtifact"] = self.target.plain().to_json()
+            signed = self.target  # its plain form (Descriptor.plain().to_json()), without building that descriptor
+            out["signedArtifact"] = {"mediaType": signed.media_type, "digest": signed.digest, "size": signed.size}
             out["userMetadata"] = self.user_metadata
         return out
 
