@@ -195,10 +195,12 @@ def _check_top_level(top: dict[str, Any]) -> None:
             raise EnvelopeError(f"JWS envelope member {key!r} differs from {twin!r} only in case")
 
 
-def _header_member(header: dict[str, Any], name: str) -> Any:
-    """Member ``name`` of the unprotected header, matched case-insensitively like Go's decoder."""
-    lower = name.lower()
-    matches = [k for k in header if k.lower() == lower]
+def _header_member(header: dict[str, Any], name: str, names: dict[str, list[str]]) -> Any:
+    """Member ``name`` of the unprotected header, matched case-insensitively like Go's decoder.
+
+    ``names`` maps each lowercased member name to the members spelled that way (in header order).
+    """
+    matches = names.get(name.lower(), ())
     if len(matches) > 1:
         raise EnvelopeError(f"JWS header has conflicting members {', '.join(sorted(matches))}")
     return header[matches[0]] if matches else None
@@ -225,17 +227,20 @@ def _x5c_der(text: object, i: int) -> bytes:
 def _parse_unprotected(header: object) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise EnvelopeError("JWS header must be a JSON object")
-    x5c = _header_member(header, "x5c")
+    names: dict[str, list[str]] = {}
+    for key in header:
+        names.setdefault(key.lower(), []).append(key)
+    x5c = _header_member(header, "x5c", names)
     if not isinstance(x5c, list) or not x5c:
         raise EnvelopeError("JWS header x5c must be a non-empty array of certificates")
     ders = [_x5c_der(c, i) for i, c in enumerate(x5c)]
     for i, der in enumerate(ders):
         if not der:
             raise EnvelopeError(f"JWS header x5c[{i}] is empty")
-    agent = _header_member(header, H_SIGNING_AGENT)
+    agent = _header_member(header, H_SIGNING_AGENT, names)
     if agent is not None and not isinstance(agent, str):
         raise EnvelopeError(f"JWS header {H_SIGNING_AGENT} must be a string")
-    ts = _header_member(header, H_TIMESTAMP_SIGNATURE)
+    ts = _header_member(header, H_TIMESTAMP_SIGNATURE, names)
     token = None
     if ts is not None:
         token = b64std_decode_strict(ts, where=f"JWS header {H_TIMESTAMP_SIGNATURE}")

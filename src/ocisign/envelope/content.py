@@ -170,5 +170,5 @@ def verified_content(
         verification_plugin=fields["plugin"],
         verification_plugin_min_version=fields["plugin_min"],
         extended_attributes=extended,
-        critical=tuple(str(c) for c in fields["crit"]),
+        critical=tuple(map(str, fields["crit"])),
     )
