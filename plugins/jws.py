@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from ocisign.types import Signer, SignRequest
 
 _TOP_LEVEL = ("payload", "protected", "header", "signature")
+_TOP_LEVEL_SET = frozenset(_TOP_LEVEL)
 _LOWER_STANDARD = {h.lower(): h for h in STANDARD_HEADERS}
 
 
@@ -180,6 +181,8 @@ def _check_top_level(top: dict[str, Any]) -> None:
     from one of the four only in case (Go's decoder, as notation uses it, would read it in place of
     ours: a parser differential).
     """
+    if top.keys() == _TOP_LEVEL_SET:  # exactly the four members, as notation writes them
+        return
     missing = [k for k in _TOP_LEVEL if k not in top]
     if missing:
         raise EnvelopeError(f"JWS envelope is missing {', '.join(missing)} "
