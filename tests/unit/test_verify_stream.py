@@ -176,3 +176,22 @@ def test_rfc3339_times(text: str, result: dt.datetime | None) -> None:
     else:
         parsed = parse_time(text, where="t")
         assert parsed == result and parsed.utcoffset() is not None
+
+
+def test_envelope_content_filled_directly_equals_the_constructed_one(stream: dict[str, Any], pm: Any) -> None:
+    """new_content skips the frozen dataclass __init__; the result must be the same object in every respect."""
+    import dataclasses
+
+    from ocisign.envelope.content import new_content
+    from ocisign.types import EnvelopeContent
+
+    opened = pm.envelope_format(MT_JWS).open(stream[MT_JWS][0][1])
+    values = {f.name: getattr(opened, f.name) for f in dataclasses.fields(opened)}
+    built = EnvelopeContent(**values)
+    direct = new_content(**values)
+    assert type(direct) is EnvelopeContent and direct == built == opened and repr(direct) == repr(built)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        direct.payload = b"x"  # type: ignore[misc]
+    partial = new_content(media_type=MT_JWS, payload=b"p", payload_content_type="t", signing_scheme="s",
+                          signature_algorithm="a", certificate_chain=(), signature=b"s")  # defaults: the constructor
+    assert partial.critical == () and partial.extended_attributes == {} and partial.expiry is None
