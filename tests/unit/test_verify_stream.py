@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -195,3 +196,59 @@ def test_envelope_content_filled_directly_equals_the_constructed_one(stream: dic
     partial = new_content(media_type=MT_JWS, payload=b"p", payload_content_type="t", signing_scheme="s",
                           signature_algorithm="a", certificate_chain=(), signature=b"s")  # defaults: the constructor
     assert partial.critical == () and partial.extended_attributes == {} and partial.expiry is None
+
+
+_MODULES_PROBE = """
+import json, sys
+from ocisign.cli.app import main
+rc = main(sys.argv[1:])
+print(json.dumps([rc, sorted(sys.modules)]))
+"""
+
+
+def test_verify_on_a_layout_imports_no_ssh_key_code_no_plugin_protocol_no_sealing(tmp_path: Path) -> None:
+    """A cold ``verify`` of a JWS and a COSE signature: what start-up it no longer pays for (issue 12)."""
+    import subprocess
+    import sys
+
+    from ocisign.testing.sample_image import write_image_layout
+
+    env = {"OCISIGN_PROJECT_CONFIG": "none", "PATH": "/usr/bin:/bin", "OCISIGN_CONFIG_DIR": str(tmp_path / "cfg"),
+           "OCISIGN_CACHE_DIR": str(tmp_path / "cache")}
+
+    def run(*argv: str) -> tuple[int, set[str]]:
+        proc = subprocess.run([sys.executable, "-c", _MODULES_PROBE, *argv], capture_output=True, text=True,
+                              timeout=120, env=env)
+        assert proc.returncode in (0, 1), proc.stderr
+        rc, mods = json.loads(proc.stdout.splitlines()[-1])
+        return rc, set(mods)
+
+    write_image_layout(tmp_path / "img")
+    ref = f"{tmp_path / 'img'}:v1"
+    assert run("cert", "generate-test", "--default", "pin")[0] == 0
+    (tmp_path / "policy.json").write_text(json.dumps({"version": "1.0", "trustPolicies": [{
+        "name": "all", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+        "trustStores": ["ca:pin"], "trustedIdentities": ["*"]}]}))
+    assert run("policy", "import", str(tmp_path / "policy.json"))[0] == 0
+    for fmt in ("jws", "cose"):
+        assert run("sign", "--oci-layout", ref, "--signature-format", fmt)[0] == 0
+    rc, mods = run("verify", "--oci-layout", "--scope", "local/pin", ref)
+    assert rc == 0
+    assert "ocisign.plugins.trust_policy" in mods and "cryptography.x509" in mods  # it did verify
+    assert not mods & {"cryptography.hazmat.primitives.serialization", "cryptography.hazmat.primitives.ciphers",
+                       "bcrypt", "ocisign.extplugin.protocol", "ocisign.extplugin.verification",
+                       "ocisign.envelope.sealing"}
+
+
+def test_certificate_der_is_the_parsed_bytes_and_the_encoding(stream: dict[str, Any], pm: Any) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    from ocisign.plugins.truststore_files import parse_certificates
+
+    from ocisign.x509.encoding import certificate_der, encoding_enum, public_format_enum
+
+    assert encoding_enum() is Encoding and public_format_enum() is PublicFormat
+    opened = pm.envelope_format(MT_COSE).open(stream[MT_COSE][0][1]).certificate_chain
+    pem = b"".join(c.public_bytes(Encoding.PEM) for c in stream["chain"])
+    loaded = parse_certificates(pem, where="test")
+    for cert in (*opened, *loaded, *stream["chain"]):  # parsed from DER, from PEM, built by cryptography
+        assert certificate_der(cert) == cert.public_bytes(Encoding.DER)
