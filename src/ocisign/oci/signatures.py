@@ -48,12 +48,19 @@ def check_max_signatures(value: int) -> int:
     return value
 
 
+def _is_layout_reader(target: Target) -> bool:
+    if not callable(getattr(target, "manifest", None)):
+        return False
+    from ocisign.oci.layout_reader import LayoutReader  # a target with manifest(): already imported
+
+    return isinstance(target, LayoutReader)
+
+
 def load_signature_manifest(target: Target, desc: Descriptor, subject: Descriptor) -> Manifest | None:
     """The parsed manifest when ``desc`` is a Notary signature of ``subject``, else None."""
-    parsed = getattr(target, "manifest", None)
     m: Manifest
-    if callable(parsed):  # a layout reader: parsed once per session (its referrers walk already did)
-        m = parsed(desc)
+    if _is_layout_reader(target):  # parsed once per session (its referrers walk already did)
+        m = target.manifest(desc)  # type: ignore[attr-defined]
     else:
         data = target.fetch(desc)
         m = parse_manifest(data, media_type=desc.media_type, where=f"{target.location}@{desc.digest}")
