@@ -252,3 +252,20 @@ def test_certificate_der_is_the_parsed_bytes_and_the_encoding(stream: dict[str, 
     loaded = parse_certificates(pem, where="test")
     for cert in (*opened, *loaded, *stream["chain"]):  # parsed from DER, from PEM, built by cryptography
         assert certificate_der(cert) == cert.public_bytes(Encoding.DER)
+
+
+@pytest.mark.parametrize("digest", [
+    "sha256:" + "a" * 64, "sha512:" + "0" * 128, "sha256:" + "a" * 63, "sha256:" + "A" * 64, "sha256:", ":",
+    "sha384:" + "a" * 96, "sha256:" + "a" * 64 + "\n", "sha256:" + "\u0663" * 64, "sha256::" + "a" * 63,
+    "sha256:" + "a" * 32 + "g" + "a" * 31, "SHA256:" + "a" * 64,
+])
+def test_digest_ok_agrees_with_validate_digest(digest: str) -> None:
+    from ocisign.errors import ContentError
+    from ocisign.oci.model import digest_ok, validate_digest
+
+    try:
+        validate_digest(digest)
+        valid = True
+    except ContentError:
+        valid = False
+    assert digest_ok(digest) is valid

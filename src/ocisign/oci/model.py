@@ -101,6 +101,12 @@ def validate_digest(value: object, *, where: str = "digest") -> str:
     return value
 
 
+def digest_ok(value: str) -> bool:
+    """:func:`validate_digest`'s verdict on a string, without a regular expression or a message."""
+    algorithm, colon, hex_part = value.partition(":")
+    return bool(colon) and _HEX_LEN.get(algorithm) == len(hex_part) and not hex_part.strip("0123456789abcdef")
+
+
 def validate_size(value: object, *, where: str = "size") -> int:
     """Return ``value`` if it is a non-negative int below 2**63 (bools and floats refused)."""
     if type(value) is not int or value < 0 or value > _MAX_SIZE:
@@ -255,8 +261,12 @@ def descriptor_from_json(obj: object, *, where: str) -> Descriptor:
     mt = obj.get("mediaType")
     if not isinstance(mt, str) or not mt:
         raise ContentError(f"{where}: descriptor mediaType missing or not a string")
-    digest = validate_digest(obj.get("digest"), where=f"{where}.digest")
-    size = validate_size(obj.get("size"), where=f"{where}.size")
+    digest = obj.get("digest")
+    if type(digest) is not str or not digest_ok(digest):  # messages (and their where) only on failure
+        digest = validate_digest(digest, where=f"{where}.digest")
+    size = obj.get("size")
+    if type(size) is not int or size < 0 or size > _MAX_SIZE:
+        size = validate_size(size, where=f"{where}.size")
     at = obj.get("artifactType")
     if at is not None and not isinstance(at, str):
         raise ContentError(f"{where}: artifactType must be a string")
@@ -269,11 +279,12 @@ def descriptor_from_json(obj: object, *, where: str) -> Descriptor:
     platform = obj.get("platform")
     if platform is not None and not isinstance(platform, dict):
         raise ContentError(f"{where}: platform must be an object")
+    annotations = obj.get("annotations")
     return Descriptor(
         media_type=mt,
         digest=digest,
         size=size,
-        annotations=_opt_str_map(obj.get("annotations"), f"{where}.annotations"),
+        annotations=None if annotations is None else _opt_str_map(annotations, f"{where}.annotations"),
         artifact_type=at or None,
         platform=platform,
         urls=tuple(urls) if urls else None,
