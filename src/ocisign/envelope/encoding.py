@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import sys
 from typing import Any
 
@@ -68,11 +69,13 @@ _PADDING = {0: b"", 2: b"==", 3: b"="}
 _CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 
 
-def _decode_std(data: bytes) -> bytes:
-    """Standard base64 with padding, every character in the alphabet (``b64decode(validate=True)``)."""
-    if sys.version_info >= (3, 11):
-        return binascii.a2b_base64(data, strict_mode=True)
-    return base64.b64decode(data, validate=True)  # pragma: no cover - Python 3.10
+#: standard base64 with padding, every character in the alphabet (``b64decode(validate=True)``)
+if sys.version_info >= (3, 11):
+    _decode_std = functools.partial(binascii.a2b_base64, strict_mode=True)
+else:  # pragma: no cover - Python 3.10
+
+    def _decode_std(data: bytes) -> bytes:
+        return base64.b64decode(data, validate=True)
 
 
 def json_type(value: object) -> str:
