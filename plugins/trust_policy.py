@@ -128,7 +128,8 @@ class Passed:
             return NotImplemented
         return (self.message, self.details) == (other.message, other.details)
 
-    __hash__ = None  # type: ignore[assignment]
+    def __hash__(self) -> int:  # as the frozen dataclass it was (details must then be None)
+        return hash((self.message, self.details))
 
 
 class CheckResult:
