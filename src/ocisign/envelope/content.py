@@ -122,7 +122,7 @@ def _load_leaf_key(cert: Any) -> tuple[Any, str]:
 _leaf_key = CertMemo(_load_leaf_key)
 
 
-#: the field names of EnvelopeContent when it can be filled directly (see :func:`new_content`), () when not
+#: the field names of EnvelopeContent when it can be filled directly (see :func:`new_content`), empty when not
 _DIRECT_FIELDS: list[frozenset[str]] = []
 
 
