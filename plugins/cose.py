@@ -20,7 +20,6 @@ nesting. :func:`open_envelope` raises only :class:`~ocisign.envelope.errors.Enve
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
 import struct
@@ -51,7 +50,6 @@ from ocisign.envelope.headers import (
     SCHEME_X509,
     STANDARD_HEADERS,
 )
-from ocisign.envelope.sealing import call_signer, plan_seal, sealed_chain
 from ocisign.envelope.times import from_unix, to_unix
 from ocisign.errors import SigningError
 from ocisign.oci.model import MT_COSE
@@ -71,12 +69,28 @@ _TIME_LABELS = (H_SIGNING_TIME, H_AUTHENTIC_SIGNING_TIME, H_EXPIRY)
 
 
 # --- strict CBOR decoding ------------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
 class Tagged:
-    """A CBOR tag and its content (only tag 1 is ever accepted, inside the protected header)."""
+    """A CBOR tag and its content (only tag 1 is ever accepted, inside the protected header).
 
-    tag: int
-    value: Any
+    A plain class (treat as immutable): a dataclass would cost half a millisecond of start-up.
+    """
+
+    __slots__ = ("tag", "value")
+
+    def __init__(self, tag: int, value: Any) -> None:
+        self.tag = tag
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Tagged(tag={self.tag!r}, value={self.value!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Tagged):
+            return NotImplemented
+        return (self.tag, self.value) == (other.tag, other.value)
+
+    def __hash__(self) -> int:
+        return hash((self.tag, self.value))
 
 
 class _CborError(ValueError):
@@ -212,6 +226,8 @@ def seal(request: SignRequest, signer: Signer) -> bytes:
     """
     import cbor2
 
+    from ocisign.envelope.sealing import call_signer, plan_seal, sealed_chain  # signing only: not on verify's path
+
     plan = plan_seal(request, signer)
     if not request.payload:
         raise SigningError("payload is empty")
@@ -262,14 +278,14 @@ def _serialize(protected_raw: bytes, payload: bytes, signature: bytes, chain_der
 
 def attach_timestamp(blob: bytes, token: bytes) -> bytes:
     """Return ``blob`` (a valid COSE envelope) with ``io.cncf.notary.timestampSignature`` set to ``token``."""
-    from cryptography.hazmat.primitives.serialization import Encoding
+    from ocisign.x509.encoding import certificate_der
 
     if not token:
         raise SigningError("empty timestamp token")
     content = open_envelope(blob)
     message = _decode(blob[1:], where="COSE envelope")
     return _serialize(message[0], content.payload, content.signature,
-                      tuple(c.public_bytes(Encoding.DER) for c in content.certificate_chain),
+                      tuple(certificate_der(c) for c in content.certificate_chain),
                       content.signing_agent or "", token)
 
 

@@ -48,8 +48,6 @@ from ocisign.envelope.headers import (
     SCHEME_X509,
     STANDARD_HEADERS,
 )
-from ocisign.envelope.payload import normalize_jws_payload
-from ocisign.envelope.sealing import call_signer, plan_seal, sealed_chain
 from ocisign.envelope.times import format_time, parse_time
 from ocisign.errors import SigningError
 from ocisign.goformat import go_marshal
@@ -60,6 +58,7 @@ if TYPE_CHECKING:
     from ocisign.types import Signer, SignRequest
 
 _TOP_LEVEL = ("payload", "protected", "header", "signature")
+_TOP_LEVEL_SET = frozenset(_TOP_LEVEL)
 _LOWER_STANDARD = {h.lower(): h for h in STANDARD_HEADERS}
 
 
@@ -69,6 +68,9 @@ def seal(request: SignRequest, signer: Signer) -> bytes:
 
     The result is re-opened (parsed and verified) before it is returned.
     """
+    from ocisign.envelope.payload import normalize_jws_payload
+    from ocisign.envelope.sealing import call_signer, plan_seal, sealed_chain  # signing only: not on verify's path
+
     plan = plan_seal(request, signer)
     payload = normalize_jws_payload(request.payload)
     protected: dict[str, Any] = dict(plan.extended)
@@ -123,14 +125,14 @@ def attach_timestamp(blob: bytes, token: bytes) -> bytes:
     The token is the DER RFC 3161 TimeStampToken over the primitive signature bytes
     (``EnvelopeContent.signature``). Only the unsigned header changes.
     """
-    from cryptography.hazmat.primitives.serialization import Encoding
+    from ocisign.x509.encoding import certificate_der
 
     if not token:
         raise SigningError("empty timestamp token")
     content = open_envelope(blob)
     obj = parse_json_strict(blob, where="JWS envelope")
     return _serialize(obj["protected"], obj["payload"], obj["signature"],
-                      tuple(c.public_bytes(Encoding.DER) for c in content.certificate_chain),
+                      tuple(certificate_der(c) for c in content.certificate_chain),
                       content.signing_agent or "", token)
 
 
@@ -179,6 +181,8 @@ def _check_top_level(top: dict[str, Any]) -> None:
     from one of the four only in case (Go's decoder, as notation uses it, would read it in place of
     ours: a parser differential).
     """
+    if top.keys() == _TOP_LEVEL_SET:  # exactly the four members, as notation writes them
+        return
     missing = [k for k in _TOP_LEVEL if k not in top]
     if missing:
         raise EnvelopeError(f"JWS envelope is missing {', '.join(missing)} "
@@ -194,28 +198,52 @@ def _check_top_level(top: dict[str, Any]) -> None:
             raise EnvelopeError(f"JWS envelope member {key!r} differs from {twin!r} only in case")
 
 
-def _header_member(header: dict[str, Any], name: str) -> Any:
-    """Member ``name`` of the unprotected header, matched case-insensitively like Go's decoder."""
-    matches = [k for k in header if k.lower() == name.lower()]
+def _header_member(header: dict[str, Any], name: str, names: dict[str, list[str]]) -> Any:
+    """Member ``name`` of the unprotected header, matched case-insensitively like Go's decoder.
+
+    ``names`` maps each lowercased member name to the members spelled that way (in header order).
+    """
+    matches = names.get(name.lower(), ())
     if len(matches) > 1:
         raise EnvelopeError(f"JWS header has conflicting members {', '.join(sorted(matches))}")
     return header[matches[0]] if matches else None
 
 
+#: x5c entries already decoded in this process, by their exact (canonical) base64 text: a stream of
+#: signatures by one signer repeats its chain, and the same DER object is then found again by the
+#: certificate cache without hashing it anew
+_X5C_DER: dict[str, bytes] = {}
+_X5C_DER_LIMIT = 1024
+
+
+def _x5c_der(text: object, i: int) -> bytes:
+    der = _X5C_DER.get(text) if type(text) is str else None
+    if der is None:
+        der = b64std_decode_strict(text, where=f"JWS header x5c[{i}]")
+        if type(text) is str:
+            if len(_X5C_DER) >= _X5C_DER_LIMIT:
+                _X5C_DER.clear()
+            _X5C_DER[text] = der
+    return der
+
+
 def _parse_unprotected(header: object) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise EnvelopeError("JWS header must be a JSON object")
-    x5c = _header_member(header, "x5c")
+    names: dict[str, list[str]] = {}
+    for key in header:
+        names.setdefault(key.lower(), []).append(key)
+    x5c = _header_member(header, "x5c", names)
     if not isinstance(x5c, list) or not x5c:
         raise EnvelopeError("JWS header x5c must be a non-empty array of certificates")
-    ders = [b64std_decode_strict(c, where=f"JWS header x5c[{i}]") for i, c in enumerate(x5c)]
+    ders = [_x5c_der(c, i) for i, c in enumerate(x5c)]
     for i, der in enumerate(ders):
         if not der:
             raise EnvelopeError(f"JWS header x5c[{i}] is empty")
-    agent = _header_member(header, H_SIGNING_AGENT)
+    agent = _header_member(header, H_SIGNING_AGENT, names)
     if agent is not None and not isinstance(agent, str):
         raise EnvelopeError(f"JWS header {H_SIGNING_AGENT} must be a string")
-    ts = _header_member(header, H_TIMESTAMP_SIGNATURE)
+    ts = _header_member(header, H_TIMESTAMP_SIGNATURE, names)
     token = None
     if ts is not None:
         token = b64std_decode_strict(ts, where=f"JWS header {H_TIMESTAMP_SIGNATURE}")
@@ -225,10 +253,11 @@ def _parse_unprotected(header: object) -> dict[str, Any]:
 
 
 def _parse_protected(protected: dict[str, Any]) -> dict[str, Any]:
-    for key in protected:
-        std = _LOWER_STANDARD.get(key.lower())
-        if std is not None and std != key:
-            raise EnvelopeError(f"JWS protected header has {key!r}; the header name is {std!r}")
+    if not protected.keys() <= STANDARD_HEADERS:  # only standard names: none can be a miscased one
+        for key in protected:
+            std = _LOWER_STANDARD.get(key.lower())
+            if std is not None and std != key:
+                raise EnvelopeError(f"JWS protected header has {key!r}; the header name is {std!r}")
     alg = protected.get("alg")
     if not isinstance(alg, str) or alg not in BY_JWS_ALG:
         raise EnvelopeError(f"JWS protected header alg {alg!r} is not supported "
@@ -256,7 +285,8 @@ def _parse_protected(protected: dict[str, Any]) -> dict[str, Any]:
             continue
         if name in STANDARD_HEADERS or name not in protected:
             raise EnvelopeError(f'"{name}" header is marked critical but is not an extended header that is present')
-    check_required_critical(crit, scheme, expiry)
+    if not must.issubset(crit):
+        check_required_critical(crit, scheme, expiry)
 
     plugin = optional_string(protected, H_VERIFICATION_PLUGIN)
     plugin_min = optional_string(protected, H_VERIFICATION_PLUGIN_MIN_VERSION)

@@ -45,7 +45,6 @@ in the order the spec gives them; the crypto it calls lives in :mod:`ocisign.x50
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -54,6 +53,7 @@ import ocisign
 from ocisign.envelope.headers import (
     H_VERIFICATION_PLUGIN,
     H_VERIFICATION_PLUGIN_MIN_VERSION,
+    PAYLOAD_CONTENT_TYPE,
     SCHEME_SIGNING_AUTHORITY,
     SCHEME_X509,
 )
@@ -107,26 +107,60 @@ class CheckFailed(Exception):
         self.details = details
 
 
-@dataclasses.dataclass(frozen=True)
 class Passed:
-    """A passing check's message with structured details (for ``-o json``)."""
+    """A passing check's message with structured details (for ``-o json``).
 
-    message: str
-    details: dict[str, Any] | None = None
+    Plain classes (here and :class:`CheckResult`): every ``verify`` makes them, and processing a
+    dataclass costs about half a millisecond of start-up.
+    """
+
+    __slots__ = ("details", "message")
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        self.message = message
+        self.details = details
+
+    def __repr__(self) -> str:
+        return f"Passed(message={self.message!r}, details={self.details!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Passed):
+            return NotImplemented
+        return (self.message, self.details) == (other.message, other.details)
+
+    def __hash__(self) -> int:  # as the frozen dataclass it was (details must then be None)
+        return hash((self.message, self.details))
 
 
-@dataclasses.dataclass
 class CheckResult:
     """The result of one check of one signature."""
 
-    check: str
-    #: enforce | log | skip
-    action: str
-    #: pass | fail | skipped | unsupported (unsupported counts as a failure)
-    status: str
-    message: str = ""
-    #: structured facts (the revocation check's per-certificate results)
-    details: dict[str, Any] | None = None
+    __slots__ = ("action", "check", "details", "message", "status")
+
+    def __init__(self, check: str, action: str, status: str, message: str = "",
+                 details: dict[str, Any] | None = None) -> None:
+        self.check = check
+        #: enforce | log | skip
+        self.action = action
+        #: pass | fail | skipped | unsupported (unsupported counts as a failure)
+        self.status = status
+        self.message = message
+        #: structured facts (the revocation check's per-certificate results)
+        self.details = details
+
+    def _fields(self) -> tuple[str, str, str, str, dict[str, Any] | None]:
+        return self.check, self.action, self.status, self.message, self.details
+
+    def __repr__(self) -> str:
+        return ("CheckResult(check={!r}, action={!r}, status={!r}, message={!r}, details={!r})"
+                .format(*self._fields()))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CheckResult):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]
 
     @property
     def failed(self) -> bool:
@@ -143,21 +177,31 @@ class CheckResult:
         return out
 
 
-@dataclasses.dataclass
 class SignatureVerdict:
-    """Everything decided about one signature."""
+    """Everything decided about one signature (a plain class, like :class:`CheckResult`)."""
 
-    index: int
-    manifest: Descriptor | None
-    media_type: str
-    results: list[CheckResult] = dataclasses.field(default_factory=list)
-    content: EnvelopeContent | None = None
-    target: Descriptor | None = None
-    #: the first enforced failure, if any
-    failing_check: str | None = None
-    reason: str = ""
-    #: True when notation would abort the whole verification here (unfetchable signature)
-    abort: bool = False
+    __slots__ = ("abort", "content", "failing_check", "index", "manifest", "media_type", "reason", "results",
+                 "target")
+
+    def __init__(self, index: int, manifest: Descriptor | None, media_type: str,
+                 results: list[CheckResult] | None = None, content: EnvelopeContent | None = None,
+                 target: Descriptor | None = None, failing_check: str | None = None, reason: str = "",
+                 abort: bool = False) -> None:
+        self.index = index
+        self.manifest = manifest
+        self.media_type = media_type
+        self.results: list[CheckResult] = [] if results is None else results
+        self.content = content
+        self.target = target
+        #: the first enforced failure, if any
+        self.failing_check = failing_check
+        self.reason = reason
+        #: True when notation would abort the whole verification here (unfetchable signature)
+        self.abort = abort
+
+    def __repr__(self) -> str:
+        return (f"SignatureVerdict(index={self.index!r}, media_type={self.media_type!r}, "
+                f"failing_check={self.failing_check!r}, reason={self.reason!r}, results={self.results!r})")
 
     @property
     def passed(self) -> bool:
@@ -216,7 +260,8 @@ class SignatureVerdict:
             out["certificateSHA256"] = [_fingerprint(cert) for cert in c.certificate_chain]
             out["timestamped"] = c.timestamp_token is not None
         if self.target is not None:
-            out["signedArtifact"] = self.target.plain().to_json()
+            signed = self.target  # its plain form (Descriptor.plain().to_json()), without building that descriptor
+            out["signedArtifact"] = {"mediaType": signed.media_type, "digest": signed.digest, "size": signed.size}
             out["userMetadata"] = self.user_metadata
         return out
 
@@ -229,6 +274,18 @@ class SignatureVerdict:
 _MEMO_LIMIT = 1024
 _CHAIN_RULES_MEMO: dict[tuple[tuple[bytes, ...], str], str | None] = {}
 _IDENTITY_DN_MEMO: dict[str, dict[str, str]] = {}
+#: the same verdicts by the identities of the chain's certificate objects (kept alive by the entry)
+_CHAIN_RULES_BY_ID: dict[tuple[tuple[int, ...], str], tuple[Any, str | None]] = {}
+#: authenticity per (store type, chain, trusted certificates), by the certificates' identities: the
+#: value keeps them alive, so an identity is never reused while its entry exists; (chain, trusted,
+#: passing message or None)
+_AUTHENTICITY_MEMO: dict[tuple[Any, ...], tuple[Any, Any, str | None]] = {}
+#: trusted identity per (statement, leaf subject): (statement, passed, message); the statement is kept alive
+_IDENTITY_MEMO: dict[tuple[int, str], tuple[Any, bool, str]] = {}
+#: the interval every certificate of a chain is valid in, by the identities of its certificates
+_WINDOW_MEMO: dict[tuple[int, ...], tuple[Any, dt.datetime, dt.datetime]] = {}
+#: the passing revocation check of a chain result (its details are shared: read-only, like the result)
+_REVOCATION_PASSED: dict[int, tuple[Any, Passed]] = {}
 
 
 def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
@@ -249,16 +306,15 @@ def _compute_subject(cert: x509.Certificate) -> str:
     return go_dn_string(cert.subject)
 
 
-def _compute_der(cert: x509.Certificate) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding
+def _der(cert: x509.Certificate) -> bytes:
+    from ocisign.x509.encoding import certificate_der
 
-    return cert.public_bytes(Encoding.DER)
+    return certificate_der(cert)
 
 
 _fingerprint = CertMemo(_compute_fingerprint)
 #: the subject as Go's ``pkix.Name.String()`` renders it (notation's messages and identity matching)
 _subject_string = CertMemo(_compute_subject)
-_der = CertMemo(_compute_der)
 
 
 def _leaf_identity(subject: str) -> dict[str, str]:
@@ -274,30 +330,46 @@ def _leaf_identity(subject: str) -> dict[str, str]:
 
 def _rfc1123z(t: dt.datetime) -> str:
     """Go's ``time.RFC1123Z`` layout in ``t``'s own offset: ``Mon, 02 Jan 2006 15:04:05 -0700``."""
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=dt.timezone.utc)
-    days = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-    months = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-    off = int((t.utcoffset() or dt.timedelta()).total_seconds()) // 60
+    offset = t.utcoffset()
+    off = 0 if offset is None else (offset.days * 86400 + offset.seconds) // 60
     sign = "-" if off < 0 else "+"
     zone = f"{sign}{abs(off) // 60:02d}{abs(off) % 60:02d}"
-    return f"{days[t.weekday()]}, {t.day:02d} {months[t.month - 1]} {t.year} {t:%H:%M:%S} {zone}"
+    return (f"{_DAYS[t.weekday()]}, {t.day:02d} {_MONTHS[t.month - 1]} {t.year} "
+            f"{t.hour:02d}:{t.minute:02d}:{t.second:02d} {zone}")
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _compute_validity(cert: x509.Certificate) -> tuple[dt.datetime, dt.datetime]:
+    return cert.not_valid_before_utc, cert.not_valid_after_utc
+
+
+#: (notBefore, notAfter) in UTC (``cryptography`` builds a new datetime on every access)
+_validity = CertMemo(_compute_validity)
 
 
 def _not_before(cert: x509.Certificate) -> dt.datetime:
-    return cert.not_valid_before_utc
+    return _validity(cert)[0]
 
 
 def _not_after(cert: x509.Certificate) -> dt.datetime:
-    return cert.not_valid_after_utc
+    return _validity(cert)[1]
 
 
 def chain_rules_problem(chain: Sequence[x509.Certificate], scheme: str) -> str | None:
     """Why ``chain`` breaks the Notary certificate rules (strict DER, chain rules for ``scheme``), or
     None; evaluated once per distinct chain and scheme (validity periods are checked elsewhere)."""
+    quick = (tuple(map(id, chain)), scheme)
+    seen = _CHAIN_RULES_BY_ID.get(quick)
+    if seen is not None:  # the same certificate objects (kept alive by the entry)
+        return seen[1]
     key = (tuple(_der(c) for c in chain), scheme)
     if key in _CHAIN_RULES_MEMO:
-        return _CHAIN_RULES_MEMO[key]
+        found = _CHAIN_RULES_MEMO[key]
+        _remember(_CHAIN_RULES_BY_ID, quick, (tuple(chain), found))
+        return found
     from ocisign.x509.der import certificate_encoding_problem
 
     problem: str | None = None
@@ -314,6 +386,7 @@ def chain_rules_problem(chain: Sequence[x509.Certificate], scheme: str) -> str |
         except OcisignError as exc:
             problem = f"certificate chain is invalid: {exc}"
     _remember(_CHAIN_RULES_MEMO, key, problem)
+    _remember(_CHAIN_RULES_BY_ID, quick, (tuple(chain), problem))
     return problem
 
 
@@ -322,8 +395,6 @@ def check_integrity(
     blob: SignatureBlob, open_envelope: Callable[[str, bytes], EnvelopeContent]
 ) -> tuple[EnvelopeContent, Descriptor]:
     """Parse and verify the envelope, validate the chain and decode the payload target."""
-    from ocisign.envelope.headers import PAYLOAD_CONTENT_TYPE
-
     if blob.envelope is None:
         raise CheckFailed(blob.error or "the signature envelope could not be fetched")
     try:
@@ -365,6 +436,8 @@ def check_verification_plugin(
     The plugin must be installed, SemVer, at least the minimum version, and declare a verifier
     capability (:func:`ocisign.extplugin.verification.plan_verification`); otherwise CheckFailed.
     """
+    if content.verification_plugin is None and H_VERIFICATION_PLUGIN not in content.extended_attributes:
+        return None  # names no plugin (the module below is imported only for a signature that does)
     from ocisign.extplugin.verification import plan_verification
 
     try:
@@ -407,23 +480,47 @@ def check_authenticity(content: EnvelopeContent, statement: TrustPolicyStatement
             f"{_q(statement.name)} has no trust store of type {_q(store_type)} "
             f"(signing scheme {content.signing_scheme})"
         )
-    trusted_der = {_der(c) for c in trusted}
-    for cert in content.certificate_chain:
-        if _der(cert) in trusted_der:
-            return f"certificate {_q(_subject_string(cert))} is in a trust store of type {_q(store_type)}"
-    raise CheckFailed("the signature's certificate chain does not contain any trusted certificate")
+    chain = content.certificate_chain
+    key = (store_type, tuple(map(id, chain)), tuple(map(id, trusted)))
+    hit = _AUTHENTICITY_MEMO.get(key)
+    if hit is None:  # once per distinct chain and set of trusted certificates: compared by DER bytes
+        trusted_der = {_der(c) for c in trusted}
+        found = next((c for c in chain if _der(c) in trusted_der), None)
+        message = None if found is None else \
+            f"certificate {_q(_subject_string(found))} is in a trust store of type {_q(store_type)}"
+        hit = (tuple(chain), tuple(trusted), message)
+        _remember(_AUTHENTICITY_MEMO, key, hit)
+    if hit[2] is None:
+        raise CheckFailed("the signature's certificate chain does not contain any trusted certificate")
+    return hit[2]
 
 
 def check_trusted_identity(content: EnvelopeContent, statement: TrustPolicyStatement) -> str:
-    """The leaf subject must contain every attribute of one ``x509.subject`` identity (or ``*``)."""
-    from ocisign.x509.dn import DNError, is_subset_dn
+    """The leaf subject must contain every attribute of one ``x509.subject`` identity (or ``*``).
 
+    Decided once per statement and leaf subject.
+    """
     if statement.trusts_any_identity:
         return "any identity is trusted ('*')"
+    subject = _subject_string(content.certificate_chain[0])
+    key = (id(statement), subject)
+    hit = _IDENTITY_MEMO.get(key)
+    if hit is None:
+        try:
+            hit = (statement, True, _trusted_identity(statement, subject))
+        except CheckFailed as exc:
+            hit = (statement, False, str(exc))
+        _remember(_IDENTITY_MEMO, key, hit)
+    if not hit[1]:
+        raise CheckFailed(hit[2])
+    return hit[2]
+
+
+def _trusted_identity(statement: TrustPolicyStatement, subject: str) -> str:
+    from ocisign.x509.dn import DNError, is_subset_dn
+
     if not statement.x509_identities:
         raise CheckFailed(f"no x509 trusted identities are configured in the trust policy {_q(statement.name)}")
-    leaf = content.certificate_chain[0]
-    subject = _subject_string(leaf)
     try:
         leaf_dn = _leaf_identity(subject)
     except DNError as exc:
@@ -448,7 +545,14 @@ def check_expiry(content: EnvelopeContent, now: dt.datetime) -> str:
 
 
 def _chain_valid_at(chain: Sequence[x509.Certificate], t: dt.datetime, what: str) -> None:
-    for cert in chain:
+    key = tuple(map(id, chain))
+    window = _WINDOW_MEMO.get(key)
+    if window is None:  # the latest notBefore and earliest notAfter of the chain (kept alive with it)
+        window = (tuple(chain), max(_not_before(c) for c in chain), min(_not_after(c) for c in chain))
+        _remember(_WINDOW_MEMO, key, window)
+    if window[1] <= t <= window[2]:
+        return
+    for cert in chain:  # which certificate: the first one in chain order, as notation reports it
         if t < _not_before(cert):
             raise CheckFailed(
                 f"{what} is before certificate {_q(_subject_string(cert))} validity period, "
@@ -555,7 +659,11 @@ def check_revocation(
                                  offline_reason=None if trusted else UNTRUSTED_CHAIN)
     if not status.ok:
         raise CheckFailed(status.message("signing"), details=status.to_json())
-    return Passed(status.summary(), status.to_json())
+    hit = _REVOCATION_PASSED.get(id(status))
+    if hit is None or hit[0] is not status:  # a checker hands out one result per chain decided offline
+        hit = (status, Passed(status.summary(), status.to_json()))
+        _remember(_REVOCATION_PASSED, id(status), hit)
+    return hit[1]
 
 
 def check_target(target: Descriptor, subject: Descriptor) -> str:
@@ -670,7 +778,11 @@ def evaluate_signature(
     def authentic() -> bool:
         return any(r.check == "authenticity" and r.status == "pass" for r in v.results)
 
-    from ocisign.extplugin.protocol import CAP_REVOCATION, CAP_TRUSTED_IDENTITY
+    takes_identity = takes_revocation = False
+    if plan is not None:  # the protocol module is imported only for a signature that names a plugin
+        from ocisign.extplugin.protocol import CAP_REVOCATION, CAP_TRUSTED_IDENTITY
+
+        takes_identity, takes_revocation = plan.takes(CAP_TRUSTED_IDENTITY), plan.takes(CAP_REVOCATION)
 
     def delegated() -> str:
         assert plan is not None
@@ -678,12 +790,12 @@ def evaluate_signature(
 
     steps: list[tuple[str, Callable[[], str | Passed | None]]] = [
         ("authenticity", lambda: check_authenticity(content, statement, trust_store)),
-        ("trustedIdentity", delegated if plan and plan.takes(CAP_TRUSTED_IDENTITY)
+        ("trustedIdentity", delegated if takes_identity
          else lambda: check_trusted_identity(content, statement)),
         ("expiry", lambda: check_expiry(content, now)),
         ("authenticTimestamp",
          lambda: check_authentic_timestamp(content, statement, trust_store, now, revocation=checker)),
-        ("revocation", delegated if plan and plan.takes(CAP_REVOCATION)
+        ("revocation", delegated if takes_revocation
          else lambda: check_revocation(content, revocation=checker, trusted=authentic())),
     ]
     for check, fn in steps:

@@ -138,7 +138,6 @@ def read_certificate_file(path: Path, *, where: str) -> list[x509.Certificate]:
 
 def parse_certificates(data: bytes, *, where: str) -> list[x509.Certificate]:
     """Parse PEM or DER certificate bytes; raises TrustStoreError."""
-    from cryptography import x509
 
     if _PEM_BEGIN in data:
         return _parse_pem(data, where=where)
@@ -147,17 +146,27 @@ def parse_certificates(data: bytes, *, where: str) -> list[x509.Certificate]:
     certs: list[x509.Certificate] = []
     for i, der in enumerate(_split_der(data, where=where)):
         try:
-            certs.append(x509.load_der_x509_certificate(der))
+            certs.append(_load_der(der))
         except ValueError as exc:
             raise TrustStoreError(f"{where}: DER certificate #{i + 1} is invalid: {exc}") from None
     return certs
+
+
+def _load_der(der: bytes) -> x509.Certificate:
+    """A certificate from DER, remembered with its bytes (they are compared, never re-encoded)."""
+    from cryptography import x509
+
+    from ocisign.x509.encoding import remember_der
+
+    cert = x509.load_der_x509_certificate(der)
+    remember_der(cert, der)
+    return cert
 
 
 def _parse_pem(data: bytes, *, where: str) -> list[x509.Certificate]:
     import base64
     import binascii
 
-    from cryptography import x509
 
     certs: list[x509.Certificate] = []
     rest = data
@@ -181,7 +190,7 @@ def _parse_pem(data: bytes, *, where: str) -> list[x509.Certificate]:
         except (binascii.Error, ValueError):
             raise TrustStoreError(f"{where}: PEM certificate #{len(certs) + 1} is not valid base64") from None
         try:
-            certs.append(x509.load_der_x509_certificate(der))
+            certs.append(_load_der(der))
         except ValueError as exc:
             raise TrustStoreError(f"{where}: PEM certificate #{len(certs) + 1} is invalid: {exc}") from None
         rest = rest[end + len(_PEM_CERT_END):]

@@ -12,9 +12,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from ocisign.envelope.errors import EnvelopeError, UnsupportedKeyError
 
@@ -25,9 +24,12 @@ if TYPE_CHECKING:
     from ocisign.types import KeySpec
 
 
-@dataclasses.dataclass(frozen=True)
-class Algorithm:
-    """One row of the Notary algorithm table (``signature-specification.md#algorithm-selection``)."""
+class Algorithm(NamedTuple):
+    """One row of the Notary algorithm table (``signature-specification.md#algorithm-selection``).
+
+    A named tuple, not a dataclass: the table is built when the module is imported, and
+    processing a dataclass would cost about a millisecond of every ``verify``'s start-up.
+    """
 
     key_spec: KeySpec
     jws_alg: str
@@ -179,19 +181,50 @@ def verify_raw_signature(
     The key must have exactly the key spec of ``alg`` (an Algorithm, key spec, JWS alg or
     signature algorithm name).
     """
-    from ocisign.x509.signatures import verify_signature
-
     alg = resolve_algorithm(alg)
     spec = key_spec_of(public_key, what="signing certificate")
     if spec != alg.key_spec:
         raise EnvelopeError(
             f"signature algorithm {alg.jws_alg} does not match the {spec} key of the signing certificate"
         )
-    if alg.key_type == "RSA":
-        outcome = verify_signature(public_key, sig, data, scheme="pss", hash_alg=alg.hash(),
-                                   pss_salt_auto=pss_salt_auto)
-    else:
-        outcome = verify_signature(public_key, der_ecdsa(sig, alg.ec_coordinate_size), data, scheme="ecdsa",
-                                   hash_alg=alg.hash())
-    if outcome != "ok":
-        raise EnvelopeError(f"signature is invalid ({alg.signature_algorithm})")
+    verify_checked_signature(public_key, alg, data, sig, pss_salt_auto=pss_salt_auto)
+
+
+#: per (key spec, salt mode): the ``verify`` arguments after signature and data, and the exceptions
+#: that mean "does not verify" (built once: padding and hash objects are immutable)
+_VERIFY_ARGS: dict[tuple[str, bool], tuple[tuple[object, ...], tuple[type[BaseException], ...]]] = {}
+
+
+def _verify_args(alg: Algorithm, pss_salt_auto: bool) -> tuple[tuple[object, ...], tuple[type[BaseException], ...]]:
+    key = (alg.key_spec, pss_salt_auto)
+    found = _VERIFY_ARGS.get(key)
+    if found is None:
+        from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+        from cryptography.hazmat.primitives.asymmetric import ec, padding
+
+        h = alg.hash()
+        args: tuple[object, ...]
+        if alg.key_type == "RSA":
+            salt = padding.PSS.AUTO if pss_salt_auto else padding.PSS.DIGEST_LENGTH
+            args = (padding.PSS(mgf=padding.MGF1(h), salt_length=salt), h)
+        else:
+            args = (ec.ECDSA(h),)
+        found = _VERIFY_ARGS[key] = (args, (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm))
+    return found
+
+
+def verify_checked_signature(public_key: object, alg: Algorithm, data: bytes, sig: bytes, *,
+                             pss_salt_auto: bool) -> None:
+    """:func:`verify_raw_signature` for a key already known to have exactly ``alg``'s key spec.
+
+    The one primitive check per envelope: the padding and hash objects are made once per
+    algorithm; every failure (an invalid signature, inputs ``cryptography`` refuses) raises
+    EnvelopeError.
+    """
+    args, failures = _verify_args(alg, pss_salt_auto)
+    if alg.key_type != "RSA":
+        sig = der_ecdsa(sig, alg.ec_coordinate_size)
+    try:
+        public_key.verify(sig, data, *args)  # type: ignore[attr-defined]
+    except failures:
+        raise EnvelopeError(f"signature is invalid ({alg.signature_algorithm})") from None

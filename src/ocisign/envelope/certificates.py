@@ -11,11 +11,17 @@ from typing import Any
 
 from ocisign.envelope.errors import EnvelopeError
 from ocisign.x509.der import parse_single
+from ocisign.x509.encoding import remember_der
 
 #: certificates already parsed and checked in this process, by DER (a batch meets the same chain in
 #: every signature; certificates are immutable, so sharing them is safe)
 _PARSED_CERTS: dict[bytes, Any] = {}
 _PARSED_CERTS_LIMIT = 1024
+
+
+def known_certificate(der: bytes) -> Any:
+    """The certificate already parsed from exactly these DER bytes in this process, else None."""
+    return _PARSED_CERTS.get(der) if type(der) is bytes else None
 
 
 def parse_der_certificate(der: bytes, *, where: str) -> Any:
@@ -31,12 +37,14 @@ def parse_der_certificate(der: bytes, *, where: str) -> Any:
     if len(_PARSED_CERTS) >= _PARSED_CERTS_LIMIT:
         _PARSED_CERTS.clear()
     _PARSED_CERTS[key_der] = cert
+    remember_der(cert, key_der)
     return cert
 
 
 def _parse_der_certificate(der: bytes, *, where: str) -> Any:
     from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from ocisign.x509.encoding import encoding_enum, public_format_enum
 
     try:
         with warnings.catch_warnings():
@@ -50,7 +58,7 @@ def _parse_der_certificate(der: bytes, *, where: str) -> Any:
             _ = (cert.extensions, cert.not_valid_before_utc, cert.not_valid_after_utc,
                  cert.signature_algorithm_oid, cert.version)
         key = cert.public_key()
-        canonical = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        canonical = key.public_bytes(encoding_enum().DER, public_format_enum().SubjectPublicKeyInfo)
         raw_spki = _raw_spki(cert.tbs_certificate_bytes)
     except Exception as exc:
         raise EnvelopeError(f"{where}: malformed certificate ({exc})") from None

@@ -34,7 +34,6 @@ from ocisign.x509.chain import check_signature_from as _verify_signed_by
 from ocisign.x509.chain import self_signature_problem as _self_signature_problem
 from ocisign.x509.chain import who as _who
 from ocisign.x509.extensions import find_extension as _ext
-from ocisign.x509.memo import CertMemo
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -184,13 +183,10 @@ _RULES_PASSED: set[tuple[bytes, ...]] = set()
 _RULES_PASSED_LIMIT = 256
 
 
-def _der_of(cert: x509.Certificate) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding
+def _der(cert: x509.Certificate) -> bytes:
+    from ocisign.x509.encoding import certificate_der
 
-    return cert.public_bytes(Encoding.DER)
-
-
-_der = CertMemo(_der_of)
+    return certificate_der(cert)
 
 
 def _chain_key(chain: Sequence[x509.Certificate]) -> tuple[bytes, ...] | None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import sys
 from typing import Any
 
 from ocisign.envelope.errors import EnvelopeError
@@ -30,14 +32,15 @@ def b64url_decode_strict(text: object, *, where: str) -> bytes:
         raise EnvelopeError(f"{where}: expected a base64url string, got {json_type(text)}")
     if not text.isascii():
         raise EnvelopeError(f"{where}: not base64url (non-ASCII characters)")
-    if len(text) % 4 == 1:
+    rem = len(text) % 4
+    if rem == 1:
         raise EnvelopeError(f"{where}: not base64url (bad length)")
     try:
-        raw = base64.b64decode(text.encode("ascii").translate(_URL_TO_STD) + b"=" * (-len(text) % 4),
-                               validate=True)
+        raw = _decode_std(text.encode("ascii").translate(_URL_TO_STD) + _PADDING[rem])
     except (binascii.Error, ValueError):
         raise EnvelopeError(f"{where}: not base64url without padding") from None
-    if b64url_encode(raw) != text:
+    # canonical: the bits of the last character beyond the data are zero (RFC 4648 section 3.5)
+    if rem and text[-1] not in _CANONICAL_LAST[rem]:
         raise EnvelopeError(f"{where}: not canonical base64url without padding")
     return raw
 
@@ -57,8 +60,22 @@ def b64std_decode_strict(text: object, *, where: str) -> bytes:
     return raw
 
 
-#: base64url → standard alphabet; ``+`` and ``/`` (not base64url) become ``!``, which the decoder refuses
-_URL_TO_STD = bytes.maketrans(b"-_+/", b"+/!!")
+#: base64url → standard alphabet; ``+``, ``/`` and ``=`` (not base64url without padding) become ``!``,
+#: which the decoder refuses
+_URL_TO_STD = bytes.maketrans(b"-_+/=", b"+/!!!")
+#: the padding a base64url text of length ``4k + rem`` needs (rem 1 is refused before)
+_PADDING = {0: b"", 2: b"==", 3: b"="}
+#: the last characters whose unused low bits are zero, for ``rem`` 2 (4 unused bits) and 3 (2 bits)
+_CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+
+
+#: standard base64 with padding, every character in the alphabet (``b64decode(validate=True)``)
+if sys.version_info >= (3, 11):
+    _decode_std = functools.partial(binascii.a2b_base64, strict_mode=True)
+else:  # pragma: no cover - Python 3.10
+
+    def _decode_std(data: bytes) -> bytes:
+        return base64.b64decode(data, validate=True)
 
 
 def json_type(value: object) -> str:

@@ -28,6 +28,8 @@ def truncate_seconds(t: dt.datetime) -> dt.datetime:
 
 def format_time(t: dt.datetime) -> str:
     """RFC 3339 in UTC, whole seconds: ``YYYY-MM-DDTHH:MM:SSZ``."""
+    if t.tzinfo is _UTC and t.year >= 1000:  # the common case, without strftime
+        return f"{t.year}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:{t.second:02d}Z"
     return truncate_seconds(t).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -38,24 +40,34 @@ def parse_time(text: object, *, where: str = "time") -> dt.datetime:
     """
     if not isinstance(text, str):
         raise EnvelopeError(f"{where}: expected an RFC 3339 time string, got {json_type(text)}")
+    if len(text) == 20 and text[19] == "Z":  # what notation writes: YYYY-MM-DDTHH:MM:SSZ
+        digits = text[0:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19]
+        if (text[4] == text[7] == "-" and text[10] == "T" and text[13] == text[16] == ":"
+                and digits.isascii() and digits.isdigit()):
+            try:
+                return dt.datetime.fromisoformat(text[:19] + "+00:00")
+            except ValueError:
+                raise EnvelopeError(f"{where}: {text!r} is not a valid RFC 3339 date-time") from None
     m = _RFC3339_RE.match(text)
     if not m:
         raise EnvelopeError(f"{where}: {text!r} is not an RFC 3339 date-time")
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-    frac, zone = m.group(7), m.group(8)
+    year, month, day, hour, minute, second, frac, zone = m.groups()
     try:
         if zone == "Z":
-            tz = dt.timezone.utc
+            tz = _UTC
         else:
             oh, om = int(zone[1:3]), int(zone[4:6])
             if oh > 23 or om > 59:
                 raise ValueError("offset out of range")
             delta = dt.timedelta(hours=oh, minutes=om)
             tz = dt.timezone(-delta if zone[0] == "-" else delta)
-        micro = int((frac or "0").ljust(6, "0")[:6])
-        return dt.datetime(year, month, day, hour, minute, second, micro, tzinfo=tz)
+        micro = int(frac[:6].ljust(6, "0")) if frac else 0
+        return dt.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz)
     except (ValueError, OverflowError):
         raise EnvelopeError(f"{where}: {text!r} is not a valid RFC 3339 date-time") from None
+
+
+_UTC = dt.timezone.utc
 
 
 def to_unix(t: dt.datetime) -> int:

@@ -105,6 +105,12 @@ def validate_digest(value: object, *, where: str = "digest") -> str:
     return value
 
 
+def digest_ok(value: str) -> bool:
+    """:func:`validate_digest`'s verdict on a string, without a regular expression or a message."""
+    algorithm, colon, hex_part = value.partition(":")
+    return bool(colon) and _HEX_LEN.get(algorithm) == len(hex_part) and not hex_part.strip("0123456789abcdef")
+
+
 def validate_size(value: object, *, where: str = "size") -> int:
     """Return ``value`` if it is a non-negative int below 2**63 (bools and floats refused)."""
     if type(value) is not int or value < 0 or value > _MAX_SIZE:
@@ -195,16 +201,28 @@ class Descriptor:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"duplicate key {k!r}")
-        out[k] = v
+    out = dict(pairs)
+    if len(out) != len(pairs):  # name the first key seen twice
+        seen: set[str] = set()
+        for k, _v in pairs:
+            if k in seen:
+                raise ValueError(f"duplicate key {k!r}")
+            seen.add(k)
     return out
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"invalid JSON constant {name}")
+
+
+_DECODERS: list[json.JSONDecoder] = []
+
+
+def _strict_decoder() -> json.JSONDecoder:
+    """One decoder for every strict parse (``json.loads`` with options builds a new one per call)."""
+    if not _DECODERS:
+        _DECODERS.append(json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_reject_constant))
+    return _DECODERS[0]
 
 
 def parse_json(data: bytes, *, where: str) -> Any:
@@ -213,7 +231,7 @@ def parse_json(data: bytes, *, where: str) -> Any:
         raise ContentError(f"{where}: JSON must not start with a byte order mark")
     try:
         text = data.decode("utf-8")
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        return _strict_decoder().decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ContentError(f"{where}: invalid JSON ({str(exc).splitlines()[0]})") from None
 
@@ -264,8 +282,12 @@ def descriptor_from_json(obj: object, *, where: str) -> Descriptor:
     mt = obj.get("mediaType")
     if not isinstance(mt, str) or not mt:
         raise ContentError(f"{where}: descriptor mediaType missing or not a string")
-    digest = validate_digest(obj.get("digest"), where=f"{where}.digest")
-    size = validate_size(obj.get("size"), where=f"{where}.size")
+    digest = obj.get("digest")
+    if type(digest) is not str or not digest_ok(digest):  # messages (and their where) only on failure
+        digest = validate_digest(digest, where=f"{where}.digest")
+    size = obj.get("size")
+    if type(size) is not int or size < 0 or size > _MAX_SIZE:
+        size = validate_size(size, where=f"{where}.size")
     at = obj.get("artifactType")
     if at is not None and not isinstance(at, str):
         raise ContentError(f"{where}: artifactType must be a string")
@@ -278,11 +300,12 @@ def descriptor_from_json(obj: object, *, where: str) -> Descriptor:
     platform = obj.get("platform")
     if platform is not None and not isinstance(platform, dict):
         raise ContentError(f"{where}: platform must be an object")
+    annotations = obj.get("annotations")
     return Descriptor(
         media_type=mt,
         digest=digest,
         size=size,
-        annotations=_opt_str_map(obj.get("annotations"), f"{where}.annotations"),
+        annotations=None if annotations is None else _opt_str_map(annotations, f"{where}.annotations"),
         artifact_type=at or None,
         platform=platform,
         urls=tuple(urls) if urls else None,

@@ -51,10 +51,22 @@ def check_max_signatures(value: int) -> int:
     return value
 
 
+def _is_layout_reader(target: Target) -> bool:
+    if not callable(getattr(target, "manifest", None)):
+        return False
+    from ocisign.oci.layout_reader import LayoutReader  # a target with manifest(): already imported
+
+    return isinstance(target, LayoutReader)
+
+
 def load_signature_manifest(target: Target, desc: Descriptor, subject: Descriptor) -> Manifest | None:
     """The parsed manifest when ``desc`` is a Notary signature of ``subject``, else None."""
-    data = target.fetch(desc)
-    m = parse_manifest(data, media_type=desc.media_type, where=f"{target.location}@{desc.digest}")
+    m: Manifest
+    if _is_layout_reader(target):  # parsed once per session (its referrers walk already did)
+        m = target.manifest(desc)  # type: ignore[attr-defined]
+    else:
+        data = target.fetch(desc)
+        m = parse_manifest(data, media_type=desc.media_type, where=f"{target.location}@{desc.digest}")
     if not is_signature_manifest(m):
         return None
     if m.subject is None or m.subject.digest != subject.digest or m.subject.size != subject.size:

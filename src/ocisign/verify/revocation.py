@@ -46,7 +46,6 @@ cache and the per-certificate fallback order, and splitting them would pass that
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import threading
 import urllib.parse
@@ -233,6 +232,15 @@ class _CRL:
     crl: x509.CertificateRevocationList
 
 
+#: chains decided without asking a server (no certificate but the root names one, or offline), by
+#: the identities of their certificates and the offline reason: a pure function of the certificates
+#: (their endpoints and subjects), shared by every checker; the value keeps the chain alive, so an
+#: identity is never reused while its entry exists
+_OFFLINE: dict[tuple[tuple[int, ...], str | None], tuple[tuple[Any, ...], ChainResult]] = {}
+_OFFLINE_LOCK = threading.Lock()
+_OFFLINE_MEMO_LIMIT = 256
+
+
 class RevocationChecker:
     """Checks certificate chains for revocation (see the module docstring). Thread-safe; results
     are memoised per (certificate, issuer, signing time) and CRLs per URL for the checker's life."""
@@ -301,6 +309,10 @@ class RevocationChecker:
         """
         if not chain:
             raise RevocationError("chain does not contain any certificates")
+        memo_key = (tuple(map(id, chain)), offline_reason)
+        known = _OFFLINE.get(memo_key)
+        if known is not None:
+            return known[1]
         results: list[CertResult | None] = [None] * len(chain)
         last = len(chain) - 1
         results[last] = CertResult(last, _subject(chain[last]), NON_REVOCABLE, "root")
@@ -314,6 +326,13 @@ class RevocationChecker:
                                         (ServerResult("none", "", UNKNOWN, offline_reason),))
             else:
                 pending.append(i)
+        if not pending:  # decided by the certificates alone: the same answer for every signature
+            found = ChainResult(tuple(r for r in results if r is not None))
+            with _OFFLINE_LOCK:
+                if len(_OFFLINE) >= _OFFLINE_MEMO_LIMIT:
+                    _OFFLINE.clear()
+                _OFFLINE[memo_key] = (tuple(chain), found)
+            return found
         # an unexpected exception (a bug) propagates: the caller fails the check, never passes it
         if len(pending) == 1:
             i = pending[0]
@@ -332,13 +351,13 @@ class RevocationChecker:
     def check_certificate(self, index: int, cert: x509.Certificate, issuer: x509.Certificate, *,
                           signing_time: dt.datetime | None = None) -> CertResult:
         """OCSP, then CRL when OCSP is unknown or absent, for ``cert`` issued by ``issuer``."""
-        from cryptography.hazmat.primitives.serialization import Encoding
+        from ocisign.x509.encoding import certificate_der
 
-        key = (cert.public_bytes(Encoding.DER), issuer.public_bytes(Encoding.DER), signing_time)
+        key = (certificate_der(cert), certificate_der(issuer), signing_time)
         with self._lock:
             memo = self._memo.get(key)
         if memo is not None:
-            return dataclasses.replace(memo, index=index)
+            return memo.at(index)
         subject = _subject(cert)
         o_urls = ocsp_urls(cert)[:MAX_URLS_PER_CERT]
         c_urls = crl_urls(cert)[:MAX_URLS_PER_CERT]

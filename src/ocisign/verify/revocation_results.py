@@ -45,19 +45,44 @@ class ServerResult:
         return out
 
 
-@dataclass(frozen=True)
 class CertResult:
-    """The revocation status of one certificate of a chain."""
+    """The revocation status of one certificate of a chain (immutable).
 
-    #: position in the chain, 0 = leaf
-    index: int
-    #: the subject as Go prints it
-    subject: str
-    #: ok | revoked | unknown | nonRevocable
-    result: str
-    #: OCSP | CRL | OCSPFallbackCRL | none | root
-    method: str
-    servers: tuple[ServerResult, ...] = ()
+    A plain class (like :class:`ChainResult`): every ``verify`` makes them, and processing a
+    dataclass costs about half a millisecond of start-up.
+    """
+
+    __slots__ = ("index", "method", "result", "servers", "subject")
+
+    def __init__(self, index: int, subject: str, result: str, method: str,
+                 servers: tuple[ServerResult, ...] = ()) -> None:
+        #: position in the chain, 0 = leaf
+        self.index = index
+        #: the subject as Go prints it
+        self.subject = subject
+        #: ok | revoked | unknown | nonRevocable
+        self.result = result
+        #: OCSP | CRL | OCSPFallbackCRL | none | root
+        self.method = method
+        self.servers = servers
+
+    def _fields(self) -> tuple[int, str, str, str, tuple[ServerResult, ...]]:
+        return self.index, self.subject, self.result, self.method, self.servers
+
+    def __repr__(self) -> str:
+        return "CertResult(index={!r}, subject={!r}, result={!r}, method={!r}, servers={!r})".format(*self._fields())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CertResult):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def at(self, index: int) -> CertResult:
+        """The same result for the certificate at ``index`` of another chain."""
+        return CertResult(index, self.subject, self.result, self.method, self.servers)
 
     @property
     def reason(self) -> str:
@@ -74,11 +99,24 @@ class CertResult:
                 "reason": self.reason, "servers": [s.to_json() for s in self.servers]}
 
 
-@dataclass(frozen=True)
 class ChainResult:
-    """Per-certificate results for a chain, leaf first."""
+    """Per-certificate results for a chain, leaf first (immutable)."""
 
-    certificates: tuple[CertResult, ...]
+    __slots__ = ("certificates",)
+
+    def __init__(self, certificates: tuple[CertResult, ...]) -> None:
+        self.certificates = certificates
+
+    def __repr__(self) -> str:
+        return f"ChainResult(certificates={self.certificates!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ChainResult):
+            return NotImplemented
+        return self.certificates == other.certificates
+
+    def __hash__(self) -> int:
+        return hash(self.certificates)
 
     def final(self) -> tuple[str, CertResult | None]:
         """notation's ``revocationFinalResult``: (ok | revoked | unknown, the certificate to blame)."""

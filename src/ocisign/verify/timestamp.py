@@ -103,9 +103,9 @@ class VerifiedTimestamp:
 
 # --- certificates -------------------------------------------------------------------------------
 def _der(cert: x509.Certificate) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding
+    from ocisign.x509.encoding import certificate_der
 
-    return cert.public_bytes(Encoding.DER)
+    return certificate_der(cert)
 
 
 def _subject(cert: x509.Certificate) -> str:

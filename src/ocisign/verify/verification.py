@@ -26,7 +26,6 @@ errors (:class:`~ocisign.errors.ConfigError`) and artifact access errors are rai
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -50,7 +49,7 @@ if TYPE_CHECKING:
 
     from ocisign.config.configdir import ConfigDir
     from ocisign.manager import OcisignPluginManager
-    from ocisign.types import EnvelopeContent, Target
+    from ocisign.types import EnvelopeContent, EnvelopeFormat, Target
 
 DEFAULT_MAX_SIGNATURES = 100
 BUILTIN_SOURCE = "trust_policy"
@@ -59,31 +58,58 @@ BUILTIN_MODULE = "ocisign.plugins.trust_policy"
 
 
 
-@dataclasses.dataclass
 class VerificationReport:
-    """The verdict on one artifact, with everything a person or a build needs to know why."""
+    """The verdict on one artifact, with everything a person or a build needs to know why.
 
-    #: what was verified, as printed (``./layout@sha256:…``, ``registry/repo@sha256:…``)
-    reference: str
-    verified: bool
-    #: the first failing check of the whole verification (``scope``, ``no-signature``, a
-    #: per-signature check, or ``policy`` when a plugin denied), None on success
-    failed_check: str | None = None
-    #: one-line summary (the error message on failure)
-    message: str = ""
-    subject: Descriptor | None = None
-    scope: str | None = None
-    policy: TrustPolicyStatement | None = None
-    policy_file: str | None = None
-    skipped: bool = False
-    #: per-signature details from the built-in plugin (JSON-able dicts)
-    signatures: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    #: every plugin's decision
-    plugin_results: list[PolicyResult] = dataclasses.field(default_factory=list)
-    warnings: list[str] = dataclasses.field(default_factory=list)
-    #: the signed user metadata of the signature that passed
-    user_metadata: dict[str, str] = dataclasses.field(default_factory=dict)
-    verified_signature: str | None = None
+    A plain class (keyword or positional arguments in this order, attributes set freely): every
+    ``verify`` makes one, and processing a dataclass costs about a millisecond of start-up.
+    """
+
+    __slots__ = ("failed_check", "message", "plugin_results", "policy", "policy_file", "reference", "scope",
+                 "signatures", "skipped", "subject", "user_metadata", "verified", "verified_signature", "warnings")
+
+    def __init__(
+        self,
+        reference: str,
+        verified: bool,
+        failed_check: str | None = None,
+        message: str = "",
+        subject: Descriptor | None = None,
+        scope: str | None = None,
+        policy: TrustPolicyStatement | None = None,
+        policy_file: str | None = None,
+        skipped: bool = False,
+        signatures: list[dict[str, Any]] | None = None,
+        plugin_results: list[PolicyResult] | None = None,
+        warnings: list[str] | None = None,
+        user_metadata: dict[str, str] | None = None,
+        verified_signature: str | None = None,
+    ) -> None:
+        #: what was verified, as printed (``./layout@sha256:…``, ``registry/repo@sha256:…``)
+        self.reference = reference
+        self.verified = verified
+        #: the first failing check of the whole verification (``scope``, ``no-signature``, a
+        #: per-signature check, or ``policy`` when a plugin denied), None on success
+        self.failed_check = failed_check
+        #: one-line summary (the error message on failure)
+        self.message = message
+        self.subject = subject
+        self.scope = scope
+        self.policy = policy
+        self.policy_file = policy_file
+        self.skipped = skipped
+        #: per-signature details from the built-in plugin (JSON-able dicts)
+        self.signatures: list[dict[str, Any]] = [] if signatures is None else signatures
+        #: every plugin's decision
+        self.plugin_results: list[PolicyResult] = [] if plugin_results is None else plugin_results
+        self.warnings: list[str] = [] if warnings is None else warnings
+        #: the signed user metadata of the signature that passed
+        self.user_metadata: dict[str, str] = {} if user_metadata is None else user_metadata
+        self.verified_signature = verified_signature
+
+    def __repr__(self) -> str:
+        return (f"VerificationReport(reference={self.reference!r}, verified={self.verified!r}, "
+                f"failed_check={self.failed_check!r}, message={self.message!r})")
 
     def to_json(self) -> dict[str, Any]:
         """The report for ``-o json``."""
@@ -234,9 +260,15 @@ def trust_store_lookup(pm: OcisignPluginManager, config: ConfigDir) -> TrustStor
     return lookup
 
 
-def _envelope_opener(pm: OcisignPluginManager) -> Callable[[str, bytes], EnvelopeContent]:
+def envelope_opener(pm: OcisignPluginManager) -> Callable[[str, bytes], EnvelopeContent]:
+    """``open(media_type, blob)``: parse and verify an envelope with the format plugin of its media type
+    (the formats are asked for once per opener)."""
+    found: list[dict[str, EnvelopeFormat]] = []
+
     def open_envelope(media_type: str, blob: bytes) -> EnvelopeContent:
-        formats = pm.envelope_formats()
+        if not found:
+            found.append(pm.envelope_formats())
+        formats = found[0]
         fmt = formats.get(media_type)
         if fmt is None:
             known = ", ".join(sorted(formats)) or "none"
@@ -278,7 +310,7 @@ def _run_plugins(
         envelopes=envelopes,
         policy=statement,
         trust_store=trust_store or trust_store_lookup(pm, config),
-        open_envelope=_envelope_opener(pm),
+        open_envelope=envelope_opener(pm),
         verification_time=verification_time,
         verification_plugin=lambda name: pm.verification_plugin(name, config.root),
     )

@@ -26,9 +26,9 @@ __all__ = ["cert_fingerprint_sha256", "check_signature_from", "go_dn_string", "s
 
 def cert_fingerprint_sha256(cert: x509.Certificate) -> str:
     """Lowercase hex SHA-256 of the certificate's DER encoding."""
-    from cryptography.hazmat.primitives.serialization import Encoding
+    from ocisign.x509.encoding import certificate_der
 
-    return hashlib.sha256(cert.public_bytes(Encoding.DER)).hexdigest()
+    return hashlib.sha256(certificate_der(cert)).hexdigest()
 
 
 # --- Go pkix.Name.String() ----------------------------------------------------------------------

@@ -38,6 +38,12 @@ class CertMemo(Generic[T]):
         self._known[id(cert)] = (cert, value)
         return value
 
+    def remember(self, cert: Any, value: T) -> None:
+        """Record ``value`` for ``cert`` (known without computing it)."""
+        if len(self._known) >= self._limit:
+            self._known.clear()
+        self._known[id(cert)] = (cert, value)
+
     def clear(self) -> None:
         """Forget everything."""
         self._known.clear()
