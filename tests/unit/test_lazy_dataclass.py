@@ -185,7 +185,7 @@ def test_light_records_behave_as_the_dataclass(options: dict[str, object], body:
                 del a.a
         else:
             assert type(a).__hash__ is None and type(b).__hash__ is None
-    assert light.__match_args__ == real.__match_args__
+    assert light.__match_args__ == real.__match_args__  # type: ignore[attr-defined]
     assert [(f.name, f.default, f.default_factory, f.compare, f.hash, f.repr) for f in dataclasses.fields(light)] == \
         [(f.name, f.default, f.default_factory, f.compare, f.hash, f.repr) for f in dataclasses.fields(real)]
     assert light.__dataclass_params__.frozen == real.__dataclass_params__.frozen  # type: ignore[attr-defined]

@@ -156,14 +156,21 @@ def test_blocking_registrations_and_exceptions_match_pluggy() -> None:
     # an error of a built-in is not wrapped (it is ocisign's own: an internal error), in both modes
     for pm in (direct, real):
         boom = pm.get_plugin("trust_policy")
+        assert boom is not None
         boom._module = types.SimpleNamespace(ocisign_evaluate_policy=lambda context: 1 / 0)
         with pytest.raises(ZeroDivisionError):
             pm.evaluate_policy(context=None)  # type: ignore[arg-type]
         failing = pm.get_plugin("oci_dir")
+        assert failing is not None
         failing._module = types.SimpleNamespace(ocisign_layout_handlers=lambda: 1 / 0)
         pm._cache.clear()
         with pytest.raises(PluginError, match="plugin 'oci_dir' failed in ocisign_layout_handlers"):
             pm.layout_handlers()
+
+
+def _uses_pluggy(pm: OcisignPluginManager) -> bool:
+    """``pm.uses_pluggy`` read again (mypy keeps an attribute narrowed across the calls that change it)."""
+    return pm.uses_pluggy
 
 
 def test_the_pluggy_manager_is_made_on_demand_with_the_same_plugins() -> None:
@@ -171,7 +178,7 @@ def test_the_pluggy_manager_is_made_on_demand_with_the_same_plugins() -> None:
     assert not pm.uses_pluggy
     before = pm.get_plugin("oci_dir")
     assert pm.hook.ocisign_layout_handlers.get_hookimpls()  # pluggy's API: the pluggy manager now
-    assert pm.uses_pluggy and pm.get_plugin("oci_dir") is before and pm.is_blocked("oci_archive")
+    assert _uses_pluggy(pm) and pm.get_plugin("oci_dir") is before and pm.is_blocked("oci_archive")
     assert [n for n, p in pm.list_name_plugin() if p is not None] == [s for s in BUILTIN_PLUGINS if s != "oci_archive"]
     assert sorted(pm.layout_handlers()) == ["oci"]
 

@@ -157,7 +157,7 @@ def test_an_idle_connection_the_server_closed_is_not_reused(server: Server) -> N
 
 def test_streamed_bodies_go_out_with_their_length_or_chunked(server: Server) -> None:
     p = pool(server)
-    pieces = [b"a" * 70000, memoryview(b"b" * 5), b"c"]
+    pieces: list[bytes | memoryview] = [b"a" * 70000, memoryview(b"b" * 5), b"c"]
     resp = p.request("PUT", "/upload", body=iter(pieces), headers={"Content-Length": "70006"})
     assert resp.status == 201
     resp.read()
