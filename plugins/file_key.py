@@ -30,10 +30,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import ocisign
 from ocisign.envelope.algorithms import Algorithm, algorithm_for, key_spec_of, raw_ecdsa
 from ocisign.envelope.errors import UnsupportedKeyError
 from ocisign.errors import ConfigError, SigningError
+from ocisign.lazy_plugins import hookimpl
 from ocisign.lazy_re import lazy_re
 from ocisign.types import SignerFactory
 
@@ -248,7 +248,7 @@ def _create(record: Mapping[str, Any]) -> FileSigner:
     return load_file_signer(key_path, cert_path)
 
 
-@ocisign.hookimpl
+@hookimpl
 def ocisign_signers() -> Iterator[SignerFactory]:
     """The ``file`` signer: PEM key + certificate chain files."""
     yield SignerFactory(name="file", create=_create,
