@@ -242,9 +242,10 @@ def _signer_chain_der(signer: Signer, chain: list[x509.Certificate], *, own: boo
 
 
 def _der_of(cert: x509.Certificate) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding
+    from ocisign.x509.encoding import encoding_enum
 
-    return cert.public_bytes(Encoding.DER)
+    der: bytes = cert.public_bytes(encoding_enum().DER)
+    return der
 
 
 def _der(cert: x509.Certificate) -> bytes:
