@@ -26,7 +26,6 @@ import struct
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import ocisign
 from ocisign.envelope.algorithms import BY_COSE_ALG
 from ocisign.envelope.content import (
     check_required_critical,
@@ -52,6 +51,7 @@ from ocisign.envelope.headers import (
 )
 from ocisign.envelope.times import from_unix, to_unix
 from ocisign.errors import SigningError
+from ocisign.lazy_plugins import hookimpl
 from ocisign.oci.model import MT_COSE
 from ocisign.types import EnvelopeContent, EnvelopeFormat
 
@@ -431,7 +431,7 @@ def _parse_unprotected(unprotected: dict[Any, Any], protected: dict[Any, Any]) -
 
 
 # --- registration --------------------------------------------------------------------------------
-@ocisign.hookimpl
+@hookimpl
 def ocisign_envelope_formats() -> Iterator[EnvelopeFormat]:
     """The COSE envelope format."""
     yield EnvelopeFormat(

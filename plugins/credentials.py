@@ -9,13 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import ocisign
+from ocisign.lazy_plugins import hookimpl_with
 
 if TYPE_CHECKING:
     from ocisign.types import Credentials
 
 
-@ocisign.hookimpl(trylast=True)
+@hookimpl_with(trylast=True)
 def ocisign_registry_credentials(host: str, config_dir: str | None) -> Credentials | None:
     """Credentials for ``host`` from the places ``ocisign login`` and docker keep them."""
     from ocisign.config.configdir import ConfigDir

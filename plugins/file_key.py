@@ -26,14 +26,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import ocisign
 from ocisign.envelope.algorithms import Algorithm, algorithm_for, key_spec_of, raw_ecdsa
 from ocisign.envelope.errors import UnsupportedKeyError
 from ocisign.errors import ConfigError, SigningError
+from ocisign.lazy_plugins import hookimpl
 from ocisign.lazy_re import lazy_re
 from ocisign.types import SignerFactory
 
@@ -76,9 +76,10 @@ class FileSigner:
     def certificate_chain_der(self) -> tuple[bytes, ...]:
         """The DER bytes of :meth:`certificate_chain` (as read from the file; encoded once otherwise)."""
         if self._chain_der is None:
-            from cryptography.hazmat.primitives.serialization import Encoding
+            from ocisign.x509.encoding import encoding_enum
 
-            self._chain_der = tuple(c.public_bytes(Encoding.DER) for c in self._chain)
+            der = encoding_enum().DER
+            self._chain_der = tuple(c.public_bytes(der) for c in self._chain)
         return self._chain_der
 
     def sign(self, data: bytes) -> bytes:
@@ -124,10 +125,24 @@ def _pem_body(body: bytes, where: str) -> bytes:
         raise SigningError(f"{where}: PEM block is not valid base64") from None
 
 
+def _key_loaders() -> tuple[Callable[..., PrivateKeyTypes], Callable[..., PrivateKeyTypes]]:
+    """``load_der_private_key`` and ``load_pem_private_key`` of ``cryptography``: the Rust functions
+    its ``serialization`` package re-exports, taken from the bindings (that package imports the
+    OpenSSH key code and the cipher modules, ~3 ms of a cold sign); the package is the fallback."""
+    try:
+        from cryptography.hazmat.bindings._rust import openssl as rust_openssl
+
+        keys = rust_openssl.keys
+        return keys.load_der_private_key, keys.load_pem_private_key
+    except (ImportError, AttributeError):  # pragma: no cover - a cryptography release without them
+        from cryptography.hazmat.primitives.serialization import load_der_private_key, load_pem_private_key
+
+        return load_der_private_key, load_pem_private_key
+
+
 def load_private_key(key_path: str | Path) -> PrivateKeyTypes:
     """Load the first unencrypted PEM private key of ``key_path`` (PKCS#8, PKCS#1 or SEC1)."""
-    from cryptography.hazmat.primitives.serialization import load_der_private_key, load_pem_private_key
-
+    load_der_private_key, load_pem_private_key = _key_loaders()
     data = _read(key_path, "key")
     for label, body, block in _pem_blocks(data):
         if label == "ENCRYPTED PRIVATE KEY" or (label.endswith("PRIVATE KEY") and b"ENCRYPTED" in body[:200]
@@ -191,8 +206,10 @@ def load_certificates(cert_path: str | Path) -> list[x509.Certificate]:
 def _load_certificates_der(cert_path: str | Path) -> list[tuple[x509.Certificate, bytes]]:
     """Each PEM ``CERTIFICATE`` block of ``cert_path`` parsed, with its DER bytes, in file order."""
     from cryptography import x509
-    from cryptography.hazmat.primitives.serialization import Encoding
 
+    from ocisign.x509.encoding import encoding_enum
+
+    der_encoding = encoding_enum().DER
     data = _read(cert_path, "certificate")
     certs = []
     for i, (label, body, _block) in enumerate(_pem_blocks(data)):
@@ -201,7 +218,7 @@ def _load_certificates_der(cert_path: str | Path) -> list[tuple[x509.Certificate
         try:
             cert = x509.load_der_x509_certificate(_pem_body(body, f"certificate file {cert_path}"))
             # the encoding the envelope has always carried (for DER input, the bytes of the file)
-            certs.append((cert, cert.public_bytes(Encoding.DER)))
+            certs.append((cert, cert.public_bytes(der_encoding)))
         except SigningError:
             raise
         except Exception as exc:
@@ -218,8 +235,9 @@ def load_file_signer(key_path: str | Path, cert_path: str | Path) -> FileSigner:
     Raises SigningError naming the file for unreadable, encrypted, unsupported or mismatched
     keys and certificates.
     """
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    from ocisign.x509.encoding import encoding_enum, public_format_enum
 
+    Encoding, PublicFormat = encoding_enum(), public_format_enum()  # the enums, without the SSH code
     key = load_private_key(key_path)
     try:
         key_spec_of(key, what=f"key file {key_path}")
@@ -248,7 +266,7 @@ def _create(record: Mapping[str, Any]) -> FileSigner:
     return load_file_signer(key_path, cert_path)
 
 
-@ocisign.hookimpl
+@hookimpl
 def ocisign_signers() -> Iterator[SignerFactory]:
     """The ``file`` signer: PEM key + certificate chain files."""
     yield SignerFactory(name="file", create=_create,

@@ -22,7 +22,6 @@ import base64
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import ocisign
 from ocisign.envelope.algorithms import BY_JWS_ALG
 from ocisign.envelope.content import (
     check_required_critical,
@@ -51,6 +50,7 @@ from ocisign.envelope.headers import (
 from ocisign.envelope.times import format_time, parse_time
 from ocisign.errors import SigningError
 from ocisign.goformat import go_marshal
+from ocisign.lazy_plugins import hookimpl
 from ocisign.oci.model import MT_JWS
 from ocisign.types import EnvelopeContent, EnvelopeFormat
 
@@ -296,7 +296,7 @@ def _parse_protected(protected: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- registration --------------------------------------------------------------------------------
-@ocisign.hookimpl
+@hookimpl
 def ocisign_envelope_formats() -> Iterator[EnvelopeFormat]:
     """The JWS envelope format."""
     yield EnvelopeFormat(

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import ocisign
+from ocisign.lazy_plugins import hookimpl
 from ocisign.types import SignerFactory
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def _create(root: Path, name: str, record: Mapping[str, Any]) -> Signer:
     return create_plugin_signer(find_plugin(root, name), record)
 
 
-@ocisign.hookimpl
+@hookimpl
 def ocisign_signers(config_dir: str | None) -> Iterator[SignerFactory]:
     """One factory per installed notation plugin."""
     root = _root(config_dir)
@@ -64,7 +64,7 @@ def ocisign_signers(config_dir: str | None) -> Iterator[SignerFactory]:
                             description=f"notation plugin {root / 'plugins' / name / ('notation-' + name)}")
 
 
-@ocisign.hookimpl
+@hookimpl
 def ocisign_verification_plugin(name: str, config_dir: str | None) -> ExternalPlugin | None:
     """The installed plugin ``name`` (None when its directory does not exist)."""
     from ocisign.extplugin.discovery import find_plugin, plugin_dir

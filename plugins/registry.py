@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import ocisign
+from ocisign.lazy_plugins import hookimpl
 from ocisign.types import RemoteOptions, Transport
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ def open_registry(host: str, repository: str, options: RemoteOptions) -> Target:
     return RegistryTarget(host, repository, options, credentials)
 
 
-@ocisign.hookimpl
+@hookimpl
 def ocisign_transports() -> Iterator[Transport]:
     """Register the ``registry`` transport."""
     yield Transport(name="registry", open=open_registry, description="OCI distribution API (HTTP)")

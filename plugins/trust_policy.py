@@ -49,7 +49,6 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import ocisign
 from ocisign.envelope.headers import (
     H_VERIFICATION_PLUGIN,
     H_VERIFICATION_PLUGIN_MIN_VERSION,
@@ -59,6 +58,7 @@ from ocisign.envelope.headers import (
 )
 from ocisign.errors import OcisignError
 from ocisign.goformat import go_quote as _q
+from ocisign.lazy_plugins import hookimpl
 from ocisign.oci.model import Descriptor, descriptor_from_json, parse_json_object
 from ocisign.types import PolicyResult
 from ocisign.x509.memo import CertMemo
@@ -933,7 +933,7 @@ def evaluate(context: VerificationContext) -> tuple[PolicyResult, list[Signature
     ), verdicts
 
 
-@ocisign.hookimpl
+@hookimpl
 def ocisign_evaluate_policy(context: VerificationContext) -> PolicyResult | None:
     """The Notary Project trust-policy verification (see the module docstring)."""
     return evaluate(context)[0]

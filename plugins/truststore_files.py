@@ -25,10 +25,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import ocisign
 from ocisign.config.configdir import TRUST_STORE_TYPES, ConfigDir
 from ocisign.errors import ConfigError
 from ocisign.goformat import go_quote as _q
+from ocisign.lazy_plugins import hookimpl_with
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -53,7 +53,7 @@ def _is_valid_name(name: str) -> bool:
     return bool(name) and all(c.isascii() and (c.isalnum() or c in "_.-") for c in name)
 
 
-@ocisign.hookimpl(trylast=True)
+@hookimpl_with(trylast=True)
 def ocisign_trust_store(store_type: str, name: str, config_dir: str | None) -> Sequence[x509.Certificate] | None:
     """Certificates of ``<config_dir>/truststore/x509/<store_type>/<name>``; None when it does not exist."""
     return load_trust_store(ConfigDir.from_env(config_dir), store_type, name)

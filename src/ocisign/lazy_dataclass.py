@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-__all__ = ["dataclass", "field", "materialize"]
+__all__ = ["dataclass", "field", "field_names", "materialize"]
 
 _PENDING = "__ocisign_dataclass_pending__"  # the options; present until the full processing
 _LIGHT = "__ocisign_dataclass_light__"  # names of the methods the light processing added
@@ -90,6 +90,20 @@ def materialize(cls: type) -> type:
                 dataclasses.dataclass(klass, **options)
             delattr(klass, _PENDING)  # last: other threads wait in __new__ until the class is complete
     return cls
+
+
+def field_names(cls: type) -> tuple[str, ...]:
+    """The field names of record ``cls`` in declaration order, as :func:`dataclasses.fields` gives
+    them, without the :mod:`dataclasses` processing when the light processing covers the class
+    (it is then processed lightly: instances made with ``object.__new__`` have its methods)."""
+    if _PENDING in cls.__dict__ and _LIGHT not in cls.__dict__:
+        _process_light(cls)  # a class the light processing does not cover is processed fully
+    if _PENDING in cls.__dict__ and _LIGHT in cls.__dict__:
+        # the light fields are the class's own annotations (no dataclass base, no ClassVar/InitVar)
+        return tuple(cls.__dict__.get("__annotations__", {}))  # noqa: RUF063 - inspect is what we avoid
+    import dataclasses
+
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _complete_light(klass: type, options: dict[str, Any]) -> None:

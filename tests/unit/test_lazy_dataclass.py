@@ -266,3 +266,30 @@ def test_a_subclass_of_a_light_record_is_a_dataclass_with_the_bases_fields() -> 
     assert Lazy(a=1).c == 3 and [f.name for f in dataclasses.fields(Lazy)] == ["a", "c"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         Eager(1).a = 5  # type: ignore[misc]
+
+
+def test_field_names_of_a_light_record_need_no_dataclasses_processing() -> None:
+    """``field_names`` (what ``envelope.content.new_content`` fills directly) gives the names
+    ``dataclasses.fields`` gives, processing a coverable record lightly, any other fully."""
+    from ocisign.lazy_dataclass import field, field_names
+
+    @dataclass(frozen=True, kw_only=True)
+    class Light:
+        b: int
+        a: str = ""
+        c: tuple[int, ...] = field(default_factory=tuple)
+
+    assert field_names(Light) == ("b", "a", "c")
+    assert "__ocisign_dataclass_light__" in Light.__dict__  # processed lightly, not by dataclasses
+    assert "__dataclass_params__" not in Light.__dict__
+    made = object.__new__(Light)
+    made.__dict__.update(b=1, a="x", c=())
+    assert made == Light(b=1, a="x") and repr(made) == repr(Light(b=1, a="x"))
+    assert field_names(Light) == tuple(f.name for f in dataclasses.fields(Light))  # now fully processed: same
+
+    @dataclass(frozen=True, order=True)  # order=True: not covered by the light step
+    class Full:
+        x: int
+        y: int = 0
+
+    assert field_names(Full) == ("x", "y") and processed(Full)

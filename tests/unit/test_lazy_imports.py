@@ -303,3 +303,56 @@ def test_list_on_a_layout_imports_no_typing_dataclasses_inspect_pathlib_or_plugg
         assert not mods & LIST_FORBIDDEN, sorted(mods & LIST_FORBIDDEN)
         assert {m for m in mods if m.startswith("ocisign.plugins.")} <= {"ocisign.plugins.oci_dir",
                                                                          "ocisign.plugins.oci_archive"}
+
+
+# --- issue 12 round 2: no pluggy for any command when only the built-ins are registered ----------------
+def _lean_signed_layout(tmp_path: Path) -> str:
+    """A layout signed in both formats with a test key, and a trust policy trusting it; its reference."""
+    from ocisign.testing.sample_image import write_image_layout
+
+    write_image_layout(tmp_path / "img")
+    assert lean_modules(["cert", "generate-test", "--default", "pin"], tmp_path)[0] == 0
+    (tmp_path / "policy.json").write_text(json.dumps({"version": "1.0", "trustPolicies": [{
+        "name": "all", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+        "trustStores": ["ca:pin"], "trustedIdentities": ["*"]}]}))
+    assert lean_modules(["policy", "import", "policy.json"], tmp_path)[0] == 0
+    return "img:v1"
+
+
+def test_sign_verify_and_inspect_on_a_layout_import_no_pluggy(tmp_path: Path) -> None:
+    """The built-in plugins mark their hooks with ``ocisign.lazy_plugins.hookimpl``: importing them (the
+    envelope formats, signer, trust store and policy) never imports pluggy (the probe records every
+    import statement run, so a module that only asks for pluggy is caught too)."""
+    ref = _lean_signed_layout(tmp_path)
+    runs = [["sign", "--oci-layout", ref], ["sign", "--oci-layout", "--signature-format", "cose", ref],
+            ["verify", "--oci-layout", "--scope", "local/pin", ref], ["inspect", "--oci-layout", ref],
+            ["inspect", "--oci-layout", "-o", "json", ref]]
+    for argv in runs:
+        rc, mods = lean_modules(argv, tmp_path)
+        assert rc == 0, argv
+        assert "pluggy" not in mods and not {m for m in mods if m.startswith("pluggy.")}, argv
+        assert "ocisign.pluggy_manager" not in mods, argv
+        # the key is loaded and certificates encoded without cryptography's serialization package
+        # (it imports the OpenSSH key code and the cipher modules)
+        assert "cryptography.hazmat.primitives.serialization" not in mods, argv
+        assert "cryptography.hazmat.primitives.ciphers" not in mods, argv
+        if argv[0] != "sign":  # reading needs no protocol classes (typing.Protocol)
+            assert "ocisign.protocols" not in mods, argv
+    # they did load the built-ins (the test would pass vacuously otherwise)
+    assert {"ocisign.plugins.jws", "ocisign.plugins.cose", "ocisign.plugins.trust_policy",
+            "ocisign.plugins.truststore_files"} <= lean_modules(runs[2], tmp_path)[1]
+    assert "ocisign.plugins.file_key" in lean_modules(runs[0], tmp_path)[1]
+
+
+@pytest.mark.registry
+def test_cp_to_a_registry_imports_no_pluggy(registry_plain: object, tmp_path: Path) -> None:
+    from ocisign.testing.sample_image import write_image_layout
+
+    write_image_layout(tmp_path / "img")
+    ref = f"{registry_plain.host}/nopluggy/{tmp_path.name}:v1"  # type: ignore[attr-defined]
+    cp = ["cp", "--from-oci-layout", "img:v1", ref]
+    for _ in range(2):  # a fresh push, then a re-push of an up-to-date tag
+        rc, mods = lean_modules(cp, tmp_path)
+        assert rc == 0
+        assert "ocisign.plugins.registry" in mods and "http.client" in mods  # it did push over HTTP
+        assert "pluggy" not in mods and "ocisign.pluggy_manager" not in mods

@@ -19,7 +19,6 @@ directory, atomically and under an exclusive lock on the config directory, so co
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -29,7 +28,7 @@ from ocisign.config.configdir import ConfigDir
 from ocisign.errors import ConfigError, ContentError, UsageError
 from ocisign.fsutil import locked_dir, make_private_dirs, write_atomic
 from ocisign.goformat import go_json
-from ocisign.lazy_dataclass import dataclass
+from ocisign.lazy_dataclass import dataclass, field
 from ocisign.oci.model import parse_json_object
 
 #: ``signingkeys.json`` larger than this is refused
@@ -120,7 +119,7 @@ def record_from_json(obj: object, *, where: str) -> KeyRecord:
 class SigningKeys:
     """The parsed ``signingkeys.json`` (mutable inside :func:`edit_signing_keys`)."""
 
-    keys: list[KeyRecord] = dataclasses.field(default_factory=list)
+    keys: list[KeyRecord] = field(default_factory=list)
     default: str | None = None
 
     def names(self) -> list[str]:

@@ -44,20 +44,21 @@ the file-selection rules are one format's definition, read together when notatio
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import stat
 from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ocisign.config.configdir import TRUST_STORE_TYPES, ConfigDir
 from ocisign.errors import ConfigError, ContentError, VerificationError
 from ocisign.goformat import go_quote as _q
-from ocisign.lazy_dataclass import dataclass
+from ocisign.lazy_dataclass import dataclass, field
 from ocisign.lazy_re import lazy_re
 from ocisign.oci.model import parse_json
 from ocisign.x509.dn import DNError, is_subset_dn, parse_identity_dn
+
+if TYPE_CHECKING:  # paths are only annotated here: verify does not import pathlib for the policy
+    from pathlib import Path
 
 PolicyKind = Literal["oci", "blob"]
 
@@ -143,7 +144,7 @@ class TrustPolicyStatement:
     level: str
     #: effective action (enforce/log/skip) for each of :data:`VALIDATION_TYPES`, overrides applied
     actions: Mapping[str, str]
-    override: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    override: Mapping[str, str] = field(default_factory=dict)
     verify_timestamp: str = "always"
     trust_stores: tuple[TrustStoreRef, ...] = ()
     trusted_identities: tuple[str, ...] = ()
@@ -263,7 +264,7 @@ class _Members:
 
     strict: bool
     problems: list[str]
-    ignored: list[str] = dataclasses.field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
 
     def check(self, obj: Mapping[str, Any], known: frozenset[str], parent: str) -> None:
         folded = {k.casefold(): k for k in known}  # as Go's EqualFold (U+017F long s is "s")
@@ -574,7 +575,9 @@ def parse_policy(data: bytes, *, where: str, kind: PolicyKind = "oci", path: Pat
     doc, problems = validate_policy(obj, kind=kind, strict=strict)
     if doc is None:
         raise PolicyError(where, problems)
-    return dataclasses.replace(doc, path=path)
+    # the fields given, not dataclasses.replace (which would process the record with the dataclasses module)
+    return TrustPolicyDocument(version=doc.version, statements=doc.statements, kind=doc.kind, path=path,
+                               ignored_members=doc.ignored_members)
 
 
 # --- files --------------------------------------------------------------------------------------

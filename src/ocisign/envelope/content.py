@@ -136,14 +136,13 @@ def new_content(**values: Any) -> EnvelopeContent:
     names exactly its fields; otherwise the ordinary constructor runs.
     """
     if not _DIRECT_FIELDS:
-        import dataclasses
+        from ocisign.lazy_dataclass import field_names
 
-        from ocisign.lazy_dataclass import materialize
-
-        cls = materialize(EnvelopeContent)
+        cls = EnvelopeContent
+        names = field_names(cls)  # processed lightly: no dataclasses processing on a cold verify (~1 ms)
         direct = ("__slots__" not in cls.__dict__ and not hasattr(cls, "__post_init__")
-                  and dataclasses.is_dataclass(cls))
-        _DIRECT_FIELDS.append(frozenset(f.name for f in dataclasses.fields(cls)) if direct else frozenset())
+                  and "__dataclass_fields__" in cls.__dict__)  # not hasattr: that would process it fully
+        _DIRECT_FIELDS.append(frozenset(names) if direct else frozenset())
     if values.keys() == _DIRECT_FIELDS[0]:
         content: EnvelopeContent = object.__new__(EnvelopeContent)
         content.__dict__.update(values)

@@ -18,7 +18,6 @@ its lock and a registry gets blobs before the manifest.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from ocisign import __version__
 from ocisign.errors import SigningError, UsageError
+from ocisign.lazy_dataclass import dataclass
 from ocisign.lazy_re import lazy_re
 from ocisign.oci.model import (
     ANN_CREATED,
@@ -53,7 +53,7 @@ SIGNING_AGENT = f"ocisign/{__version__}"
 Warn = Callable[[str], None]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclass(frozen=True)
 class SignResult:
     """What :func:`sign_artifact` stored."""
 
@@ -242,9 +242,10 @@ def _signer_chain_der(signer: Signer, chain: list[x509.Certificate], *, own: boo
 
 
 def _der_of(cert: x509.Certificate) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding
+    from ocisign.x509.encoding import encoding_enum
 
-    return cert.public_bytes(Encoding.DER)
+    der: bytes = cert.public_bytes(encoding_enum().DER)
+    return der
 
 
 def _der(cert: x509.Certificate) -> bytes:

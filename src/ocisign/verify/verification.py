@@ -42,14 +42,14 @@ from ocisign.errors import ContentError, NotFoundError, OcisignError, PluginErro
 from ocisign.goformat import go_quote as _q
 from ocisign.oci.model import MAX_ENVELOPE_SIZE, MAX_MANIFEST_SIZE, MT_NOTARY_SIGNATURE, Descriptor
 from ocisign.oci.subject import resolve_subject
-from ocisign.types import PolicyResult, SignatureBlob, TargetWriter, VerificationContext
+from ocisign.types import PolicyResult, SignatureBlob, VerificationContext
 
 if TYPE_CHECKING:
     from cryptography import x509
 
     from ocisign.config.configdir import ConfigDir
     from ocisign.manager import OcisignPluginManager
-    from ocisign.types import EnvelopeContent, EnvelopeFormat, Target
+    from ocisign.types import EnvelopeContent, EnvelopeFormat, Target, TargetWriter  # protocols: not at run time
 
 DEFAULT_MAX_SIGNATURES = 100
 BUILTIN_SOURCE = "trust_policy"
