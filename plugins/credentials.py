@@ -6,9 +6,11 @@ The lookup order is documented in :mod:`ocisign.registry.credentials`.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import ocisign
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
     from ocisign.types import Credentials
 
@@ -16,8 +18,6 @@ if TYPE_CHECKING:
 @ocisign.hookimpl(trylast=True)
 def ocisign_registry_credentials(host: str, config_dir: str | None) -> Credentials | None:
     """Credentials for ``host`` from the places ``ocisign login`` and docker keep them."""
-    from pathlib import Path
-
     from ocisign.config.configdir import ConfigDir
     from ocisign.registry.credentials import lookup
 

@@ -8,13 +8,13 @@ Credentials come from ``options.credential_lookup`` (the CLI passes the
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 import ocisign
 from ocisign.types import RemoteOptions, Transport
 
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (a re-push never needs typing)
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from ocisign.types import Credentials, Target
 
 
