@@ -20,9 +20,9 @@ Capabilities beyond the protocol (found with ``getattr`` by :mod:`ocisign.regist
 
 from __future__ import annotations
 
+import _thread  # threading.Lock is _thread.allocate_lock: a re-push never imports threading
 import contextlib
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
@@ -59,13 +59,13 @@ _CACHE_LIMIT = 256
 #: one lock per (registry origin, repository, referrers tag): writers in this process never race
 #: each other's GET-merge-PUT of a ``sha256-<hex>`` index (docker-registry 2.8.2 ignores If-Match,
 #: so across processes only the re-read check below narrows the race the distribution spec admits)
-_INDEX_LOCKS: dict[tuple[str, str, str], threading.Lock] = {}
-_INDEX_LOCKS_GUARD = threading.Lock()
+_INDEX_LOCKS: dict[tuple[str, str, str], _thread.LockType] = {}
+_INDEX_LOCKS_GUARD = _thread.allocate_lock()
 
 
-def _index_lock(key: tuple[str, str, str]) -> threading.Lock:
+def _index_lock(key: tuple[str, str, str]) -> _thread.LockType:
     with _INDEX_LOCKS_GUARD:
-        return _INDEX_LOCKS.setdefault(key, threading.Lock())
+        return _INDEX_LOCKS.setdefault(key, _thread.allocate_lock())
 
 
 def _warn(text: str) -> None:
@@ -95,7 +95,7 @@ class RegistryTarget:
         #: (notation's ``sign --force-referrers-tag``, oras's ``--to-distribution-spec v1.1-referrers-tag``)
         self.force_referrers_tag = False
         self._cache: dict[str, bytes] = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     # --- Target protocol ----------------------------------------------------------------------
     @property
@@ -203,7 +203,7 @@ class RegistryWriter:
         self.client = target.client
         self.repo = target.repository
         self._pending: dict[str, tuple[Descriptor, dict[str, Descriptor]]] = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     # --- blobs --------------------------------------------------------------------------------
     def blob_exists(self, desc: Descriptor) -> bool:

@@ -254,7 +254,6 @@ def run_one(args: argparse.Namespace, ctx: CliContext) -> int:
     A little over 80 lines: it maps oras's per-side flags onto the two targets, runs the copy and
     reports it (progress, the referrers left behind without ``-r``, the summary) in one sequence.
     """
-    from ocisign.cli.compat_flags import apply_distribution_spec
     from ocisign.registry.copy import Progress, copy
 
     layout_type = args.layout_type
@@ -274,7 +273,10 @@ def run_one(args: argparse.Namespace, ctx: CliContext) -> int:
         src, src_reference, src_kind = src_art.target, src_art.reference, "oci-layout"
     else:
         src = ctx.open_registry(src_rref.registry, src_rref.repository, _side_options(args, base, "from"))
-        apply_distribution_spec(src, args.from_distribution_spec, destination=False)
+        if args.from_distribution_spec is not None:  # compat_flags only when a spec is given
+            from ocisign.cli.compat_flags import apply_distribution_spec
+
+            apply_distribution_spec(src, args.from_distribution_spec, destination=False)
         src_reference, src_kind = src_rref.reference, "registry"
     src_tag = None if src_reference.startswith(("sha256:", "sha512:")) else src_reference
 
@@ -287,7 +289,10 @@ def run_one(args: argparse.Namespace, ctx: CliContext) -> int:
             dst_kind, dst_location = "oci-layout", path
         else:
             dst = ctx.open_registry(dst_rref.registry, dst_rref.repository, _side_options(args, base, "to"))
-            apply_distribution_spec(dst, args.to_distribution_spec, destination=True)
+            if args.to_distribution_spec is not None:
+                from ocisign.cli.compat_flags import apply_distribution_spec
+
+                apply_distribution_spec(dst, args.to_distribution_spec, destination=True)
             dst_ref = dst_rref.digest or dst_rref.tag
             dst_kind, dst_location = "registry", dst_rref.scope
     except BaseException:
