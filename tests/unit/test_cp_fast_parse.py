@@ -112,3 +112,20 @@ def test_a_fast_parsed_cp_imports_no_argparse_and_errors_as_before(tmp_path: Pat
     rc2, mods2, err2 = run_probe(["cp", "--from-oci-lay", *argv[2:]], tmp_path)
     assert (rc2, err2) == (rc, err)
     assert "argparse" in mods2
+
+
+def test_one_pair_is_copied_as_given_even_with_a_space_in_a_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A single SRC DST pair goes straight to the copy (it used to be joined with a space and split again)."""
+    from ocisign.testing.sample_image import write_image_layout
+
+    monkeypatch.setenv("OCISIGN_CONFIG_DIR", str(tmp_path / "cfg"))
+    monkeypatch.setenv("OCISIGN_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("OCISIGN_PROJECT_CONFIG", "none")
+    write_image_layout(tmp_path / "my img")
+    src, dst = f"{tmp_path / 'my img'}:v1", f"{tmp_path / 'out dir'}:v2"
+    assert app.main(["cp", "--from-oci-layout", "--to-oci-layout", src, dst]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == f"Copied [oci-layout] {src} => [oci-layout] {dst}"
+    index = json.loads((tmp_path / "out dir" / "index.json").read_text())
+    assert [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]] == ["v2"]

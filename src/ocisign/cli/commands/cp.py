@@ -243,6 +243,8 @@ def _apply_pair(args: argparse.Namespace, item: str) -> None:
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     """Copy SRC to DST, or every pair of ``--refs-from`` (a batch: :mod:`ocisign.cli.batch`)."""
+    if args.refs_from is None and args.source is not None and args.destination is not None:
+        return run_one(args, ctx)  # one pair, as given (no batch module; a space in a path stays in it)
     from ocisign.cli.batch import run_batch
 
     return run_batch("cp", args, ctx, run_one, items=_pairs(args), apply=_apply_pair)
