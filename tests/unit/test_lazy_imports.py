@@ -271,6 +271,28 @@ def test_a_re_push_imports_only_what_one_get_of_the_tag_needs(registry_plain: ob
     # the same re-push through the parser (an abbreviated flag) imports argparse: the pin is not vacuous
     rc, parsed = lean_modules(["cp", "--from-oci-lay", "img:v1", ref], tmp_path)
     assert rc == 0 and "argparse" in parsed
+
+
+@pytest.mark.registry
+def test_a_re_push_with_stored_credentials_runs_no_credential_helper_machinery(
+        registry_basic: object, registry_user: tuple[str, str], tmp_path: Path) -> None:
+    """Credentials from ``config.json``'s ``auths``: no ``subprocess``/``shutil`` (they are for
+    credential helpers, imported only when one is configured)."""
+    import base64
+
+    from ocisign.testing.sample_image import write_image_layout
+
+    host = registry_basic.host  # type: ignore[attr-defined]
+    (tmp_path / "cfg").mkdir()
+    auth = base64.b64encode(":".join(registry_user).encode()).decode()
+    (tmp_path / "cfg" / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
+    write_image_layout(tmp_path / "img")
+    cp = ["cp", "--from-oci-layout", "img:v1", f"{host}/repush/{tmp_path.name}:v1"]
+    assert lean_modules(cp, tmp_path)[0] == 0  # fresh push
+    rc, mods = lean_modules(cp, tmp_path)
+    assert rc == 0
+    assert "ocisign.registry.credentials" in mods  # it did look the credentials up
+    assert not mods & {"subprocess", "shutil", "argparse", "threading"}, sorted(mods & {"subprocess", "shutil"})
 # --- issue 12: the lean core (no typing, dataclasses, inspect, pathlib or pluggy for list) -------
 LEAN_PROBE = textwrap.dedent("""
     import builtins, sys
