@@ -245,7 +245,8 @@ def test_cp_list_sign_and_verify_on_a_registry_never_import_urllib3(registry_pla
 REPUSH_FORBIDDEN = {"argparse", "gettext", "threading", "concurrent.futures", "dataclasses", "shutil",
                     "tempfile", "importlib.metadata", "cryptography", "urllib3", "ocisign.cli.compat_flags",
                     "ocisign.registry.credentials", "ocisign.plugins.credentials", "ocisign.config.signingkeys",
-                    "ocisign.envelope", "ocisign.x509", "ocisign.sign", "ocisign.verify", "ocisign.extplugin"}
+                    "ocisign.oci.referrers_tag", "ocisign.envelope", "ocisign.x509", "ocisign.sign", "ocisign.verify",
+                    "ocisign.extplugin"}
 
 
 @pytest.mark.registry

@@ -36,15 +36,6 @@ from ocisign.oci.model import (
     hasher_for,
     parse_manifest,
 )
-from ocisign.oci.referrers_tag import (
-    build_index,
-    dedupe,
-    filter_type,
-    merge,
-    parse_referrers_index,
-    referrer_entry,
-    referrers_tag,
-)
 from ocisign.registry.client import ManifestBlobUnknownError, RegistryClient
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
@@ -149,6 +140,9 @@ class RegistryTarget:
 
     def referrers(self, subject: Descriptor, *, artifact_type: str | None = None) -> list[Descriptor]:
         """Referrers from the API, or from the ``sha256-<hex>`` tag index when there is none."""
+        # the referrers-tag helpers are imported where referrers are read or written (never by a re-push)
+        from ocisign.oci.referrers_tag import dedupe, filter_type
+
         if self.referrers_api is not False:
             try:
                 found = self.client.referrers_api(self.repository, subject.digest, artifact_type)
@@ -163,6 +157,8 @@ class RegistryTarget:
 
     def _read_tag_index(self, subject: Descriptor) -> tuple[list[Descriptor], Descriptor | None]:
         """Entries of the ``sha256-<hex>`` index and its descriptor (None when the tag is absent)."""
+        from ocisign.oci.referrers_tag import parse_referrers_index, referrers_tag
+
         tag = referrers_tag(subject.digest)
         try:
             # the full Accept list, so a tag that names something else is noticed, not taken as absent
@@ -285,6 +281,8 @@ class RegistryWriter:
         self._record(desc, manifest)
 
     def _record(self, desc: Descriptor, manifest: Manifest) -> None:
+        from ocisign.oci.referrers_tag import referrer_entry
+
         assert manifest.subject is not None
         with self._lock:
             _, entries = self._pending.setdefault(manifest.subject.digest, (manifest.subject, {}))
@@ -313,11 +311,15 @@ class RegistryWriter:
         self.target.referrers_api = found is not None
 
     def _update_tag_index(self, subject: Descriptor, add: list[Descriptor]) -> None:
+        from ocisign.oci.referrers_tag import referrers_tag
+
         tag = referrers_tag(subject.digest)
         with _index_lock((self.client.base, self.repo, tag)):
             self._update_tag_index_locked(subject, add, tag)
 
     def _update_tag_index_locked(self, subject: Descriptor, add: list[Descriptor], tag: str) -> None:
+        from ocisign.oci.referrers_tag import build_index, merge
+
         where = f"referrers index {self.target.location}:{tag}"
         try:
             for _attempt in range(REFERRERS_UPDATE_ATTEMPTS):
