@@ -20,9 +20,9 @@ importing this module costs nothing of it.
 
 from __future__ import annotations
 
+import _thread  # threading.Lock is _thread.allocate_lock: a re-push never imports threading
 import contextlib
 import sys
-import threading
 import time
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
@@ -356,7 +356,7 @@ class ConnectionPool:
         if scheme == "https" and ssl_context is None:
             self._ssl_context = tls_context()
         self._idle: list[http.client.HTTPConnection] = []
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._closed = False
         #: the Host header, given to http.client so that it does not encode the name with idna
         name = f"[{host}]" if ":" in host else host
@@ -465,7 +465,7 @@ class HTTPClient:
         self.max_origins = max_origins
         self._ssl_context = ssl_context
         self._pools: dict[tuple[str, str, int], ConnectionPool] = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     def pool(self, scheme: str, host: str, port: int) -> ConnectionPool:
         """The pool for one origin (created on first use; the least recently used beyond

@@ -237,6 +237,63 @@ def test_cp_list_sign_and_verify_on_a_registry_never_import_urllib3(registry_pla
         rc, mods = run_and_list_all_modules(argv, tmp_path)
         assert rc == 0, argv
         assert "http.client" in mods and not {m for m in mods if m.split(".")[0] == "urllib3"}, argv
+
+
+#: what a re-push (``cp --from-oci-layout`` of a tag the registry already has) must not import: its
+#: time is start-up, so nothing for branches it does not take (parser, threads, uploads' workers,
+#: credentials when the registry asks for none, dataclasses, the entry-point scan, crypto)
+REPUSH_FORBIDDEN = {"argparse", "gettext", "threading", "concurrent.futures", "dataclasses", "shutil",
+                    "tempfile", "importlib.metadata", "cryptography", "urllib3", "ocisign.cli.compat_flags",
+                    "ocisign.registry.credentials", "ocisign.plugins.credentials", "ocisign.config.signingkeys",
+                    "ocisign.oci.referrers_tag", "ocisign.envelope", "ocisign.x509", "ocisign.sign", "ocisign.verify",
+                    "ocisign.extplugin"}
+
+
+@pytest.mark.registry
+def test_a_re_push_imports_only_what_one_get_of_the_tag_needs(registry_plain: object, tmp_path: Path) -> None:
+    """Pins the re-push's imports (every import statement it runs, see :data:`LEAN_PROBE`); the
+    command line is parsed by ``cp.fast_parse``, without argparse."""
+    from ocisign.testing.sample_image import write_image_layout
+
+    write_image_layout(tmp_path / "img")
+    ref = f"{registry_plain.host}/repush/{tmp_path.name}:v1"  # type: ignore[attr-defined]
+    cp = ["cp", "--from-oci-layout", "img:v1", ref]
+    rc, fresh = lean_modules(cp, tmp_path)  # the fresh push uploads (threads) and stores the entry-point index
+    assert rc == 0 and "concurrent.futures" in fresh
+    for argv in (cp, ["cp", "-r", "--from-oci-layout", "img:v1", ref], ["copy", "--from-oci-layout", "-o", "json",
+                                                                        "img:v1", ref]):
+        rc, mods = lean_modules(argv, tmp_path)
+        assert rc == 0, argv
+        assert "http.client" in mods and "ocisign.registry.copy" in mods, argv  # it did ask the registry
+        banned = {m for m in mods if m in REPUSH_FORBIDDEN or m.startswith(tuple(f"{b}." for b in REPUSH_FORBIDDEN))}
+        assert not banned, (argv, sorted(banned))
+        if "pluggy" not in mods:  # pluggy's hook markers need inspect (the built-ins stop using them: nopluggy)
+            assert "inspect" not in mods, argv
+    # the same re-push through the parser (an abbreviated flag) imports argparse: the pin is not vacuous
+    rc, parsed = lean_modules(["cp", "--from-oci-lay", "img:v1", ref], tmp_path)
+    assert rc == 0 and "argparse" in parsed
+
+
+@pytest.mark.registry
+def test_a_re_push_with_stored_credentials_runs_no_credential_helper_machinery(
+        registry_basic: object, registry_user: tuple[str, str], tmp_path: Path) -> None:
+    """Credentials from ``config.json``'s ``auths``: no ``subprocess``/``shutil`` (they are for
+    credential helpers, imported only when one is configured)."""
+    import base64
+
+    from ocisign.testing.sample_image import write_image_layout
+
+    host = registry_basic.host  # type: ignore[attr-defined]
+    (tmp_path / "cfg").mkdir()
+    auth = base64.b64encode(":".join(registry_user).encode()).decode()
+    (tmp_path / "cfg" / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
+    write_image_layout(tmp_path / "img")
+    cp = ["cp", "--from-oci-layout", "img:v1", f"{host}/repush/{tmp_path.name}:v1"]
+    assert lean_modules(cp, tmp_path)[0] == 0  # fresh push
+    rc, mods = lean_modules(cp, tmp_path)
+    assert rc == 0
+    assert "ocisign.registry.credentials" in mods  # it did look the credentials up
+    assert not mods & {"subprocess", "shutil", "argparse", "threading"}, sorted(mods & {"subprocess", "shutil"})
 # --- issue 12: the lean core (no typing, dataclasses, inspect, pathlib or pluggy for list) -------
 LEAN_PROBE = textwrap.dedent("""
     import builtins, sys

@@ -221,6 +221,22 @@ def _asks_for_help(argv: Sequence[str]) -> bool:
                or (a.startswith("-") and not a.startswith("--") and "h" in a) for a in argv)
 
 
+def _fast_args(command: str | None, argv: Sequence[str]) -> argparse.Namespace | None:
+    """The arguments of a command line that starts with the command word, parsed by the command
+    module's ``fast_parse(rest)`` without building any parser (``cp``: a re-push is mostly
+    start-up); None when the module has none or it declines (the parser then decides)."""
+    if command is None or not argv or ALIASES.get(argv[0], argv[0]) != command:
+        return None
+    import importlib
+
+    module_name = COMMANDS[command][0]
+    fast_parse = getattr(importlib.import_module(module_name), "fast_parse", None)
+    args: argparse.Namespace | None = fast_parse(list(argv[1:])) if fast_parse is not None else None
+    if args is not None:
+        args.command, args._module, args._command = argv[0], module_name, command
+    return args
+
+
 def unknown_command_message(word: str) -> str | None:
     """``unknown command 'sgin'; did you mean 'sign'?`` for a mistyped command (None: not a command slot)."""
     import difflib
@@ -268,19 +284,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # the other commands' subparsers and the examples only when help may show them
         helped = _asks_for_help(args_list)
-        parser = build_parser(command, all_commands=command is None or helped, examples=helped)
-        try:
-            args, extras = parser.parse_known_args(args_list)
-            if extras:  # batch references given between options (``verify A --scope S B``) join the others
-                refs = getattr(args, "references", None)
-                if not isinstance(refs, list) or any(e.startswith("-") for e in extras):
-                    parser.error(f"unrecognized arguments: {' '.join(extras)}")  # what parse_args says
-                refs.extend(extras)
-        except SystemExit as exc:
-            return int(exc.code) if isinstance(exc.code, int) else ExitCode.USAGE
-        if getattr(args, "_module", None) is None:
-            parser.print_help(sys.stderr if args_list else sys.stdout)
-            return ExitCode.USAGE if args_list else ExitCode.OK
+        fast = None if helped else _fast_args(command, args_list)
+        if fast is not None:
+            args = fast
+        else:
+            parser = build_parser(command, all_commands=command is None or helped, examples=helped)
+            try:
+                args, extras = parser.parse_known_args(args_list)
+                if extras:  # batch references given between options (``verify A --scope S B``) join the others
+                    refs = getattr(args, "references", None)
+                    if not isinstance(refs, list) or any(e.startswith("-") for e in extras):
+                        parser.error(f"unrecognized arguments: {' '.join(extras)}")  # what parse_args says
+                    refs.extend(extras)
+            except SystemExit as exc:
+                return int(exc.code) if isinstance(exc.code, int) else ExitCode.USAGE
+            if getattr(args, "_module", None) is None:
+                parser.print_help(sys.stderr if args_list else sys.stdout)
+                return ExitCode.USAGE if args_list else ExitCode.OK
         from ocisign.cli.context import CliContext
 
         ctx = CliContext.from_args(args)

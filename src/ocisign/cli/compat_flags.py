@@ -19,13 +19,13 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from ocisign.errors import UsageError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # argparse: imported where a parser is built (cp's run applies flags without it)
+    import argparse
     from collections.abc import Callable
 
     from ocisign.registry.target import RegistryTarget
@@ -43,6 +43,8 @@ _DEPRECATED = "flag '--allow-referrers-api' is deprecated and will be removed in
 def add_go_bool_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: str, *, dest: str,
                      help: str) -> None:
     """``name`` as a Go boolean flag; the parsed value is None when the flag was not given."""
+    import argparse
+
     parser.add_argument(name, dest=dest, action="store_const", const=True, default=None, help=help)
     parser.add_argument(*(f"{name}={v}" for v in GO_TRUE), dest=dest, action="store_const", const=True,
                         default=None, help=argparse.SUPPRESS)
@@ -52,6 +54,8 @@ def add_go_bool_flag(parser: argparse.ArgumentParser | argparse._ArgumentGroup, 
 
 def add_referrers_flags(parser: argparse.ArgumentParser, *, sign: bool) -> None:
     """``--force-referrers-tag`` (sign only) and the hidden, deprecated ``--allow-referrers-api``."""
+    import argparse
+
     if sign:
         add_go_bool_flag(
             parser, "--force-referrers-tag", dest="force_referrers_tag",
@@ -97,6 +101,8 @@ def apply_force_referrers_tag(target: Target, force: bool | None) -> None:
 def distribution_spec(text: str) -> str:
     """argparse type for ``--from/--to-distribution-spec`` (oras's values and message)."""
     if text not in DISTRIBUTION_SPECS:
+        import argparse
+
         raise argparse.ArgumentTypeError(
             f"unknown distribution specification flag: {text} (available options: {', '.join(DISTRIBUTION_SPECS)})"
         )

@@ -20,13 +20,13 @@ Transport security:
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from ocisign.errors import UsageError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # argparse is imported where a parser is built (a fast-parsed cp never builds one)
+    import argparse
     from collections.abc import Callable
     from typing import IO
 
@@ -37,6 +37,8 @@ _PASSWORD_ATTR = "_ocisign_password_stdin"
 
 
 def _positive_int(text: str) -> int:
+    import argparse
+
     try:
         value = int(text)
     except ValueError:
@@ -47,6 +49,8 @@ def _positive_int(text: str) -> int:
 
 
 def _positive_float(text: str) -> float:
+    import argparse
+
     try:
         value = float(text)
     except ValueError:
@@ -170,6 +174,8 @@ def add_common_options(parser: argparse.ArgumentParser, *, top: bool, plugin_sho
     ``plugin_short=False`` leaves ``-p`` to the command (``login -p PASSWORD``, as notation);
     ``--plugin-module`` and ``ocisign -p MODULE login`` still work there.
     """
+    import argparse
+
     default = argparse.SUPPRESS
     g = parser.add_argument_group("common options")
     g.add_argument("-d", "--debug", action="store_true", default=False if top else default,

@@ -20,9 +20,9 @@ a missing ``expires_in`` means 60 seconds.
 
 from __future__ import annotations
 
+import _thread  # threading.Lock is _thread.allocate_lock: a re-push never imports threading
 import json
 import os
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -234,7 +234,7 @@ class RegistryAuth:
         self._credentials_loaded = False
         self._fetch = fetch
         self._clock = clock
-        self._lock = threading.RLock()
+        self._lock = _thread.RLock()
         self._scheme: str | None = None
         self._realm: str | None = None
         self._service: str | None = None

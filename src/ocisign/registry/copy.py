@@ -24,11 +24,11 @@ again once.
 
 from __future__ import annotations
 
+import _thread  # threading.Lock is _thread.allocate_lock: a re-push never imports threading
 import contextlib
 import os
 import stat
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -120,7 +120,7 @@ class Progress:
     def __init__(self, stream: TextIO | None = None, *, enabled: bool | None = None) -> None:
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._bytes = 0
         self._total = 0
         self._start = time.monotonic()
@@ -299,7 +299,7 @@ class Copier:
         self.concurrency = max(1, concurrency)
         self.progress = progress or Progress(enabled=False)
         self.warn = warn or (lambda text: print(f"Warning: {text}", file=sys.stderr))
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     def copy(
         self, reference: str, *, tag: str | None, recursive: bool, expect_digest: str | None = None

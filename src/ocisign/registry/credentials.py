@@ -34,15 +34,16 @@ import binascii
 import json
 import os
 import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 from ocisign.errors import AuthError, ConfigError
 from ocisign.lazy_dataclass import dataclass
 from ocisign.types import Credentials
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
+if TYPE_CHECKING:  # shutil and subprocess: imported only when a credential helper is configured
+    from typing import Any
 
 MAX_CONFIG_SIZE = 1 << 20
 MAX_HELPER_OUTPUT = 64 * 1024
@@ -111,6 +112,8 @@ def _find_entry(auths: object, host: str) -> tuple[str, object] | None:
 def _helper_path(name: str) -> str:
     if not _HELPER_NAME.match(name):
         raise ConfigError(f"invalid credential helper name {name!r}")
+    import shutil
+
     exe = shutil.which(f"docker-credential-{name}")
     if exe is None:
         raise AuthError(f"credential helper docker-credential-{name} not found on PATH")
@@ -118,6 +121,8 @@ def _helper_path(name: str) -> str:
 
 
 def _run_helper(name: str, action: str, data: str) -> tuple[int, str]:
+    import subprocess
+
     exe = _helper_path(name)
     try:
         proc = subprocess.run(

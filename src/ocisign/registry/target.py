@@ -20,9 +20,9 @@ Capabilities beyond the protocol (found with ``getattr`` by :mod:`ocisign.regist
 
 from __future__ import annotations
 
+import _thread  # threading.Lock is _thread.allocate_lock: a re-push never imports threading
 import contextlib
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 
@@ -35,15 +35,6 @@ from ocisign.oci.model import (
     Manifest,
     hasher_for,
     parse_manifest,
-)
-from ocisign.oci.referrers_tag import (
-    build_index,
-    dedupe,
-    filter_type,
-    merge,
-    parse_referrers_index,
-    referrer_entry,
-    referrers_tag,
 )
 from ocisign.registry.client import ManifestBlobUnknownError, RegistryClient
 
@@ -59,13 +50,13 @@ _CACHE_LIMIT = 256
 #: one lock per (registry origin, repository, referrers tag): writers in this process never race
 #: each other's GET-merge-PUT of a ``sha256-<hex>`` index (docker-registry 2.8.2 ignores If-Match,
 #: so across processes only the re-read check below narrows the race the distribution spec admits)
-_INDEX_LOCKS: dict[tuple[str, str, str], threading.Lock] = {}
-_INDEX_LOCKS_GUARD = threading.Lock()
+_INDEX_LOCKS: dict[tuple[str, str, str], _thread.LockType] = {}
+_INDEX_LOCKS_GUARD = _thread.allocate_lock()
 
 
-def _index_lock(key: tuple[str, str, str]) -> threading.Lock:
+def _index_lock(key: tuple[str, str, str]) -> _thread.LockType:
     with _INDEX_LOCKS_GUARD:
-        return _INDEX_LOCKS.setdefault(key, threading.Lock())
+        return _INDEX_LOCKS.setdefault(key, _thread.allocate_lock())
 
 
 def _warn(text: str) -> None:
@@ -95,7 +86,7 @@ class RegistryTarget:
         #: (notation's ``sign --force-referrers-tag``, oras's ``--to-distribution-spec v1.1-referrers-tag``)
         self.force_referrers_tag = False
         self._cache: dict[str, bytes] = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     # --- Target protocol ----------------------------------------------------------------------
     @property
@@ -149,6 +140,9 @@ class RegistryTarget:
 
     def referrers(self, subject: Descriptor, *, artifact_type: str | None = None) -> list[Descriptor]:
         """Referrers from the API, or from the ``sha256-<hex>`` tag index when there is none."""
+        # the referrers-tag helpers are imported where referrers are read or written (never by a re-push)
+        from ocisign.oci.referrers_tag import dedupe, filter_type
+
         if self.referrers_api is not False:
             try:
                 found = self.client.referrers_api(self.repository, subject.digest, artifact_type)
@@ -163,6 +157,8 @@ class RegistryTarget:
 
     def _read_tag_index(self, subject: Descriptor) -> tuple[list[Descriptor], Descriptor | None]:
         """Entries of the ``sha256-<hex>`` index and its descriptor (None when the tag is absent)."""
+        from ocisign.oci.referrers_tag import parse_referrers_index, referrers_tag
+
         tag = referrers_tag(subject.digest)
         try:
             # the full Accept list, so a tag that names something else is noticed, not taken as absent
@@ -203,7 +199,7 @@ class RegistryWriter:
         self.client = target.client
         self.repo = target.repository
         self._pending: dict[str, tuple[Descriptor, dict[str, Descriptor]]] = {}
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     # --- blobs --------------------------------------------------------------------------------
     def blob_exists(self, desc: Descriptor) -> bool:
@@ -285,6 +281,8 @@ class RegistryWriter:
         self._record(desc, manifest)
 
     def _record(self, desc: Descriptor, manifest: Manifest) -> None:
+        from ocisign.oci.referrers_tag import referrer_entry
+
         assert manifest.subject is not None
         with self._lock:
             _, entries = self._pending.setdefault(manifest.subject.digest, (manifest.subject, {}))
@@ -313,11 +311,15 @@ class RegistryWriter:
         self.target.referrers_api = found is not None
 
     def _update_tag_index(self, subject: Descriptor, add: list[Descriptor]) -> None:
+        from ocisign.oci.referrers_tag import referrers_tag
+
         tag = referrers_tag(subject.digest)
         with _index_lock((self.client.base, self.repo, tag)):
             self._update_tag_index_locked(subject, add, tag)
 
     def _update_tag_index_locked(self, subject: Descriptor, add: list[Descriptor], tag: str) -> None:
+        from ocisign.oci.referrers_tag import build_index, merge
+
         where = f"referrers index {self.target.location}:{tag}"
         try:
             for _attempt in range(REFERRERS_UPDATE_ATTEMPTS):

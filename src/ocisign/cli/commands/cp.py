@@ -27,21 +27,24 @@ stderr when it is a terminal.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from ocisign.cli.options import add_remote_options
 from ocisign.errors import UsageError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
+    import argparse
+
     from ocisign.cli.context import CliContext
     from ocisign.oci.refs import RegistryRef
     from ocisign.types import RemoteOptions, Target
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``cp`` arguments."""
+    """``cp`` arguments (argparse and the option helpers are imported only here: a command line
+    :func:`fast_parse` understands never builds this parser)."""
+    from ocisign.cli.options import add_remote_options
+
     # required, so that options may sit between them (``cp SRC --to-oci-layout DST``); --refs-from
     # lifts the requirement
     parser.add_argument("source", metavar="SRC",
@@ -51,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ocisign.cli.batch import DEFAULT_JOBS, parse_jobs
 
     g = parser.add_argument_group("batch options")
-    g.add_argument("--refs-from", metavar="FILE", default=None, action=_RefsFrom,
+    g.add_argument("--refs-from", metavar="FILE", default=None, action=_refs_from_action(),
                    help="copy every 'SRC DST' pair listed in FILE, one a line ('-': standard input); "
                         "SRC DST may then be omitted")
     g.add_argument("--jobs", type=parse_jobs, default=DEFAULT_JOBS, metavar="N",
@@ -137,15 +140,80 @@ def _side_options(args: argparse.Namespace, base: RemoteOptions, side: str) -> R
     return _replace(base, username=user, password=password)
 
 
-class _RefsFrom(argparse.Action):
-    """``--refs-from FILE``: stores FILE and makes SRC and DST optional."""
+def _refs_from_action() -> type[argparse.Action]:
+    """The ``--refs-from`` action class (made when the parser is built: argparse is not imported before)."""
+    import argparse
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
-                 option_string: str | None = None) -> None:
-        setattr(namespace, self.dest, values)
-        for action in parser._actions:
-            if action.dest in ("source", "destination"):
-                action.required = False
+    class RefsFrom(argparse.Action):
+        """``--refs-from FILE``: stores FILE and makes SRC and DST optional."""
+
+        def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                     option_string: str | None = None) -> None:
+            setattr(namespace, self.dest, values)
+            for action in parser._actions:
+                if action.dest in ("source", "destination"):
+                    action.required = False
+
+    return RefsFrom
+
+
+# --- the common command lines without argparse ----------------------------------------------------
+#: boolean flags :func:`fast_parse` takes, and the attribute each sets
+_FAST_FLAGS = {
+    "--from-oci-layout": "from_oci_layout", "--to-oci-layout": "to_oci_layout",
+    "-r": "recursive", "--recursive": "recursive",
+    "--insecure-registry": "insecure_registry", "--plain-http": "plain_http", "--insecure": "insecure",
+    "--password-stdin": "password_stdin",
+    "--from-plain-http": "from_plain_http", "--to-plain-http": "to_plain_http",
+    "--from-insecure": "from_insecure", "--to-insecure": "to_insecure",
+    "-d": "debug", "--debug": "debug", "-v": "verbose", "--verbose": "verbose", "--trace-plugins": "trace_plugins",
+}
+
+
+def _fast_defaults() -> dict[str, object]:
+    """What the parser gives ``cp SRC DST`` (``tests/unit/test_cp_fast_parse.py`` compares them)."""
+    return {
+        "debug": False, "verbose": False, "plugin_modules": [], "trace_plugins": False, "config_dir": None,
+        "project_config": None, "refs_from": None, "jobs": 4, "from_oci_layout": False, "to_oci_layout": False,
+        "recursive": False, "layout_type": None, "output": "text", "username": None, "password": None,
+        "password_stdin": False, "insecure_registry": False, "plain_http": False, "insecure": False, "ca_file": None,
+        "timeout": 30.0, "concurrency": 4,
+        **{f"{side}_{name}": False if name in ("plain_http", "insecure") else None
+           for side in ("from", "to")
+           for name in ("username", "password", "plain_http", "insecure", "ca_file", "distribution_spec")},
+    }
+
+
+def fast_parse(argv: list[str]) -> argparse.Namespace | None:
+    """The parsed arguments of ``cp`` (``argv`` after the command word) without building the
+    parser, for the usual command lines: SRC and DST plus boolean flags written in full and
+    ``-o text|json``. None for anything else (values, abbreviations, ``--``, help, errors), which
+    the parser then handles, so every message and exit code stays argparse's.
+
+    A re-push is mostly start-up: importing argparse (with gettext and locale) and building cp's
+    parser of some 45 options cost about as much as the copy work itself.
+    """
+    values = _fast_defaults()
+    positional: list[str] = []
+    tokens = iter(argv)
+    for tok in tokens:
+        if not tok.startswith("-"):
+            positional.append(tok)
+        elif tok in _FAST_FLAGS:
+            values[_FAST_FLAGS[tok]] = True
+        elif tok in ("-o", "--output"):
+            value = next(tokens, None)
+            if value not in ("text", "json"):
+                return None
+            values["output"] = value
+        else:
+            return None
+    if len(positional) != 2:
+        return None
+    values["source"], values["destination"] = positional
+    import types
+
+    return types.SimpleNamespace(**values)  # type: ignore[return-value]  # read like a Namespace
 
 
 def _pairs(args: argparse.Namespace) -> list[str]:
@@ -175,6 +243,8 @@ def _apply_pair(args: argparse.Namespace, item: str) -> None:
 
 def run(args: argparse.Namespace, ctx: CliContext) -> int:
     """Copy SRC to DST, or every pair of ``--refs-from`` (a batch: :mod:`ocisign.cli.batch`)."""
+    if args.refs_from is None and args.source is not None and args.destination is not None:
+        return run_one(args, ctx)  # one pair, as given (no batch module; a space in a path stays in it)
     from ocisign.cli.batch import run_batch
 
     return run_batch("cp", args, ctx, run_one, items=_pairs(args), apply=_apply_pair)
@@ -186,7 +256,6 @@ def run_one(args: argparse.Namespace, ctx: CliContext) -> int:
     A little over 80 lines: it maps oras's per-side flags onto the two targets, runs the copy and
     reports it (progress, the referrers left behind without ``-r``, the summary) in one sequence.
     """
-    from ocisign.cli.compat_flags import apply_distribution_spec
     from ocisign.registry.copy import Progress, copy
 
     layout_type = args.layout_type
@@ -206,7 +275,10 @@ def run_one(args: argparse.Namespace, ctx: CliContext) -> int:
         src, src_reference, src_kind = src_art.target, src_art.reference, "oci-layout"
     else:
         src = ctx.open_registry(src_rref.registry, src_rref.repository, _side_options(args, base, "from"))
-        apply_distribution_spec(src, args.from_distribution_spec, destination=False)
+        if args.from_distribution_spec is not None:  # compat_flags only when a spec is given
+            from ocisign.cli.compat_flags import apply_distribution_spec
+
+            apply_distribution_spec(src, args.from_distribution_spec, destination=False)
         src_reference, src_kind = src_rref.reference, "registry"
     src_tag = None if src_reference.startswith(("sha256:", "sha512:")) else src_reference
 
@@ -219,7 +291,10 @@ def run_one(args: argparse.Namespace, ctx: CliContext) -> int:
             dst_kind, dst_location = "oci-layout", path
         else:
             dst = ctx.open_registry(dst_rref.registry, dst_rref.repository, _side_options(args, base, "to"))
-            apply_distribution_spec(dst, args.to_distribution_spec, destination=True)
+            if args.to_distribution_spec is not None:
+                from ocisign.cli.compat_flags import apply_distribution_spec
+
+                apply_distribution_spec(dst, args.to_distribution_spec, destination=True)
             dst_ref = dst_rref.digest or dst_rref.tag
             dst_kind, dst_location = "registry", dst_rref.scope
     except BaseException:
