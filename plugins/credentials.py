@@ -6,11 +6,9 @@ The lookup order is documented in :mod:`ocisign.registry.credentials`.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
-
 from ocisign.lazy_plugins import hookimpl_with
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
     from ocisign.types import Credentials
 
@@ -18,6 +16,8 @@ if TYPE_CHECKING:
 @hookimpl_with(trylast=True)
 def ocisign_registry_credentials(host: str, config_dir: str | None) -> Credentials | None:
     """Credentials for ``host`` from the places ``ocisign login`` and docker keep them."""
+    from pathlib import Path
+
     from ocisign.config.configdir import ConfigDir
     from ocisign.registry.credentials import lookup
 

@@ -8,13 +8,13 @@ Credentials come from ``options.credential_lookup`` (the CLI passes the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
-
 from ocisign.lazy_plugins import hookimpl
 from ocisign.types import RemoteOptions, Transport
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy reads it alike)
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ocisign.types import Credentials, Target
 
 
