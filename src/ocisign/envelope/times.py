@@ -9,8 +9,11 @@ from ocisign.envelope.errors import EnvelopeError
 from ocisign.errors import SigningError
 from ocisign.lazy_re import lazy_re
 
+#: ASCII digits only, as Go's time.Parse reads them (``\d`` would also match e.g. Arabic-Indic
+#: digits, which ``int()`` then accepts: notation refuses such a time, so must we)
 _RFC3339_RE = lazy_re(
-    r"\A(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})\Z"
+    r"\A([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:[0-9]{2})\Z"
 )
 
 
