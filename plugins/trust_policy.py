@@ -330,6 +330,9 @@ def _leaf_identity(subject: str) -> dict[str, str]:
 
 def _rfc1123z(t: dt.datetime) -> str:
     """Go's ``time.RFC1123Z`` layout in ``t``'s own offset: ``Mon, 02 Jan 2006 15:04:05 -0700``."""
+    if t.tzinfo is _UTC:  # what the envelopes' times are
+        return (f"{_DAYS[t.weekday()]}, {t.day:02d} {_MONTHS[t.month - 1]} {t.year} "
+                f"{t.hour:02d}:{t.minute:02d}:{t.second:02d} +0000")
     offset = t.utcoffset()
     off = 0 if offset is None else (offset.days * 86400 + offset.seconds) // 60
     sign = "-" if off < 0 else "+"
@@ -338,6 +341,7 @@ def _rfc1123z(t: dt.datetime) -> str:
             f"{t.hour:02d}:{t.minute:02d}:{t.second:02d} {zone}")
 
 
+_UTC = dt.timezone.utc
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -717,29 +721,32 @@ def evaluate_signature(
     It is longer than 80 lines because it is the spec's ordered list of checks read top to bottom,
     each step one ``run(...)`` call; the checks themselves are the ``check_*`` functions.
     """
-    v = SignatureVerdict(index=index, manifest=blob.manifest, media_type=blob.media_type)
+    v = SignatureVerdict(index, blob.manifest, blob.media_type)
+    results = v.results
 
-    def run(check: str, fn: Callable[[], str | Passed | None], *, action: str = "enforce") -> bool:
-        """Record one check; False when verification of this signature must stop."""
+    def run(check: str, fn: Callable[..., str | Passed | None], *args: Any, action: str = "enforce") -> bool:
+        """Record one check, ``fn(*args)``; False when verification of this signature must stop."""
         if action == "skip":
-            v.results.append(CheckResult(check, action, "skipped", "skipped by the trust policy"))
+            results.append(CheckResult(check, action, "skipped", "skipped by the trust policy"))
             return True
         try:
-            outcome = fn() or ""
-            if isinstance(outcome, Passed):
-                v.results.append(CheckResult(check, action, "pass", outcome.message, outcome.details))
+            outcome = fn(*args)
+            if type(outcome) is str and outcome:  # the usual passing check: its message
+                results.append(CheckResult(check, action, "pass", outcome))
+            elif isinstance(outcome, Passed):
+                results.append(CheckResult(check, action, "pass", outcome.message, outcome.details))
             else:
-                v.results.append(CheckResult(check, action, "pass", outcome))
+                results.append(CheckResult(check, action, "pass", outcome or ""))
             return True
         except CheckFailed as exc:
             status = "unsupported" if exc.unsupported else "fail"
-            v.results.append(CheckResult(check, action, status, str(exc), exc.details))
+            results.append(CheckResult(check, action, status, str(exc), exc.details))
         except Exception as exc:  # a bug must never look like a pass: enforce it
-            v.results.append(CheckResult(check, "enforce", "fail", f"internal error: {type(exc).__name__}: {exc}"))
+            results.append(CheckResult(check, "enforce", "fail", f"internal error: {type(exc).__name__}: {exc}"))
             action = "enforce"
         if action == "enforce":
             v.failing_check = check
-            v.reason = v.results[-1].message
+            v.reason = results[-1].message
             return False
         return True
 
@@ -775,8 +782,12 @@ def evaluate_signature(
         revocation = RevocationChecker.from_env(now=now)
     checker = revocation
 
-    def authentic() -> bool:
-        return any(r.check == "authenticity" and r.status == "pass" for r in v.results)
+    def revoked() -> Passed:
+        trusted = any(r.check == "authenticity" and r.status == "pass" for r in results)
+        return check_revocation(content, revocation=checker, trusted=trusted)
+
+    def timestamp() -> str | Passed:
+        return check_authentic_timestamp(content, statement, trust_store, now, revocation=checker)
 
     takes_identity = takes_revocation = False
     if plan is not None:  # the protocol module is imported only for a signature that names a plugin
@@ -788,24 +799,22 @@ def evaluate_signature(
         assert plan is not None
         return f"delegated to verification plugin {_q(plan.name)}"
 
-    steps: list[tuple[str, Callable[[], str | Passed | None]]] = [
-        ("authenticity", lambda: check_authenticity(content, statement, trust_store)),
-        ("trustedIdentity", delegated if takes_identity
-         else lambda: check_trusted_identity(content, statement)),
-        ("expiry", lambda: check_expiry(content, now)),
-        ("authenticTimestamp",
-         lambda: check_authentic_timestamp(content, statement, trust_store, now, revocation=checker)),
-        ("revocation", delegated if takes_revocation
-         else lambda: check_revocation(content, revocation=checker, trusted=authentic())),
-    ]
-    for check, fn in steps:
-        if not run(check, fn, action=act(_ACTION_OF[check])):
+    # each step: (check, function, its arguments); the action is the statement's for the check
+    steps: tuple[tuple[str, Callable[..., str | Passed | None], tuple[Any, ...]], ...] = (
+        ("authenticity", check_authenticity, (content, statement, trust_store)),
+        ("trustedIdentity", *((delegated, ()) if takes_identity else (check_trusted_identity, (content, statement)))),
+        ("expiry", check_expiry, (content, now)),
+        ("authenticTimestamp", timestamp, ()),
+        ("revocation", delegated if takes_revocation else revoked, ()),
+    )
+    for check, fn, args in steps:
+        if not run(check, fn, *args, action=act(_ACTION_OF[check])):
             return v
     if plan is not None and not _run_plugin(plan, content, statement, plugin_config, run, act):
         return v
-    if not run("targetMismatch", lambda: check_target(target, subject)):
+    if not run("targetMismatch", check_target, target, subject):
         return v
-    run("userMetadata", lambda: check_user_metadata(target, user_metadata))
+    run("userMetadata", check_user_metadata, target, user_metadata)
     return v
 
 

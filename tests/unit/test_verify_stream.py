@@ -269,3 +269,36 @@ def test_digest_ok_agrees_with_validate_digest(digest: str) -> None:
     except ContentError:
         valid = False
     assert digest_ok(digest) is valid
+
+
+@pytest.mark.parametrize("data", [
+    b'{"a":1}', b'[1,2]', b' {"a":1}', b'{"a":1} ', b'{"a":1}\n', b'{"a":1}x', b'{}{}', b'{"a":1,"a":2}',
+    b'{"a":[1,{"b":2,"b":3}]}', b'[NaN]', b'{"a":Infinity}', b'{', b'[1,]', b'"s"', b'1', b'', b'{"a":"\\ud800"}',
+])
+def test_strict_json_scanner_fast_path_equals_the_decoder(data: bytes) -> None:
+    """parse_json runs the C scanner directly for text that starts with ``{``/``[``: the same value,
+    or the same error as the decoder's own decode()."""
+    from ocisign.errors import ContentError
+    from ocisign.oci.model import _strict_decoder, parse_json
+
+    try:
+        want: object = _strict_decoder().decode(data.decode())
+    except ValueError as exc:
+        want = f"invalid JSON ({str(exc).splitlines()[0]})"
+    try:
+        got: object = parse_json(data, where="w")
+    except ContentError as exc:
+        got = str(exc).removeprefix("w: ")
+    assert got == want and type(got) is type(want)
+
+
+def test_rfc1123z_utc_fast_path_equals_the_general_one() -> None:
+    from ocisign.plugins.trust_policy import _rfc1123z
+
+    zero = dt.timezone(dt.timedelta(0))  # a UTC offset that is not the dt.timezone.utc object
+    utc = dt.timezone.utc
+    for t in (dt.datetime(2026, 12, 6, 9, 5, 7, tzinfo=utc), dt.datetime(999, 1, 4, tzinfo=utc)):
+        assert _rfc1123z(t) == _rfc1123z(t.replace(tzinfo=zero))
+    assert _rfc1123z(dt.datetime(2026, 12, 6, 9, 5, 7, tzinfo=dt.timezone.utc)) == "Sun, 06 Dec 2026 09:05:07 +0000"
+    assert _rfc1123z(dt.datetime(2026, 12, 6, 9, 5, 7, tzinfo=dt.timezone(-dt.timedelta(hours=7)))) == \
+        "Sun, 06 Dec 2026 09:05:07 -0700"

@@ -216,6 +216,7 @@ def _reject_constant(name: str) -> Any:
 
 
 _DECODERS: list[json.JSONDecoder] = []
+_OPENERS = ("{", "[")
 
 
 def _strict_decoder() -> json.JSONDecoder:
@@ -231,7 +232,16 @@ def parse_json(data: bytes, *, where: str) -> Any:
         raise ContentError(f"{where}: JSON must not start with a byte order mark")
     try:
         text = data.decode("utf-8")
-        return _strict_decoder().decode(text)
+        decoder = _strict_decoder()
+        if text[:1] in _OPENERS:  # no leading whitespace: the C scanner directly (decode's own steps in Python)
+            try:
+                obj, end = decoder.scan_once(text, 0)  # type: ignore[attr-defined]  # set in __init__
+            except StopIteration:
+                pass  # decode() raises its own error below
+            else:
+                if end == len(text):
+                    return obj
+        return decoder.decode(text)  # whitespace around the value, trailing data, the error messages
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ContentError(f"{where}: invalid JSON ({str(exc).splitlines()[0]})") from None
 
