@@ -302,3 +302,40 @@ def test_rfc1123z_utc_fast_path_equals_the_general_one() -> None:
     assert _rfc1123z(dt.datetime(2026, 12, 6, 9, 5, 7, tzinfo=dt.timezone.utc)) == "Sun, 06 Dec 2026 09:05:07 +0000"
     assert _rfc1123z(dt.datetime(2026, 12, 6, 9, 5, 7, tzinfo=dt.timezone(-dt.timedelta(hours=7)))) == \
         "Sun, 06 Dec 2026 09:05:07 -0700"
+
+
+def test_rfc3339_notation_form_takes_only_ascii_digits_at_every_digit_place() -> None:
+    """The ``…Z`` fast path leaves the digits to CPython's ISO parser: every digit place refuses a
+    sign, a space, a letter and a non-ASCII digit, and the result is UTC."""
+    good = "2026-12-06T10:20:30Z"
+    assert parse_time(good).tzinfo is dt.timezone.utc
+    assert parse_time(good) == dt.datetime(2026, 12, 6, 10, 20, 30, tzinfo=dt.timezone.utc)
+    places = [i for i, c in enumerate(good) if c.isdigit()]
+    assert len(places) == 14
+    for i in places:
+        for c in ("+", "-", " ", "a", "\u0663", "\uff13", "."):
+            bad = good[:i] + c + good[i + 1:]
+            with pytest.raises(EnvelopeError):
+                parse_time(bad, where="t")
+    for bad in ("2026-12-06T24:00:00Z", "2026-02-29T10:20:30Z", "2026-12-06T10:20:60Z", "0000-12-06T10:20:30Z"):
+        with pytest.raises(EnvelopeError, match="not a valid RFC 3339 date-time"):
+            parse_time(bad, where="t")
+
+
+def test_plain_descriptor_fast_path_checks_as_the_general_one() -> None:
+    from ocisign.errors import ContentError
+    from ocisign.oci.model import descriptor_from_json
+
+    digest = "sha256:" + "ab" * 32
+    plain = descriptor_from_json({"size": 7, "digest": digest, "mediaType": MT_MANIFEST}, where="t")
+    assert plain == Descriptor(media_type=MT_MANIFEST, digest=digest, size=7)
+    assert vars(plain) == vars(Descriptor(media_type=MT_MANIFEST, digest=digest, size=7))
+    annotated = descriptor_from_json({"mediaType": MT_MANIFEST, "digest": digest, "size": 7, "annotations": {"a": "b"}},
+                                     where="t")
+    assert annotated.annotations == {"a": "b"}
+    for bad in ({"mediaType": "", "digest": digest, "size": 7},
+                {"mediaType": MT_MANIFEST, "digest": "sha256:ab", "size": 7},
+                {"mediaType": MT_MANIFEST, "digest": digest, "size": -1},
+                {"mediaType": MT_MANIFEST, "digest": digest, "size": True}):
+        with pytest.raises(ContentError):
+            descriptor_from_json(bad, where="t")

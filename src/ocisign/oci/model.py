@@ -285,6 +285,9 @@ def _check_embedded_data(data: object, digest: str, size: int, where: str) -> No
         raise ContentError(f"{where}.data: embedded data does not match the descriptor's digest {digest} and size")
 
 
+_PLAIN_KEYS = frozenset({"mediaType", "digest", "size"})
+
+
 def descriptor_from_json(obj: object, *, where: str) -> Descriptor:
     """Validate a descriptor JSON object and build a :class:`Descriptor`."""
     if not isinstance(obj, dict):
@@ -298,6 +301,8 @@ def descriptor_from_json(obj: object, *, where: str) -> Descriptor:
     size = obj.get("size")
     if type(size) is not int or size < 0 or size > _MAX_SIZE:
         size = validate_size(size, where=f"{where}.size")
+    if obj.keys() == _PLAIN_KEYS:  # what a signature payload's targetArtifact usually is
+        return Descriptor(media_type=mt, digest=digest, size=size)
     at = obj.get("artifactType")
     if at is not None and not isinstance(at, str):
         raise ContentError(f"{where}: artifactType must be a string")
