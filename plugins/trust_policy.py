@@ -655,9 +655,11 @@ def check_revocation(
     The authentic signing time counts only for ``notary.x509.signingAuthority``. An untrusted
     chain (``trusted=False``) is never looked up: certificates naming servers are unknown.
     """
-    from ocisign.verify.revocation import RevocationChecker
+    checker = revocation
+    if checker is None:
+        from ocisign.verify.revocation import RevocationChecker
 
-    checker = revocation if revocation is not None else RevocationChecker.from_env(now=now)
+        checker = RevocationChecker.from_env(now=now)
     signing_time = content.authentic_signing_time if content.signing_scheme == SCHEME_SIGNING_AUTHORITY else None
     status = checker.check_chain(content.certificate_chain, signing_time=signing_time,
                                  offline_reason=None if trusted else UNTRUSTED_CHAIN)

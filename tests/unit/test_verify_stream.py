@@ -339,3 +339,24 @@ def test_plain_descriptor_fast_path_checks_as_the_general_one() -> None:
                 {"mediaType": MT_MANIFEST, "digest": digest, "size": True}):
         with pytest.raises(ContentError):
             descriptor_from_json(bad, where="t")
+
+
+@pytest.mark.parametrize("size", [32, 48, 66])
+def test_der_ecdsa_equals_cryptography_encoding(size: int) -> None:
+    """der_ecdsa encodes r and s itself (no import per envelope): the same DER as cryptography's."""
+    import random
+
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    from ocisign.envelope.algorithms import der_ecdsa
+
+    rng = random.Random(size)
+    top = 2 ** (8 * size) - 1
+    values = [0, 1, 0x7F, 0x80, 0xFF, 0x100, top, top >> 1, (top >> 1) + 1, 2 ** (8 * size - 9)]
+    values += [rng.randrange(top + 1) >> rng.randrange(8 * size) for _ in range(200)]
+    for r in values:
+        s = rng.choice(values)
+        raw = r.to_bytes(size, "big") + s.to_bytes(size, "big")
+        assert der_ecdsa(raw, size) == encode_dss_signature(r, s), (r, s)
+    with pytest.raises(EnvelopeError):
+        der_ecdsa(b"\x01" * (2 * size - 1), size)
