@@ -702,6 +702,10 @@ def check_user_metadata(target: Descriptor, wanted: Mapping[str, str]) -> str:
 
 
 # --- per-signature algorithm --------------------------------------------------------------------
+#: the integrity check's message by signature algorithm (the six of the algorithm table)
+_INTEGRITY_PASSED: dict[str, str] = {}
+
+
 def evaluate_signature(
     index: int,
     blob: SignatureBlob,
@@ -757,7 +761,12 @@ def evaluate_signature(
 
     def integrity() -> str:
         v.content, v.target = check_integrity(blob, open_envelope)
-        return f"{v.content.signature_algorithm} signature over the payload verifies with the signing certificate"
+        algorithm = v.content.signature_algorithm
+        message = _INTEGRITY_PASSED.get(algorithm)
+        if message is None:
+            message = _INTEGRITY_PASSED[algorithm] = \
+                f"{algorithm} signature over the payload verifies with the signing certificate"
+        return message
 
     if not run("integrity", integrity):
         return v
