@@ -724,8 +724,9 @@ def evaluate_signature(
 
     ``revocation`` checks certificates against OCSP/CRL servers (a fresh one from the environment
     when omitted); it is only used when a chain names servers and the check is not skipped.
-    It is longer than 80 lines because it is the spec's ordered list of checks read top to bottom,
-    each step one ``run(...)`` call; the checks themselves are the ``check_*`` functions.
+    It is longer than 80 lines because it is the spec's ordered list of checks read top to bottom
+    (integrity, verificationPlugin, the five policy steps, targetMismatch, userMetadata), each
+    recorded as one CheckResult; the checks themselves are the ``check_*`` functions.
     """
     v = SignatureVerdict(index, blob.manifest, blob.media_type)
     results = v.results
@@ -737,55 +738,36 @@ def evaluate_signature(
             return True
         try:
             outcome = fn(*args)
-            if type(outcome) is str and outcome:  # the usual passing check: its message
-                results.append(CheckResult(check, action, "pass", outcome))
-            elif isinstance(outcome, Passed):
-                results.append(CheckResult(check, action, "pass", outcome.message, outcome.details))
-            else:
-                results.append(CheckResult(check, action, "pass", outcome or ""))
-            return True
-        except CheckFailed as exc:
-            status = "unsupported" if exc.unsupported else "fail"
-            results.append(CheckResult(check, action, status, str(exc), exc.details))
-        except Exception as exc:  # a bug must never look like a pass: enforce it
-            results.append(CheckResult(check, "enforce", "fail", f"internal error: {type(exc).__name__}: {exc}"))
-            action = "enforce"
-        if action == "enforce":
-            v.failing_check = check
-            v.reason = results[-1].message
-            return False
+        except Exception as exc:
+            return _record_failure(v, check, action, exc)
+        results.append(_pass_result(check, action, outcome))
         return True
 
     if blob.envelope is None:
         v.abort = True
-
-    def integrity() -> str:
-        v.content, v.target = check_integrity(blob, open_envelope)
-        algorithm = v.content.signature_algorithm
-        message = _INTEGRITY_PASSED.get(algorithm)
-        if message is None:
-            message = _INTEGRITY_PASSED[algorithm] = \
-                f"{algorithm} signature over the payload verifies with the signing certificate"
-        return message
-
-    if not run("integrity", integrity):
+    try:
+        content, target = check_integrity(blob, open_envelope)
+    except Exception as exc:
+        _record_failure(v, "integrity", "enforce", exc)
         return v
-    content = v.content
-    target = v.target
-    assert content is not None and target is not None
+    v.content, v.target = content, target
+    algorithm = content.signature_algorithm
+    message = _INTEGRITY_PASSED.get(algorithm)
+    if message is None:
+        message = _INTEGRITY_PASSED[algorithm] = \
+            f"{algorithm} signature over the payload verifies with the signing certificate"
+    results.append(CheckResult("integrity", "enforce", "pass", message))
 
-    plans: list[PluginPlan] = []
-
-    def plugin() -> str:
+    try:
         plan = check_verification_plugin(content, verification_plugin, plugin_config)
-        if plan is None:
-            return "no verification plugin is required"
-        plans.append(plan)
-        return f"verification plugin {_q(plan.name)} {plan.version} verifies {', '.join(plan.capabilities)}"
-
-    if not run("verificationPlugin", plugin):
+    except Exception as exc:
+        _record_failure(v, "verificationPlugin", "enforce", exc)
         return v
-    plan = plans[0] if plans else None
+    if plan is None:
+        results.append(CheckResult("verificationPlugin", "enforce", "pass", "no verification plugin is required"))
+    else:
+        results.append(CheckResult("verificationPlugin", "enforce", "pass", f"verification plugin {_q(plan.name)} "
+                                   f"{plan.version} verifies {', '.join(plan.capabilities)}"))
     act = statement.action
     if revocation is None:
         from ocisign.verify.revocation import RevocationChecker
@@ -797,20 +779,20 @@ def evaluate_signature(
         trusted = any(r.check == "authenticity" and r.status == "pass" for r in results)
         return check_revocation(content, revocation=checker, trusted=trusted)
 
-    def timestamp() -> str | Passed:
-        return check_authentic_timestamp(content, statement, trust_store, now, revocation=checker)
-
     takes_identity = takes_revocation = False
     if plan is not None:  # the protocol module is imported only for a signature that names a plugin
         from ocisign.extplugin.protocol import CAP_REVOCATION, CAP_TRUSTED_IDENTITY
 
         takes_identity, takes_revocation = plan.takes(CAP_TRUSTED_IDENTITY), plan.takes(CAP_REVOCATION)
 
+    def timestamp() -> str | Passed:
+        return check_authentic_timestamp(content, statement, trust_store, now, revocation=checker)
+
     def delegated() -> str:
         assert plan is not None
         return f"delegated to verification plugin {_q(plan.name)}"
 
-    # each step: (check, function, its arguments); the action is the statement's for the check
+    # each step: (check, function, its arguments), under the statement's action for the check
     steps: tuple[tuple[str, Callable[..., str | Passed | None], tuple[Any, ...]], ...] = (
         ("authenticity", check_authenticity, (content, statement, trust_store)),
         ("trustedIdentity", *((delegated, ()) if takes_identity else (check_trusted_identity, (content, statement)))),
@@ -818,15 +800,49 @@ def evaluate_signature(
         ("authenticTimestamp", timestamp, ()),
         ("revocation", delegated if takes_revocation else revoked, ()),
     )
-    for check, fn, args in steps:
-        if not run(check, fn, *args, action=act(_ACTION_OF[check])):
-            return v
+    for check, fn, args in steps:  # run() inlined: these steps are most of a verification's Python
+        action = act(_ACTION_OF[check])
+        if action == "skip":
+            results.append(CheckResult(check, action, "skipped", "skipped by the trust policy"))
+            continue
+        try:
+            outcome = fn(*args)
+        except Exception as exc:
+            if not _record_failure(v, check, action, exc):
+                return v
+            continue
+        results.append(CheckResult(check, action, "pass", outcome) if type(outcome) is str and outcome
+                       else _pass_result(check, action, outcome))
     if plan is not None and not _run_plugin(plan, content, statement, plugin_config, run, act):
         return v
     if not run("targetMismatch", check_target, target, subject):
         return v
     run("userMetadata", check_user_metadata, target, user_metadata)
     return v
+
+
+def _pass_result(check: str, action: str, outcome: str | Passed | None) -> CheckResult:
+    """The result of a check that returned ``outcome`` (its message, or a :class:`Passed`)."""
+    if isinstance(outcome, Passed):
+        return CheckResult(check, action, "pass", outcome.message, outcome.details)
+    return CheckResult(check, action, "pass", outcome or "")
+
+
+def _record_failure(v: SignatureVerdict, check: str, action: str, exc: Exception) -> bool:
+    """Record check ``check`` failing with ``exc`` under ``action``; False when verification of
+    this signature must stop (an enforced failure; an unexpected exception is always enforced:
+    a bug must never look like a pass)."""
+    if isinstance(exc, CheckFailed):
+        status = "unsupported" if exc.unsupported else "fail"
+        v.results.append(CheckResult(check, action, status, str(exc), exc.details))
+    else:
+        v.results.append(CheckResult(check, "enforce", "fail", f"internal error: {type(exc).__name__}: {exc}"))
+        action = "enforce"
+    if action == "enforce":
+        v.failing_check = check
+        v.reason = v.results[-1].message
+        return False
+    return True
 
 
 def _run_plugin(
