@@ -27,7 +27,7 @@ from ocisign.envelope.algorithms import BY_JWS_ALG
 from ocisign.envelope.content import (
     check_required_critical,
     optional_string,
-    required_critical,
+    required_critical_set,
     scheme_times,
     verified_content,
 )
@@ -285,7 +285,7 @@ def _parse_protected(protected: dict[str, Any]) -> dict[str, Any]:
         raise EnvelopeError('JWS protected header "crit" must be a non-empty array of strings')
     if len(set(crit)) != len(crit):
         raise EnvelopeError('JWS protected header "crit" lists a header more than once')
-    must = required_critical(scheme, expiry)
+    must = required_critical_set(scheme, expiry)
     for name in crit:
         if name in must:
             continue

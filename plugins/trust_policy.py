@@ -412,7 +412,8 @@ def check_integrity(
     problem = chain_rules_problem(content.certificate_chain, content.signing_scheme)
     if problem:
         raise CheckFailed(problem)
-    if content.verification_plugin is None and H_VERIFICATION_PLUGIN not in content.extended_attributes:
+    extended = content.extended_attributes
+    if extended and content.verification_plugin is None and H_VERIFICATION_PLUGIN not in extended:
         # spec: unknown critical attributes fail verification; notation only enforces this through
         # verification plugins (a deliberate, stricter difference; see tests/test_verify.py)
         unknown = [n for n in content.critical
@@ -440,7 +441,8 @@ def check_verification_plugin(
     The plugin must be installed, SemVer, at least the minimum version, and declare a verifier
     capability (:func:`ocisign.extplugin.verification.plan_verification`); otherwise CheckFailed.
     """
-    if content.verification_plugin is None and H_VERIFICATION_PLUGIN not in content.extended_attributes:
+    extended = content.extended_attributes
+    if extended and content.verification_plugin is None and H_VERIFICATION_PLUGIN not in extended:
         return None  # names no plugin (the module below is imported only for a signature that does)
     from ocisign.extplugin.verification import plan_verification
 

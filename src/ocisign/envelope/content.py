@@ -39,6 +39,7 @@ __all__ = [
     "new_content",
     "optional_string",
     "required_critical",
+    "required_critical_set",
     "scheme_times",
     "verified_content",
 ]
@@ -93,6 +94,18 @@ def required_critical(scheme: str, expiry: dt.datetime | None) -> set[str]:
     if scheme == SCHEME_SIGNING_AUTHORITY:
         must.add(H_AUTHENTIC_SIGNING_TIME)
     return must
+
+
+_REQUIRED: dict[tuple[str, bool], frozenset[str]] = {}
+
+
+def required_critical_set(scheme: str, expiry: dt.datetime | None) -> frozenset[str]:
+    """:func:`required_critical` as a frozen set made once per (scheme, expiry present)."""
+    key = (scheme, expiry is not None)
+    found = _REQUIRED.get(key)
+    if found is None:
+        found = _REQUIRED[key] = frozenset(required_critical(scheme, expiry))
+    return found
 
 
 def check_required_critical(crit: Sequence[Any], scheme: str, expiry: dt.datetime | None) -> None:

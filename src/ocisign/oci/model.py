@@ -232,7 +232,7 @@ def parse_json(data: bytes, *, where: str) -> Any:
         raise ContentError(f"{where}: JSON must not start with a byte order mark")
     try:
         text = data.decode("utf-8")
-        decoder = _strict_decoder()
+        decoder = _DECODERS[0] if _DECODERS else _strict_decoder()
         if text[:1] in _OPENERS:  # no leading whitespace: the C scanner directly (decode's own steps in Python)
             try:
                 obj, end = decoder.scan_once(text, 0)  # type: ignore[attr-defined]  # set in __init__
