@@ -441,8 +441,7 @@ def check_verification_plugin(
     The plugin must be installed, SemVer, at least the minimum version, and declare a verifier
     capability (:func:`ocisign.extplugin.verification.plan_verification`); otherwise CheckFailed.
     """
-    extended = content.extended_attributes
-    if extended and content.verification_plugin is None and H_VERIFICATION_PLUGIN not in extended:
+    if content.verification_plugin is None and H_VERIFICATION_PLUGIN not in content.extended_attributes:
         return None  # names no plugin (the module below is imported only for a signature that does)
     from ocisign.extplugin.verification import plan_verification
 
