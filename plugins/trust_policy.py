@@ -776,10 +776,10 @@ def evaluate_signature(
         revocation = RevocationChecker.from_env(now=now)
     checker = revocation
 
-    def revoked() -> Passed:
-        trusted = any(r.check == "authenticity" and r.status == "pass" for r in results)
-        return check_revocation(content, revocation=checker, trusted=trusted)
+    def revoked() -> Passed:  # only a chain that passed authenticity is looked up
+        return check_revocation(content, revocation=checker, trusted=authentic[0])
 
+    authentic = [False]
     takes_identity = takes_revocation = False
     if plan is not None:  # the protocol module is imported only for a signature that names a plugin
         from ocisign.extplugin.protocol import CAP_REVOCATION, CAP_TRUSTED_IDENTITY
@@ -814,6 +814,8 @@ def evaluate_signature(
             continue
         results.append(CheckResult(check, action, "pass", outcome) if type(outcome) is str and outcome
                        else _pass_result(check, action, outcome))
+        if check == "authenticity":
+            authentic[0] = True
     if plan is not None and not _run_plugin(plan, content, statement, plugin_config, run, act):
         return v
     if not run("targetMismatch", check_target, target, subject):
