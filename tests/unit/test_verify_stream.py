@@ -193,6 +193,14 @@ def test_envelope_content_filled_directly_equals_the_constructed_one(stream: dic
     assert type(direct) is EnvelopeContent and direct == built == opened and repr(direct) == repr(built)
     with pytest.raises(dataclasses.FrozenInstanceError):
         direct.payload = b"x"  # type: ignore[misc]
+    for fmt in (MT_JWS, MT_COSE):  # later opens fill the instance directly (verified_content): the same again
+        for _subject, blob in stream[fmt][:3]:
+            again = pm.envelope_format(fmt).open(blob)
+            rebuilt = EnvelopeContent(**{f.name: getattr(again, f.name) for f in dataclasses.fields(again)})
+            assert again == rebuilt and list(vars(again)) == list(vars(rebuilt))
+    from ocisign.envelope import content as content_module
+
+    assert content_module._FILLED_DIRECTLY  # the direct path was taken
     partial = new_content(media_type=MT_JWS, payload=b"p", payload_content_type="t", signing_scheme="s",
                           signature_algorithm="a", certificate_chain=(), signature=b"s")  # defaults: the constructor
     assert partial.critical == () and partial.extended_attributes == {} and partial.expiry is None

@@ -197,21 +197,33 @@ def verified_content(
     if spec != alg.key_spec:
         raise EnvelopeError(f"{alg_label} does not match the {spec} key of the signing certificate")
     verify_checked_signature(leaf_key, alg, signed, signature, pss_salt_auto=pss_salt_auto)
-    return new_content(
-        media_type=media_type,
-        payload=payload,
-        payload_content_type=fields["cty"],
-        signing_scheme=fields["scheme"],
-        signature_algorithm=alg.signature_algorithm,
-        certificate_chain=tuple(chain),
-        signature=signature,
-        signing_time=fields["signing_time"],
-        authentic_signing_time=fields["authentic_signing_time"],
-        expiry=fields["expiry"],
-        signing_agent=header["agent"],
-        timestamp_token=header["timestamp"],
-        verification_plugin=fields["plugin"],
-        verification_plugin_min_version=fields["plugin_min"],
-        extended_attributes=extended,
-        critical=tuple(map(str, fields["crit"])),
-    )
+    values = {
+        "media_type": media_type,
+        "payload": payload,
+        "payload_content_type": fields["cty"],
+        "signing_scheme": fields["scheme"],
+        "signature_algorithm": alg.signature_algorithm,
+        "certificate_chain": tuple(chain),
+        "signature": signature,
+        "signing_time": fields["signing_time"],
+        "authentic_signing_time": fields["authentic_signing_time"],
+        "expiry": fields["expiry"],
+        "signing_agent": header["agent"],
+        "timestamp_token": header["timestamp"],
+        "verification_plugin": fields["plugin"],
+        "verification_plugin_min_version": fields["plugin_min"],
+        "extended_attributes": extended,
+        "critical": tuple(map(str, fields["crit"])),
+    }
+    if _FILLED_DIRECTLY:  # these names were found to be exactly the fields (always the same literal)
+        content: EnvelopeContent = object.__new__(EnvelopeContent)
+        content.__dict__.update(values)
+        return content
+    content = new_content(**values)
+    if _DIRECT_FIELDS and values.keys() == _DIRECT_FIELDS[0]:
+        _FILLED_DIRECTLY.append(True)
+    return content
+
+
+#: non-empty once :func:`verified_content`'s names were checked against the fields (see new_content)
+_FILLED_DIRECTLY: list[bool] = []
