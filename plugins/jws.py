@@ -26,7 +26,7 @@ from ocisign.envelope.algorithms import BY_JWS_ALG
 from ocisign.envelope.content import (
     check_required_critical,
     optional_string,
-    required_critical,
+    required_critical_set,
     scheme_times,
     verified_content,
 )
@@ -60,6 +60,8 @@ if TYPE_CHECKING:
 _TOP_LEVEL = ("payload", "protected", "header", "signature")
 _TOP_LEVEL_SET = frozenset(_TOP_LEVEL)
 _LOWER_STANDARD = {h.lower(): h for h in STANDARD_HEADERS}
+#: the unprotected header members notation reads (matched case-insensitively, as Go's decoder does)
+_UNPROTECTED_NAMES = frozenset({"x5c", H_SIGNING_AGENT, H_TIMESTAMP_SIGNATURE})
 
 
 # --- seal ----------------------------------------------------------------------------------------
@@ -164,7 +166,8 @@ def _open(blob: bytes) -> EnvelopeContent:
     fields = _parse_protected(protected)
 
     alg = BY_JWS_ALG[fields["alg"]]
-    extended = {k: v for k, v in protected.items() if k not in STANDARD_HEADERS}
+    extended = {} if protected.keys() <= STANDARD_HEADERS else \
+        {k: v for k, v in protected.items() if k not in STANDARD_HEADERS}
     return verified_content(
         media_type=MT_JWS, alg=alg, alg_label=f"JWS alg {alg.jws_alg}", chain_der=header["x5c"],
         chain_label="JWS header x5c", signed=f"{protected_b64}.{payload_b64}".encode("ascii"),
@@ -230,20 +233,23 @@ def _x5c_der(text: object, i: int) -> bytes:
 def _parse_unprotected(header: object) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise EnvelopeError("JWS header must be a JSON object")
-    names: dict[str, list[str]] = {}
-    for key in header:
-        names.setdefault(key.lower(), []).append(key)
-    x5c = _header_member(header, "x5c", names)
+    if header.keys() <= _UNPROTECTED_NAMES:  # only the exact names: no member can match another's in any case
+        x5c, agent, ts = header.get("x5c"), header.get(H_SIGNING_AGENT), header.get(H_TIMESTAMP_SIGNATURE)
+    else:
+        names: dict[str, list[str]] = {}
+        for key in header:
+            names.setdefault(key.lower(), []).append(key)
+        x5c = _header_member(header, "x5c", names)
+        agent = _header_member(header, H_SIGNING_AGENT, names)
+        ts = _header_member(header, H_TIMESTAMP_SIGNATURE, names)
     if not isinstance(x5c, list) or not x5c:
         raise EnvelopeError("JWS header x5c must be a non-empty array of certificates")
     ders = [_x5c_der(c, i) for i, c in enumerate(x5c)]
     for i, der in enumerate(ders):
         if not der:
             raise EnvelopeError(f"JWS header x5c[{i}] is empty")
-    agent = _header_member(header, H_SIGNING_AGENT, names)
     if agent is not None and not isinstance(agent, str):
         raise EnvelopeError(f"JWS header {H_SIGNING_AGENT} must be a string")
-    ts = _header_member(header, H_TIMESTAMP_SIGNATURE, names)
     token = None
     if ts is not None:
         token = b64std_decode_strict(ts, where=f"JWS header {H_TIMESTAMP_SIGNATURE}")
@@ -279,7 +285,7 @@ def _parse_protected(protected: dict[str, Any]) -> dict[str, Any]:
         raise EnvelopeError('JWS protected header "crit" must be a non-empty array of strings')
     if len(set(crit)) != len(crit):
         raise EnvelopeError('JWS protected header "crit" lists a header more than once')
-    must = required_critical(scheme, expiry)
+    must = required_critical_set(scheme, expiry)
     for name in crit:
         if name in must:
             continue

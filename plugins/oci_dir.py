@@ -142,7 +142,11 @@ class DirLayout(LayoutReader):
         try:
             if size > max_size:
                 raise LayoutError(f"{self.location}: {relpath} is larger than {max_size} bytes")
-            data = _read_fd(fd, max_size + 1)
+            # a buffer of the size fstat gave (plus one byte to see growth), not of max_size: os.read
+            # allocates what it is asked for (16 MiB for index.json's limit: ~25 us a read)
+            data = _read_fd(fd, size + 1)
+            if len(data) > size:  # grew since fstat: read on, up to the limit
+                data += _read_fd(fd, max_size + 1 - len(data))
         finally:
             os.close(fd)
         if len(data) > max_size:

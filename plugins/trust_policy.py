@@ -330,6 +330,9 @@ def _leaf_identity(subject: str) -> dict[str, str]:
 
 def _rfc1123z(t: dt.datetime) -> str:
     """Go's ``time.RFC1123Z`` layout in ``t``'s own offset: ``Mon, 02 Jan 2006 15:04:05 -0700``."""
+    if t.tzinfo is _UTC:  # what the envelopes' times are
+        return (f"{_DAYS[t.weekday()]}, {t.day:02d} {_MONTHS[t.month - 1]} {t.year} "
+                f"{t.hour:02d}:{t.minute:02d}:{t.second:02d} +0000")
     offset = t.utcoffset()
     off = 0 if offset is None else (offset.days * 86400 + offset.seconds) // 60
     sign = "-" if off < 0 else "+"
@@ -338,6 +341,7 @@ def _rfc1123z(t: dt.datetime) -> str:
             f"{t.hour:02d}:{t.minute:02d}:{t.second:02d} {zone}")
 
 
+_UTC = dt.timezone.utc
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -408,7 +412,8 @@ def check_integrity(
     problem = chain_rules_problem(content.certificate_chain, content.signing_scheme)
     if problem:
         raise CheckFailed(problem)
-    if content.verification_plugin is None and H_VERIFICATION_PLUGIN not in content.extended_attributes:
+    extended = content.extended_attributes
+    if extended and content.verification_plugin is None and H_VERIFICATION_PLUGIN not in extended:
         # spec: unknown critical attributes fail verification; notation only enforces this through
         # verification plugins (a deliberate, stricter difference; see tests/test_verify.py)
         unknown = [n for n in content.critical
@@ -651,9 +656,11 @@ def check_revocation(
     The authentic signing time counts only for ``notary.x509.signingAuthority``. An untrusted
     chain (``trusted=False``) is never looked up: certificates naming servers are unknown.
     """
-    from ocisign.verify.revocation import RevocationChecker
+    checker = revocation
+    if checker is None:
+        from ocisign.verify.revocation import RevocationChecker
 
-    checker = revocation if revocation is not None else RevocationChecker.from_env(now=now)
+        checker = RevocationChecker.from_env(now=now)
     signing_time = content.authentic_signing_time if content.signing_scheme == SCHEME_SIGNING_AUTHORITY else None
     status = checker.check_chain(content.certificate_chain, signing_time=signing_time,
                                  offline_reason=None if trusted else UNTRUSTED_CHAIN)
@@ -696,6 +703,10 @@ def check_user_metadata(target: Descriptor, wanted: Mapping[str, str]) -> str:
 
 
 # --- per-signature algorithm --------------------------------------------------------------------
+#: the integrity check's message by signature algorithm (the six of the algorithm table)
+_INTEGRITY_PASSED: dict[str, str] = {}
+
+
 def evaluate_signature(
     index: int,
     blob: SignatureBlob,
@@ -714,60 +725,50 @@ def evaluate_signature(
 
     ``revocation`` checks certificates against OCSP/CRL servers (a fresh one from the environment
     when omitted); it is only used when a chain names servers and the check is not skipped.
-    It is longer than 80 lines because it is the spec's ordered list of checks read top to bottom,
-    each step one ``run(...)`` call; the checks themselves are the ``check_*`` functions.
+    It is longer than 80 lines because it is the spec's ordered list of checks read top to bottom
+    (integrity, verificationPlugin, the five policy steps, targetMismatch, userMetadata), each
+    recorded as one CheckResult; the checks themselves are the ``check_*`` functions.
     """
-    v = SignatureVerdict(index=index, manifest=blob.manifest, media_type=blob.media_type)
+    v = SignatureVerdict(index, blob.manifest, blob.media_type)
+    results = v.results
 
-    def run(check: str, fn: Callable[[], str | Passed | None], *, action: str = "enforce") -> bool:
-        """Record one check; False when verification of this signature must stop."""
+    def run(check: str, fn: Callable[..., str | Passed | None], *args: Any, action: str = "enforce") -> bool:
+        """Record one check, ``fn(*args)``; False when verification of this signature must stop."""
         if action == "skip":
-            v.results.append(CheckResult(check, action, "skipped", "skipped by the trust policy"))
+            results.append(CheckResult(check, action, "skipped", "skipped by the trust policy"))
             return True
         try:
-            outcome = fn() or ""
-            if isinstance(outcome, Passed):
-                v.results.append(CheckResult(check, action, "pass", outcome.message, outcome.details))
-            else:
-                v.results.append(CheckResult(check, action, "pass", outcome))
-            return True
-        except CheckFailed as exc:
-            status = "unsupported" if exc.unsupported else "fail"
-            v.results.append(CheckResult(check, action, status, str(exc), exc.details))
-        except Exception as exc:  # a bug must never look like a pass: enforce it
-            v.results.append(CheckResult(check, "enforce", "fail", f"internal error: {type(exc).__name__}: {exc}"))
-            action = "enforce"
-        if action == "enforce":
-            v.failing_check = check
-            v.reason = v.results[-1].message
-            return False
+            outcome = fn(*args)
+        except Exception as exc:
+            return _record_failure(v, check, action, exc)
+        results.append(_pass_result(check, action, outcome))
         return True
 
     if blob.envelope is None:
         v.abort = True
-
-    def integrity() -> str:
-        v.content, v.target = check_integrity(blob, open_envelope)
-        return f"{v.content.signature_algorithm} signature over the payload verifies with the signing certificate"
-
-    if not run("integrity", integrity):
+    try:
+        content, target = check_integrity(blob, open_envelope)
+    except Exception as exc:
+        _record_failure(v, "integrity", "enforce", exc)
         return v
-    content = v.content
-    target = v.target
-    assert content is not None and target is not None
+    v.content, v.target = content, target
+    algorithm = content.signature_algorithm
+    message = _INTEGRITY_PASSED.get(algorithm)
+    if message is None:
+        message = _INTEGRITY_PASSED[algorithm] = \
+            f"{algorithm} signature over the payload verifies with the signing certificate"
+    results.append(CheckResult("integrity", "enforce", "pass", message))
 
-    plans: list[PluginPlan] = []
-
-    def plugin() -> str:
+    try:
         plan = check_verification_plugin(content, verification_plugin, plugin_config)
-        if plan is None:
-            return "no verification plugin is required"
-        plans.append(plan)
-        return f"verification plugin {_q(plan.name)} {plan.version} verifies {', '.join(plan.capabilities)}"
-
-    if not run("verificationPlugin", plugin):
+    except Exception as exc:
+        _record_failure(v, "verificationPlugin", "enforce", exc)
         return v
-    plan = plans[0] if plans else None
+    if plan is None:
+        results.append(CheckResult("verificationPlugin", "enforce", "pass", "no verification plugin is required"))
+    else:
+        results.append(CheckResult("verificationPlugin", "enforce", "pass", f"verification plugin {_q(plan.name)} "
+                                   f"{plan.version} verifies {', '.join(plan.capabilities)}"))
     act = statement.action
     if revocation is None:
         from ocisign.verify.revocation import RevocationChecker
@@ -775,38 +776,76 @@ def evaluate_signature(
         revocation = RevocationChecker.from_env(now=now)
     checker = revocation
 
-    def authentic() -> bool:
-        return any(r.check == "authenticity" and r.status == "pass" for r in v.results)
+    def revoked() -> Passed:  # only a chain that passed authenticity is looked up
+        return check_revocation(content, revocation=checker, trusted=authentic[0])
 
+    authentic = [False]
     takes_identity = takes_revocation = False
     if plan is not None:  # the protocol module is imported only for a signature that names a plugin
         from ocisign.extplugin.protocol import CAP_REVOCATION, CAP_TRUSTED_IDENTITY
 
         takes_identity, takes_revocation = plan.takes(CAP_TRUSTED_IDENTITY), plan.takes(CAP_REVOCATION)
 
+    def timestamp() -> str | Passed:
+        return check_authentic_timestamp(content, statement, trust_store, now, revocation=checker)
+
     def delegated() -> str:
         assert plan is not None
         return f"delegated to verification plugin {_q(plan.name)}"
 
-    steps: list[tuple[str, Callable[[], str | Passed | None]]] = [
-        ("authenticity", lambda: check_authenticity(content, statement, trust_store)),
-        ("trustedIdentity", delegated if takes_identity
-         else lambda: check_trusted_identity(content, statement)),
-        ("expiry", lambda: check_expiry(content, now)),
-        ("authenticTimestamp",
-         lambda: check_authentic_timestamp(content, statement, trust_store, now, revocation=checker)),
-        ("revocation", delegated if takes_revocation
-         else lambda: check_revocation(content, revocation=checker, trusted=authentic())),
-    ]
-    for check, fn in steps:
-        if not run(check, fn, action=act(_ACTION_OF[check])):
-            return v
+    # each step: (check, function, its arguments), under the statement's action for the check
+    steps: tuple[tuple[str, Callable[..., str | Passed | None], tuple[Any, ...]], ...] = (
+        ("authenticity", check_authenticity, (content, statement, trust_store)),
+        ("trustedIdentity", *((delegated, ()) if takes_identity else (check_trusted_identity, (content, statement)))),
+        ("expiry", check_expiry, (content, now)),
+        ("authenticTimestamp", timestamp, ()),
+        ("revocation", delegated if takes_revocation else revoked, ()),
+    )
+    for check, fn, args in steps:  # run() inlined: these steps are most of a verification's Python
+        action = act(_ACTION_OF[check])
+        if action == "skip":
+            results.append(CheckResult(check, action, "skipped", "skipped by the trust policy"))
+            continue
+        try:
+            outcome = fn(*args)
+        except Exception as exc:
+            if not _record_failure(v, check, action, exc):
+                return v
+            continue
+        results.append(CheckResult(check, action, "pass", outcome) if type(outcome) is str and outcome
+                       else _pass_result(check, action, outcome))
+        if check == "authenticity":
+            authentic[0] = True
     if plan is not None and not _run_plugin(plan, content, statement, plugin_config, run, act):
         return v
-    if not run("targetMismatch", lambda: check_target(target, subject)):
+    if not run("targetMismatch", check_target, target, subject):
         return v
-    run("userMetadata", lambda: check_user_metadata(target, user_metadata))
+    run("userMetadata", check_user_metadata, target, user_metadata)
     return v
+
+
+def _pass_result(check: str, action: str, outcome: str | Passed | None) -> CheckResult:
+    """The result of a check that returned ``outcome`` (its message, or a :class:`Passed`)."""
+    if isinstance(outcome, Passed):
+        return CheckResult(check, action, "pass", outcome.message, outcome.details)
+    return CheckResult(check, action, "pass", outcome or "")
+
+
+def _record_failure(v: SignatureVerdict, check: str, action: str, exc: Exception) -> bool:
+    """Record check ``check`` failing with ``exc`` under ``action``; False when verification of
+    this signature must stop (an enforced failure; an unexpected exception is always enforced:
+    a bug must never look like a pass)."""
+    if isinstance(exc, CheckFailed):
+        status = "unsupported" if exc.unsupported else "fail"
+        v.results.append(CheckResult(check, action, status, str(exc), exc.details))
+    else:
+        v.results.append(CheckResult(check, "enforce", "fail", f"internal error: {type(exc).__name__}: {exc}"))
+        action = "enforce"
+    if action == "enforce":
+        v.failing_check = check
+        v.reason = v.results[-1].message
+        return False
+    return True
 
 
 def _run_plugin(

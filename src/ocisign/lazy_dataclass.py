@@ -268,12 +268,28 @@ def _process_light(cls: type, *, full_if_not: bool = True) -> None:
                     delattr(cls, f.name)
         setattr(cls, _FIELDS, _FieldsOnDemand())
         setattr(cls, _LIGHT, tuple(methods))
+        klass: Any = cls
+        if super(klass, klass).__new__ is object.__new__:
+            # processed: the pending check of the deferring __new__ is no longer needed (it is
+            # replaced, never deleted: see _defer)
+            cls.__new__ = staticmethod(_object_new)  # type: ignore[method-assign]
+
+
+def _object_new(klass: type, /, *args: Any, **kwargs: Any) -> Any:
+    """``__new__`` of a processed record whose bases have none of their own: ``object.__new__``
+    (the arguments are ``__init__``'s)."""
+    return object.__new__(klass)
 
 
 def _make_init(cls: type, fields: list[_LightField], frozen: bool, kw_only: bool) -> Callable[..., None]:
     """``__init__`` with dataclasses' signature and assignments (compiled once per class)."""
     scope: dict[str, Any] = {"__dataclass_builtins_object__": object, "__dataclass_HAS_DEFAULT_FACTORY__": _MISSING}
     params, body = [], []
+    # a frozen record is filled through its instance __dict__ (what object.__setattr__ does for a
+    # name that is no data descriptor: a quarter of the cost per field) when that is the same thing
+    direct = frozen and _dict_is_direct(cls, [f.name for f in fields])
+    if direct:
+        body.append("__dataclass_self_dict__ = self.__dict__")
     for f in fields:
         if f.init:
             if f.factory is not _MISSING:
@@ -293,7 +309,9 @@ def _make_init(cls: type, fields: list[_LightField], frozen: bool, kw_only: bool
             value = f"__dataclass_dflt_{f.name}__()"
         else:
             continue  # init=False without a factory: the class attribute (if any) stands
-        if frozen:
+        if direct:
+            body.append(f"__dataclass_self_dict__[{f.name!r}] = {value}")
+        elif frozen:
             body.append(f"__dataclass_builtins_object__.__setattr__(self, {f.name!r}, {value})")
         else:
             body.append(f"self.{f.name} = {value}")
@@ -304,6 +322,23 @@ def _make_init(cls: type, fields: list[_LightField], frozen: bool, kw_only: bool
     exec(text, scope)  # as dataclasses does: the same signature, defaults and error messages
     init: Callable[..., None] = scope["__init__"]
     return init
+
+
+def _dict_is_direct(cls: type, names: list[str]) -> bool:
+    """True when ``object.__setattr__(self, name, v)`` is ``self.__dict__[name] = v`` for ``names``:
+    instances have a ``__dict__`` that ``self.__dict__`` reaches (no own attribute lookup), and no
+    name is a data descriptor (a slot, a property) on the class."""
+    lookup: object = cls.__getattribute__
+    if cls.__dictoffset__ == 0 or lookup is not object.__getattribute__:
+        return False
+    for name in names:
+        for klass in cls.__mro__:
+            if name in klass.__dict__:
+                attr = klass.__dict__[name]
+                if hasattr(type(attr), "__set__") or hasattr(type(attr), "__delete__"):
+                    return False
+                break
+    return True
 
 
 def _make_repr(names: tuple[str, ...]) -> Callable[[Any], str]:

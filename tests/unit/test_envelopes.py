@@ -1075,3 +1075,35 @@ def test_raw_signature_helpers() -> None:
         verify_raw_signature(key.public_key(), "ES512", b"data", der, pss_salt_auto=False)
     with pytest.raises(VerificationError):
         resolve_algorithm("HS256")
+
+
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+@pytest.mark.parametrize("text", [
+    "2024-05-06T07:08:09Z".translate(ARABIC_INDIC),  # every digit
+    "٢024-05-06T07:08:09Z",  # one digit of the year
+    "2024-05-06T07:08:09.٥Z",  # the fraction
+    "2024-05-06T07:08:09+0٨:00",  # the offset
+    "2024-05-06T07:08:09+08:00".replace("09", "٠٩"),  # the seconds, with an offset (not the fast path)
+    "2024-05-06T07:08:0\uff19Z",  # a fullwidth digit
+])
+def test_rfc3339_times_take_ascii_digits_only(text: str) -> None:
+    """Go's time.Parse reads ASCII digits only; ``\\d`` and ``int()`` would take any Unicode digit."""
+    assert not text.isascii()
+    with pytest.raises(EnvelopeError, match="not an RFC 3339 date-time"):
+        parse_time(text, where=STIME)
+
+
+def test_jws_signing_time_in_arabic_indic_digits_is_refused(make_keypair: Callable[..., Any]) -> None:
+    """notation-core-go decodes the protected header into a time.Time: non-ASCII digits fail
+    ("jws envelope protected header can't be decoded", an InvalidSignatureError: integrity)."""
+    signer = signer_for(make_keypair)
+    assert jws.open_envelope(craft_jws(signer, jws_headers())).signing_time == T0  # the same, in ASCII: fine
+    h = jws_headers(**{STIME: "2024-05-06T07:08:09Z".translate(ARABIC_INDIC)})
+    with pytest.raises(EnvelopeError, match=f"{STIME}: .* is not an RFC 3339 date-time") as info:
+        jws.open_envelope(craft_jws(signer, h))
+    assert info.value.check == "integrity"
+    h = jws_headers(**{EXPIRY: "2030-01-01T00:00:00Z".translate(ARABIC_INDIC), "crit": [SCHEME, EXPIRY]})
+    with pytest.raises(EnvelopeError, match=f"{EXPIRY}: .* is not an RFC 3339 date-time"):
+        jws.open_envelope(craft_jws(signer, h))

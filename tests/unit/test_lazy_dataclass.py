@@ -293,3 +293,55 @@ def test_field_names_of_a_light_record_need_no_dataclasses_processing() -> None:
         y: int = 0
 
     assert field_names(Full) == ("x", "y") and processed(Full)
+
+
+def test_frozen_records_are_filled_through_their_dict_only_where_that_is_the_same() -> None:
+    """The light frozen ``__init__`` writes the instance ``__dict__`` (what ``object.__setattr__``
+    does for a plain name), in field order; a class with its own attribute lookup or a field that is
+    a data descriptor on a base keeps ``object.__setattr__``, so the descriptor still runs."""
+    from ocisign import lazy_dataclass
+
+    @dataclass(frozen=True, kw_only=True)
+    class Plain:
+        b: int
+        a: str = "x"
+        c: tuple[int, ...] = lazy_dataclass.field(default_factory=tuple)
+
+    p = Plain(b=1)
+    assert list(vars(p).items()) == [("b", 1), ("a", "x"), ("c", ())]
+    assert _fills_dict(Plain)
+    assert Plain.__new__ is lazy_dataclass._object_new  # processed: no pending check per instance
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.a = "y"  # type: ignore[misc]
+
+    seen: list[tuple[str, object]] = []
+
+    class Base:
+        @property
+        def a(self) -> object:
+            return self.__dict__["_a"]
+
+        @a.setter
+        def a(self, value: object) -> None:
+            seen.append(("a", value))
+            self.__dict__["_a"] = value
+
+    @dataclass(frozen=True)
+    class ThroughProperty(Base):
+        a: object
+
+    assert ThroughProperty(5).a == 5 and seen == [("a", 5)]  # the base's data descriptor ran
+    assert not _fills_dict(ThroughProperty) and "__ocisign_dataclass_light__" in ThroughProperty.__dict__
+
+    @dataclass(frozen=True)
+    class OwnLookup:
+        a: int
+
+        def __getattribute__(self, name: str) -> object:
+            return object.__getattribute__(self, name)
+
+    assert OwnLookup(3).a == 3 and not _fills_dict(OwnLookup)
+
+
+def _fills_dict(cls: type) -> bool:
+    return "__dataclass_self_dict__" in cls.__init__.__code__.co_varnames  # type: ignore[misc]

@@ -678,3 +678,33 @@ def test_fault_15_expiry_follows_the_injected_clock(signed: Signed, config_dir: 
     for when in (expiry, expiry + dt.timedelta(days=1)):  # now >= expiry is expired (N)
         report = at(when)
         assert not report.verified and "expir" in report.message.lower(), report.message
+
+
+def test_small_reads_size_their_buffer_by_fstat_and_still_see_growth(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """DirLayout._read_small asks os.read for the fstat size plus one byte (not for the 64 MiB limit
+    of index.json); a file that grew after fstat is read on up to the limit, and refused beyond it."""
+    from ocisign.plugins import oci_dir
+
+    from ocisign.errors import LayoutError
+
+    (tmp_path / "f.json").write_bytes(b"x" * 1000)
+    layout = oci_dir.DirLayout(tmp_path)
+    asked: list[int] = []
+    real_read = os.read
+
+    def spy(fd: int, n: int) -> bytes:
+        asked.append(n)
+        return real_read(fd, n)
+
+    monkeypatch.setattr(oci_dir.os, "read", spy)
+    assert layout._read_small("f.json", 64 * 1024 * 1024) == b"x" * 1000
+    assert max(asked) == 1001
+    real_fstat = os.fstat
+    monkeypatch.setattr(oci_dir.os, "fstat", lambda fd: os.stat_result((*real_fstat(fd)[:6], 10, *real_fstat(fd)[7:])))
+    asked.clear()
+    assert layout._read_small("f.json", 5000) == b"x" * 1000  # "grew" from 10 bytes to 1000
+    assert asked[0] == 11
+    with pytest.raises(LayoutError, match="larger than 500 bytes"):
+        layout._read_small("f.json", 500)
+    layout.close()

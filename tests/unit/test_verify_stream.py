@@ -193,6 +193,14 @@ def test_envelope_content_filled_directly_equals_the_constructed_one(stream: dic
     assert type(direct) is EnvelopeContent and direct == built == opened and repr(direct) == repr(built)
     with pytest.raises(dataclasses.FrozenInstanceError):
         direct.payload = b"x"  # type: ignore[misc]
+    for fmt in (MT_JWS, MT_COSE):  # later opens fill the instance directly (verified_content): the same again
+        for _subject, blob in stream[fmt][:3]:
+            again = pm.envelope_format(fmt).open(blob)
+            rebuilt = EnvelopeContent(**{f.name: getattr(again, f.name) for f in dataclasses.fields(again)})
+            assert again == rebuilt and list(vars(again)) == list(vars(rebuilt))
+    from ocisign.envelope import content as content_module
+
+    assert content_module._FILLED_DIRECTLY  # the direct path was taken
     partial = new_content(media_type=MT_JWS, payload=b"p", payload_content_type="t", signing_scheme="s",
                           signature_algorithm="a", certificate_chain=(), signature=b"s")  # defaults: the constructor
     assert partial.critical == () and partial.extended_attributes == {} and partial.expiry is None
@@ -269,3 +277,94 @@ def test_digest_ok_agrees_with_validate_digest(digest: str) -> None:
     except ContentError:
         valid = False
     assert digest_ok(digest) is valid
+
+
+@pytest.mark.parametrize("data", [
+    b'{"a":1}', b'[1,2]', b' {"a":1}', b'{"a":1} ', b'{"a":1}\n', b'{"a":1}x', b'{}{}', b'{"a":1,"a":2}',
+    b'{"a":[1,{"b":2,"b":3}]}', b'[NaN]', b'{"a":Infinity}', b'{', b'[1,]', b'"s"', b'1', b'', b'{"a":"\\ud800"}',
+])
+def test_strict_json_scanner_fast_path_equals_the_decoder(data: bytes) -> None:
+    """parse_json runs the C scanner directly for text that starts with ``{``/``[``: the same value,
+    or the same error as the decoder's own decode()."""
+    from ocisign.errors import ContentError
+    from ocisign.oci.model import _strict_decoder, parse_json
+
+    try:
+        want: object = _strict_decoder().decode(data.decode())
+    except ValueError as exc:
+        want = f"invalid JSON ({str(exc).splitlines()[0]})"
+    try:
+        got: object = parse_json(data, where="w")
+    except ContentError as exc:
+        got = str(exc).removeprefix("w: ")
+    assert got == want and type(got) is type(want)
+
+
+def test_rfc1123z_utc_fast_path_equals_the_general_one() -> None:
+    from ocisign.plugins.trust_policy import _rfc1123z
+
+    zero = dt.timezone(dt.timedelta(0))  # a UTC offset that is not the dt.timezone.utc object
+    utc = dt.timezone.utc
+    for t in (dt.datetime(2026, 12, 6, 9, 5, 7, tzinfo=utc), dt.datetime(999, 1, 4, tzinfo=utc)):
+        assert _rfc1123z(t) == _rfc1123z(t.replace(tzinfo=zero))
+    assert _rfc1123z(dt.datetime(2026, 12, 6, 9, 5, 7, tzinfo=dt.timezone.utc)) == "Sun, 06 Dec 2026 09:05:07 +0000"
+    assert _rfc1123z(dt.datetime(2026, 12, 6, 9, 5, 7, tzinfo=dt.timezone(-dt.timedelta(hours=7)))) == \
+        "Sun, 06 Dec 2026 09:05:07 -0700"
+
+
+def test_rfc3339_notation_form_takes_only_ascii_digits_at_every_digit_place() -> None:
+    """The ``…Z`` fast path leaves the digits to CPython's ISO parser: every digit place refuses a
+    sign, a space, a letter and a non-ASCII digit, and the result is UTC."""
+    good = "2026-12-06T10:20:30Z"
+    assert parse_time(good).tzinfo is dt.timezone.utc
+    assert parse_time(good) == dt.datetime(2026, 12, 6, 10, 20, 30, tzinfo=dt.timezone.utc)
+    places = [i for i, c in enumerate(good) if c.isdigit()]
+    assert len(places) == 14
+    for i in places:
+        for c in ("+", "-", " ", "a", "\u0663", "\uff13", "."):
+            bad = good[:i] + c + good[i + 1:]
+            with pytest.raises(EnvelopeError):
+                parse_time(bad, where="t")
+    for bad in ("2026-12-06T24:00:00Z", "2026-02-29T10:20:30Z", "2026-12-06T10:20:60Z", "0000-12-06T10:20:30Z"):
+        with pytest.raises(EnvelopeError, match="not a valid RFC 3339 date-time"):
+            parse_time(bad, where="t")
+
+
+def test_plain_descriptor_fast_path_checks_as_the_general_one() -> None:
+    from ocisign.errors import ContentError
+    from ocisign.oci.model import descriptor_from_json
+
+    digest = "sha256:" + "ab" * 32
+    plain = descriptor_from_json({"size": 7, "digest": digest, "mediaType": MT_MANIFEST}, where="t")
+    assert plain == Descriptor(media_type=MT_MANIFEST, digest=digest, size=7)
+    assert vars(plain) == vars(Descriptor(media_type=MT_MANIFEST, digest=digest, size=7))
+    annotated = descriptor_from_json({"mediaType": MT_MANIFEST, "digest": digest, "size": 7, "annotations": {"a": "b"}},
+                                     where="t")
+    assert annotated.annotations == {"a": "b"}
+    for bad in ({"mediaType": "", "digest": digest, "size": 7},
+                {"mediaType": MT_MANIFEST, "digest": "sha256:ab", "size": 7},
+                {"mediaType": MT_MANIFEST, "digest": digest, "size": -1},
+                {"mediaType": MT_MANIFEST, "digest": digest, "size": True}):
+        with pytest.raises(ContentError):
+            descriptor_from_json(bad, where="t")
+
+
+@pytest.mark.parametrize("size", [32, 48, 66])
+def test_der_ecdsa_equals_cryptography_encoding(size: int) -> None:
+    """der_ecdsa encodes r and s itself (no import per envelope): the same DER as cryptography's."""
+    import random
+
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    from ocisign.envelope.algorithms import der_ecdsa
+
+    rng = random.Random(size)
+    top = 2 ** (8 * size) - 1
+    values = [0, 1, 0x7F, 0x80, 0xFF, 0x100, top, top >> 1, (top >> 1) + 1, 2 ** (8 * size - 9)]
+    values += [rng.randrange(top + 1) >> rng.randrange(8 * size) for _ in range(200)]
+    for r in values:
+        s = rng.choice(values)
+        raw = r.to_bytes(size, "big") + s.to_bytes(size, "big")
+        assert der_ecdsa(raw, size) == encode_dss_signature(r, s), (r, s)
+    with pytest.raises(EnvelopeError):
+        der_ecdsa(b"\x01" * (2 * size - 1), size)

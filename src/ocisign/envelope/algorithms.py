@@ -158,16 +158,28 @@ def der_ecdsa(raw_sig: bytes, curve: object) -> bytes:
 
     ``curve`` as for :func:`raw_ecdsa`; a wrong length raises EnvelopeError (DER is refused).
     """
-    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
     coordinate_size = _coordinate_size(curve)
     if len(raw_sig) != 2 * coordinate_size:
         raise EnvelopeError(
             f"ECDSA signature has {len(raw_sig)} bytes, expected {2 * coordinate_size} (raw r||s)"
         )
-    r = int.from_bytes(raw_sig[:coordinate_size], "big")
-    s = int.from_bytes(raw_sig[coordinate_size:], "big")
-    return encode_dss_signature(r, s)
+    body = _der_integer(raw_sig[:coordinate_size]) + _der_integer(raw_sig[coordinate_size:])
+    return b"\x30" + _der_length(len(body)) + body  # what encode_dss_signature(r, s) gives
+
+
+def _der_integer(big_endian: bytes) -> bytes:
+    """DER INTEGER of a non-negative big-endian number: minimal octets, a 0x00 before a high bit."""
+    value = big_endian.lstrip(b"\x00")
+    if not value or value[0] & 0x80:
+        value = b"\x00" + value
+    return b"\x02" + _der_length(len(value)) + value
+
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    octets = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(octets),)) + octets
 
 
 def verify_raw_signature(

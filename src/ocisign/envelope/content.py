@@ -39,6 +39,7 @@ __all__ = [
     "new_content",
     "optional_string",
     "required_critical",
+    "required_critical_set",
     "scheme_times",
     "verified_content",
 ]
@@ -95,6 +96,18 @@ def required_critical(scheme: str, expiry: dt.datetime | None) -> set[str]:
     return must
 
 
+_REQUIRED: dict[tuple[str, bool], frozenset[str]] = {}
+
+
+def required_critical_set(scheme: str, expiry: dt.datetime | None) -> frozenset[str]:
+    """:func:`required_critical` as a frozen set made once per (scheme, expiry present)."""
+    key = (scheme, expiry is not None)
+    found = _REQUIRED.get(key)
+    if found is None:
+        found = _REQUIRED[key] = frozenset(required_critical(scheme, expiry))
+    return found
+
+
 def check_required_critical(crit: Sequence[Any], scheme: str, expiry: dt.datetime | None) -> None:
     """EnvelopeError naming the :func:`required_critical` headers that ``crit`` leaves out."""
     missing = sorted(required_critical(scheme, expiry) - set(crit))
@@ -140,8 +153,8 @@ def new_content(**values: Any) -> EnvelopeContent:
 
         cls = EnvelopeContent
         names = field_names(cls)  # processed lightly: no dataclasses processing on a cold verify (~1 ms)
-        direct = ("__slots__" not in cls.__dict__ and not hasattr(cls, "__post_init__")
-                  and "__dataclass_fields__" in cls.__dict__)  # not hasattr: that would process it fully
+        # a (lightly or fully) processed record whose __init__ only fills the instance __dict__
+        direct = "__slots__" not in cls.__dict__ and not hasattr(cls, "__post_init__")
         _DIRECT_FIELDS.append(frozenset(names) if direct else frozenset())
     if values.keys() == _DIRECT_FIELDS[0]:
         content: EnvelopeContent = object.__new__(EnvelopeContent)
@@ -183,21 +196,33 @@ def verified_content(
     if spec != alg.key_spec:
         raise EnvelopeError(f"{alg_label} does not match the {spec} key of the signing certificate")
     verify_checked_signature(leaf_key, alg, signed, signature, pss_salt_auto=pss_salt_auto)
-    return new_content(
-        media_type=media_type,
-        payload=payload,
-        payload_content_type=fields["cty"],
-        signing_scheme=fields["scheme"],
-        signature_algorithm=alg.signature_algorithm,
-        certificate_chain=tuple(chain),
-        signature=signature,
-        signing_time=fields["signing_time"],
-        authentic_signing_time=fields["authentic_signing_time"],
-        expiry=fields["expiry"],
-        signing_agent=header["agent"],
-        timestamp_token=header["timestamp"],
-        verification_plugin=fields["plugin"],
-        verification_plugin_min_version=fields["plugin_min"],
-        extended_attributes=extended,
-        critical=tuple(map(str, fields["crit"])),
-    )
+    values = {
+        "media_type": media_type,
+        "payload": payload,
+        "payload_content_type": fields["cty"],
+        "signing_scheme": fields["scheme"],
+        "signature_algorithm": alg.signature_algorithm,
+        "certificate_chain": tuple(chain),
+        "signature": signature,
+        "signing_time": fields["signing_time"],
+        "authentic_signing_time": fields["authentic_signing_time"],
+        "expiry": fields["expiry"],
+        "signing_agent": header["agent"],
+        "timestamp_token": header["timestamp"],
+        "verification_plugin": fields["plugin"],
+        "verification_plugin_min_version": fields["plugin_min"],
+        "extended_attributes": extended,
+        "critical": tuple(map(str, fields["crit"])),
+    }
+    if _FILLED_DIRECTLY:  # these names were found to be exactly the fields (always the same literal)
+        content: EnvelopeContent = object.__new__(EnvelopeContent)
+        content.__dict__.update(values)
+        return content
+    content = new_content(**values)
+    if _DIRECT_FIELDS and values.keys() == _DIRECT_FIELDS[0]:
+        _FILLED_DIRECTLY.append(True)
+    return content
+
+
+#: non-empty once :func:`verified_content`'s names were checked against the fields (see new_content)
+_FILLED_DIRECTLY: list[bool] = []

@@ -36,11 +36,11 @@ def b64url_decode_strict(text: object, *, where: str) -> bytes:
     if rem == 1:
         raise EnvelopeError(f"{where}: not base64url (bad length)")
     try:
-        raw = _decode_std(text.encode("ascii").translate(_URL_TO_STD) + _PADDING[rem])
+        raw = _decode_std(text.encode("ascii").translate(_URL_TO_STD) + _PAD[rem])
     except (binascii.Error, ValueError):
         raise EnvelopeError(f"{where}: not base64url without padding") from None
     # canonical: the bits of the last character beyond the data are zero (RFC 4648 section 3.5)
-    if rem and text[-1] not in _CANONICAL_LAST[rem]:
+    if rem and text[-1] not in _LAST[rem]:
         raise EnvelopeError(f"{where}: not canonical base64url without padding")
     return raw
 
@@ -67,6 +67,9 @@ _URL_TO_STD = bytes.maketrans(b"-_+/=", b"+/!!!")
 _PADDING = {0: b"", 2: b"==", 3: b"="}
 #: the last characters whose unused low bits are zero, for ``rem`` 2 (4 unused bits) and 3 (2 bits)
 _CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+#: the two tables indexed by ``rem`` (a tuple index is cheaper than a dict lookup per field)
+_PAD = (b"", b"", b"==", b"=")
+_LAST: tuple[frozenset[str], ...] = (frozenset(), frozenset(), _CANONICAL_LAST[2], _CANONICAL_LAST[3])
 
 
 #: standard base64 with padding, every character in the alphabet (``b64decode(validate=True)``)

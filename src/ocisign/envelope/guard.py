@@ -15,9 +15,10 @@ def open_guarded(format_name: str, parse: Callable[[bytes], Any], blob: bytes) -
 
     ``parse`` receives ``bytes`` no larger than MAX_ENVELOPE_SIZE.
     """
-    if not isinstance(blob, (bytes, bytearray, memoryview)):
-        raise EnvelopeError(f"{format_name} envelope must be bytes")
-    blob = bytes(blob)
+    if type(blob) is not bytes:
+        if not isinstance(blob, (bytes, bytearray, memoryview)):
+            raise EnvelopeError(f"{format_name} envelope must be bytes")
+        blob = bytes(blob)
     if len(blob) > MAX_ENVELOPE_SIZE:
         raise EnvelopeError(f"{format_name} envelope of {len(blob)} bytes exceeds the {MAX_ENVELOPE_SIZE} limit")
     try:

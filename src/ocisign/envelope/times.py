@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 
 from ocisign.envelope.encoding import json_type
 from ocisign.envelope.errors import EnvelopeError
 from ocisign.errors import SigningError
 from ocisign.lazy_re import lazy_re
 
+#: ASCII digits only, as Go's time.Parse reads them (``\d`` would also match e.g. Arabic-Indic
+#: digits, which ``int()`` then accepts: notation refuses such a time, so must we)
 _RFC3339_RE = lazy_re(
-    r"\A(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})\Z"
+    r"\A([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(?:\.([0-9]{1,9}))?(Z|[+-][0-9]{2}:[0-9]{2})\Z"
 )
 
 
@@ -40,14 +44,12 @@ def parse_time(text: object, *, where: str = "time") -> dt.datetime:
     """
     if not isinstance(text, str):
         raise EnvelopeError(f"{where}: expected an RFC 3339 time string, got {json_type(text)}")
-    if len(text) == 20 and text[19] == "Z":  # what notation writes: YYYY-MM-DDTHH:MM:SSZ
-        digits = text[0:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19]
-        if (text[4] == text[7] == "-" and text[10] == "T" and text[13] == text[16] == ":"
-                and digits.isascii() and digits.isdigit()):
-            try:
-                return dt.datetime.fromisoformat(text[:19] + "+00:00")
-            except ValueError:
-                raise EnvelopeError(f"{where}: {text!r} is not a valid RFC 3339 date-time") from None
+    if (len(text) == 20 and text[19] == "Z" and text[4] == text[7] == "-" and text[10] == "T"
+            and text[13] == text[16] == ":" and text.isascii()):  # what notation writes: YYYY-MM-DDTHH:MM:SSZ
+        try:
+            return _from_iso_z(text)
+        except ValueError:
+            raise EnvelopeError(f"{where}: {text!r} is not a valid RFC 3339 date-time") from None
     m = _RFC3339_RE.match(text)
     if not m:
         raise EnvelopeError(f"{where}: {text!r} is not an RFC 3339 date-time")
@@ -68,6 +70,19 @@ def parse_time(text: object, *, where: str = "time") -> dt.datetime:
 
 
 _UTC = dt.timezone.utc
+
+if sys.version_info >= (3, 11):
+    #: ``YYYY-MM-DDTHH:MM:SSZ`` (separators checked, ASCII) to an aware UTC datetime: CPython's
+    #: parser takes exactly two or four ASCII digits ('0'-'9') at each place, so no sign, space or
+    #: other character gets through
+    _from_iso_z = dt.datetime.fromisoformat
+else:  # pragma: no cover - Python 3.10 reads no "Z"
+
+    def _from_iso_z(text: str) -> dt.datetime:
+        digits = text[0:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19]
+        if not digits.isdigit():
+            raise ValueError(text)
+        return dt.datetime.fromisoformat(text[:19] + "+00:00")
 
 
 def to_unix(t: dt.datetime) -> int:
