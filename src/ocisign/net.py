@@ -173,25 +173,20 @@ class Response:
 
     def read1(self, n: int) -> bytes:
         """At most ``n`` bytes with at most one socket read (``b""`` at the end)."""
-        if self._raw.isclosed():
-            self._check_complete()
-            return b""
-        try:
-            data = self._raw.read1(n)
-            if not data and n:
-                self._check_complete()
-        except BaseException:
-            self._broken = True
-            raise
-        return data
+        return self._read_with(self._raw.read1, n)
 
     def read(self, n: int | None = None) -> bytes:
         """Up to ``n`` bytes (all of the rest when None)."""
+        return self._read_with(self._raw.read, n)
+
+    def _read_with(self, reader: Callable[[Any], bytes], n: int | None) -> bytes:
+        """``reader(n)`` on the open body: an early end is checked against the length, a failure
+        marks the connection as not reusable."""
         if self._raw.isclosed():
             self._check_complete()
             return b""
         try:
-            data = self._raw.read(n)
+            data = reader(n)
             if not data and n:
                 self._check_complete()
         except BaseException:

@@ -4,15 +4,13 @@ give exactly what the parser gives, and anything else is left to the parser."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from ocisign.cli import app
 from ocisign.cli.commands import cp
+from ocisign.testing.import_probe import imported_modules
 
 FAST = [
     ["--from-oci-layout", "img:v1", "localhost:5000/r:v1"],
@@ -73,32 +71,12 @@ def test_fast_parsed_values_are_not_shared_between_runs() -> None:
     assert two is not None and two.plugin_modules == []
 
 
-PROBE = textwrap.dedent("""
-    import builtins, sys
-    before = set(sys.modules)  # the interpreter's (and an editable install's finder's) own
-    asked = set()  # every absolute import statement run, also of modules loaded before
-    real_import = builtins.__import__
-    def recording_import(name, globals=None, locals=None, fromlist=(), level=0):
-        if level == 0:
-            asked.add(name)
-        return real_import(name, globals, locals, fromlist, level)
-    builtins.__import__ = recording_import
-    from ocisign.cli.app import main
-    rc = main(sys.argv[1:])
-    builtins.__import__ = real_import
-    mods = sorted((set(sys.modules) - before) | asked)
-    import json
-    print(json.dumps([rc, mods]))
-""")
 
 
 def run_probe(argv: list[str], tmp_path: Path) -> tuple[int, set[str], str]:
     env = {"PATH": "/usr/bin:/bin", "OCISIGN_CONFIG_DIR": str(tmp_path / "cfg"), "OCISIGN_PROJECT_CONFIG": "none",
            "OCISIGN_CACHE_DIR": str(tmp_path / "cache"), "DOCKER_CONFIG": str(tmp_path / "docker")}
-    proc = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True, timeout=60,
-                          env=env, cwd=tmp_path)
-    rc, mods = json.loads(proc.stdout.splitlines()[-1])
-    return rc, set(mods), proc.stderr
+    return imported_modules(argv, env=env, cwd=str(tmp_path))
 
 
 def test_a_fast_parsed_cp_imports_no_argparse_and_errors_as_before(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ocisign.cli.app import COMMANDS
+from ocisign.testing.import_probe import imported_modules
 
 HEAVY = ("cryptography", "cbor2", "urllib3")
 
@@ -295,26 +296,6 @@ def test_a_re_push_with_stored_credentials_runs_no_credential_helper_machinery(
     assert "ocisign.registry.credentials" in mods  # it did look the credentials up
     assert not mods & {"subprocess", "shutil", "argparse", "threading"}, sorted(mods & {"subprocess", "shutil"})
 # --- issue 12: the lean core (no typing, dataclasses, inspect, pathlib or pluggy for list) -------
-LEAN_PROBE = textwrap.dedent("""
-    import builtins, sys
-    before = set(sys.modules)  # the interpreter's (and an editable install's finder's) own
-    asked = set()  # every absolute import statement run, also of modules loaded before (pathlib, re…)
-    real_import = builtins.__import__
-    def recording_import(name, globals=None, locals=None, fromlist=(), level=0):
-        if level == 0:
-            asked.add(name)
-        return real_import(name, globals, locals, fromlist, level)
-    builtins.__import__ = recording_import
-    from ocisign.cli.app import main
-    try:
-        rc = main(sys.argv[1:])
-    except SystemExit as exc:
-        rc = exc.code
-    builtins.__import__ = real_import
-    mods = sorted((set(sys.modules) - before) | asked)  # before json (it imports re, hence enum) reports them
-    import json
-    print(json.dumps([rc, mods]))
-""")
 #: what ``list --oci-layout`` must not import (each costs milliseconds of start-up)
 LIST_FORBIDDEN = {"typing", "dataclasses", "inspect", "pathlib", "pluggy", "cryptography", "urllib3", "threading",
                   "importlib.metadata", "email", "shutil", "tempfile", "datetime", "ocisign.oci.tar_index"}
@@ -326,11 +307,8 @@ def lean_modules(argv: list[str], tmp_path: Path, *, project_search: bool = Fals
            "OCISIGN_CACHE_DIR": str(tmp_path / "cache")}
     if not project_search:
         env["OCISIGN_PROJECT_CONFIG"] = "none"
-    proc = subprocess.run([sys.executable, "-c", LEAN_PROBE, *argv], capture_output=True, text=True, timeout=60,
-                          env=env, cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    rc, mods = json.loads(proc.stdout.splitlines()[-1])
-    return rc, set(mods)
+    rc, mods, _ = imported_modules(argv, env=env, cwd=str(tmp_path))
+    return rc, mods
 
 
 def test_version_imports_no_enum_typing_or_pluggy(tmp_path: Path) -> None:

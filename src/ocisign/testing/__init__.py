@@ -6,6 +6,7 @@
 - :mod:`ocisign.testing.tsa`: an RFC 3161 timestamping authority issuing real tokens.
 - :mod:`ocisign.testing.sample_image`: small but real OCI image layouts.
 - :mod:`ocisign.testing.loopback`: the quiet threaded HTTP server and handler base those peers share.
+- :mod:`ocisign.testing.import_probe`: which modules ``ocisign ARGV`` imports (start-up tests).
 
 Nothing in the product imports this room except the demo, which starts its local registry
 with :class:`ocisign.testing.registry.RegistryProcess`.
