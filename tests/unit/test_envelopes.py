@@ -1104,6 +1104,7 @@ def test_jws_signing_time_in_arabic_indic_digits_is_refused(make_keypair: Callab
     with pytest.raises(EnvelopeError, match=f"{STIME}: .* is not an RFC 3339 date-time") as info:
         jws.open_envelope(craft_jws(signer, h))
     assert info.value.check == "integrity"
-    h = jws_headers(**{EXPIRY: "2030-01-01T00:00:00Z".translate(ARABIC_INDIC), "crit": [SCHEME, EXPIRY]})
+    extra: dict[str, Any] = {EXPIRY: "2030-01-01T00:00:00Z".translate(ARABIC_INDIC), "crit": [SCHEME, EXPIRY]}
+    h = jws_headers(**extra)
     with pytest.raises(EnvelopeError, match=f"{EXPIRY}: .* is not an RFC 3339 date-time"):
         jws.open_envelope(craft_jws(signer, h))

@@ -697,11 +697,11 @@ def test_small_reads_size_their_buffer_by_fstat_and_still_see_growth(tmp_path: P
         asked.append(n)
         return real_read(fd, n)
 
-    monkeypatch.setattr(oci_dir.os, "read", spy)
+    monkeypatch.setattr(os, "read", spy)  # the os module oci_dir reads with
     assert layout._read_small("f.json", 64 * 1024 * 1024) == b"x" * 1000
     assert max(asked) == 1001
     real_fstat = os.fstat
-    monkeypatch.setattr(oci_dir.os, "fstat", lambda fd: os.stat_result((*real_fstat(fd)[:6], 10, *real_fstat(fd)[7:])))
+    monkeypatch.setattr(os, "fstat", lambda fd: os.stat_result((*real_fstat(fd)[:6], 10, *real_fstat(fd)[7:])))
     asked.clear()
     assert layout._read_small("f.json", 5000) == b"x" * 1000  # "grew" from 10 bytes to 1000
     assert asked[0] == 11
