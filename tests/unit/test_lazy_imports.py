@@ -298,7 +298,8 @@ def test_a_re_push_with_stored_credentials_runs_no_credential_helper_machinery(
 # --- issue 12: the lean core (no typing, dataclasses, inspect, pathlib or pluggy for list) -------
 #: what ``list --oci-layout`` must not import (each costs milliseconds of start-up)
 LIST_FORBIDDEN = {"typing", "dataclasses", "inspect", "pathlib", "pluggy", "cryptography", "urllib3", "threading",
-                  "importlib.metadata", "email", "shutil", "tempfile", "datetime", "ocisign.oci.tar_index"}
+                  "importlib.metadata", "email", "shutil", "tempfile", "datetime", "ocisign.oci.tar_index",
+                  "hashlib"}  # manifests are checked with CPython's own SHA-2 (no OpenSSL start-up)
 
 
 def lean_modules(argv: list[str], tmp_path: Path, *, project_search: bool = False) -> tuple[int, set[str]]:

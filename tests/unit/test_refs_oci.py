@@ -146,3 +146,37 @@ def test_tag_and_digest_checks_match_their_regular_expressions() -> None:
     for case in cases:
         assert checked(case) == by_regex(case), case
         assert is_tag(case) == bool(TAG_RE.match(case)), case
+
+
+@pytest.mark.parametrize("algo", ["sha256", "sha512"])
+def test_small_contents_are_checked_with_the_same_digest_as_hashlib(algo: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """check_verified hashes small contents with CPython's built-in SHA-2 (no OpenSSL start-up): the
+    digests are hashlib's, a changed byte still fails, and a Python without them falls back to hashlib."""
+    import hashlib
+
+    from ocisign.errors import ContentError
+    from ocisign.oci import model
+
+    for data in (b"", b"{}", bytes(range(256)) * 41):
+        digest = f"{algo}:{hashlib.new(algo, data).hexdigest()}"
+        small = model._small_hasher(digest)
+        small.update(data)
+        assert f"{algo}:{small.hexdigest()}" == digest
+        assert type(small).__module__ != "_hashlib"  # the built-in one on this CPython
+        desc = model.Descriptor(media_type="application/octet-stream", digest=digest, size=len(data))
+        model.check_verified(data, desc, where="x")
+        if data:
+            with pytest.raises(ContentError, match="does not match digest"):
+                model.check_verified(bytes([data[0] ^ 1]) + data[1:], desc, where="x")
+    real_import = __import__
+
+    def no_builtin_sha(name: str, *args: object, **kwargs: object) -> object:
+        if name in ("_sha2", "_sha256", "_sha512"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    import builtins
+
+    monkeypatch.setattr(builtins, "__import__", no_builtin_sha)
+    fallback = model._small_hasher(f"{algo}:" + "0" * (64 if algo == "sha256" else 128))
+    assert type(fallback).__module__ == "_hashlib"  # hashlib's (OpenSSL) object
