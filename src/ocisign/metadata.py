@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from ocisign.version import own_version as own_version
 
-__all__ = ["EntryPointRecord", "cached_entry_points", "fingerprint", "own_version", "path_stamps",
+__all__ = ["EntryPointRecord", "cached_entry_points", "fingerprint", "group_may_exist", "own_version", "path_stamps",
            "refresh_stamps", "store_entry_points"]
 
 #: (entry-point name, value ``module:attr``, distribution name, distribution version)
@@ -183,8 +183,47 @@ def cached_entry_points(group: str, key: list[Any] | None = None) -> list[EntryP
     return out
 
 
+def group_may_exist(group: str) -> bool:
+    """False only when no installed distribution can declare entry-point group ``group``.
+
+    A cheap look before :func:`scan_entry_points` imports :mod:`importlib.metadata` (~20 ms with
+    its email and zipfile imports): every ``*.dist-info``/``*.egg-info`` directory in a
+    ``sys.path`` directory has its ``entry_points.txt`` read, and the group is absent when none
+    has the section line ``[group]`` (what :mod:`importlib.metadata` reads as the group). Anything
+    this cannot see — a file (zip) on ``sys.path``, an unreadable file, a finder other than the
+    standard path finder that can find distributions — answers True, so the full scan decides.
+    """
+    import importlib.machinery
+
+    if any(hasattr(finder, "find_distributions") and finder is not importlib.machinery.PathFinder
+           for finder in sys.meta_path):
+        return True
+    header = f"[{group}]"
+    for entry in _path_entries():
+        try:
+            names = os.listdir(entry)
+        except NotADirectoryError:
+            return True
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith(_DIST_SUFFIXES):
+                continue
+            try:
+                with open(os.path.join(entry, name, "entry_points.txt"), encoding="utf-8") as fh:
+                    if any(line.strip() == header for line in fh):
+                        return True
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError):
+                return True
+    return False
+
+
 def scan_entry_points(group: str) -> list[EntryPointRecord]:
     """Every entry point of ``group`` in :func:`importlib.metadata.distributions` order."""
+    if not group_may_exist(group):
+        return []
     from importlib.metadata import distributions
 
     out: list[EntryPointRecord] = []

@@ -28,7 +28,7 @@ PROBE = """
 import sys
 from ocisign.cli.app import main
 rc = main(sys.argv[1:])
-print("SCANNED" if "importlib.metadata" in sys.modules else "INDEXED")
+print("SCANNED" if "importlib.metadata" in sys.modules else "NO SCAN")
 raise SystemExit(rc)
 """
 
@@ -57,10 +57,11 @@ def test_index_is_written_by_writers_reused_and_follows_installs_and_removals(tm
     index = cache / "entry-points-v1.json"
     first = _plugin_list(tmp_path, cache)
     assert first.returncode == 0 and "ocisign-good" not in first.stdout
-    assert first.stdout.endswith("SCANNED\n") and not cache.exists()  # read-only: no index written
+    # no distribution declares the group: the quick look answers (no scan); read-only: no index written
+    assert first.stdout.endswith("NO SCAN\n") and not cache.exists()
     _refresh(tmp_path, cache)
     assert index.is_file()
-    assert _plugin_list(tmp_path, cache).stdout.endswith("INDEXED\n")
+    assert _plugin_list(tmp_path, cache).stdout.endswith("NO SCAN\n")
 
     good = _dist(site, "good", GOOD)  # installed since the index was written
     second = _plugin_list(tmp_path, cache)
@@ -68,12 +69,28 @@ def test_index_is_written_by_writers_reused_and_follows_installs_and_removals(tm
     assert "good" in second.stdout and "ocisign-good" in second.stdout and second.stdout.endswith("SCANNED\n")
     _refresh(tmp_path, cache)
     third = _plugin_list(tmp_path, cache)  # nothing changed since: served from the index
-    assert third.stdout.endswith("INDEXED\n")
-    assert third.stdout.replace("INDEXED", "SCANNED") == second.stdout
+    assert third.stdout.endswith("NO SCAN\n")
+    assert third.stdout.replace("NO SCAN", "SCANNED") == second.stdout
 
     shutil.rmtree(good)  # uninstalled
     fourth = _plugin_list(tmp_path, cache)
-    assert fourth.returncode == 0 and "ocisign-good" not in fourth.stdout and fourth.stdout.endswith("SCANNED\n")
+    assert fourth.returncode == 0 and "ocisign-good" not in fourth.stdout
+    assert fourth.stdout.endswith("NO SCAN\n")  # the index is stale, and no distribution declares the group
+
+
+def test_the_quick_look_scans_only_when_a_distribution_may_declare_the_group(tmp_path: Path) -> None:
+    """Without an index, importlib.metadata is imported only when an entry_points.txt has the
+    ``[ocisign]`` section; other groups, other lines and a missing file are not enough."""
+    site, cache = tmp_path / "site", tmp_path / "cache"
+    other = site / "other-1.0.dist-info"
+    other.mkdir(parents=True)
+    (other / "entry_points.txt").write_text("[console_scripts]\nocisign-like = other:main  # [ocisign]\n")
+    (site / "bare-1.0.dist-info").mkdir()  # no entry_points.txt at all
+    proc = _plugin_list(tmp_path, cache)
+    assert proc.returncode == 0 and proc.stdout.endswith("NO SCAN\n")
+    _dist(site, "good", GOOD)
+    proc = _plugin_list(tmp_path, cache)
+    assert proc.returncode == 0 and "ocisign-good" in proc.stdout and proc.stdout.endswith("SCANNED\n")
 
 
 def test_a_broken_plugin_installed_after_the_index_was_written_fails_loudly(tmp_path: Path) -> None:
@@ -194,7 +211,7 @@ def test_an_unchanged_index_is_checked_without_listing_any_directory(tmp_path: P
     _refresh(tmp_path, cache)
     _refresh(tmp_path, cache)
     (site / "unrelated.txt").write_text("x")  # the directory changed, its distributions did not
-    assert _plugin_list(tmp_path, cache).stdout.endswith("INDEXED\n")  # the full fingerprint still matches
+    assert _plugin_list(tmp_path, cache).stdout.endswith("NO SCAN\n")  # the full fingerprint still matches
 
 
 def test_a_fingerprint_reusing_the_index_equals_the_full_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
