@@ -148,16 +148,30 @@ def _small_hasher(digest: str) -> Any:
     implementations :mod:`hashlib` itself falls back to) gives the same digests and needs no
     OpenSSL start-up, which is about 4 ms of a ~35 ms ``list``; OpenSSL is faster per byte, so
     blobs and streams keep :func:`hasher_for`. A Python without them (e.g. a FIPS build) gets
-    :func:`hasher_for`'s object.
+    :func:`hasher_for`'s object. The constructor is looked up once per algorithm (a failed
+    import searches ``sys.path`` every time it is tried).
     """
     algo = digest.split(":", 1)[0]
-    if algo in _HEX_LEN:
-        for module in ("_sha2", "_sha256" if algo == "sha256" else "_sha512"):
-            try:
-                return getattr(__import__(module), algo)()
-            except (ImportError, AttributeError):
-                continue
-    return hasher_for(digest)
+    try:
+        make = _BUILTIN_SHA[algo]
+    except KeyError:
+        make = _BUILTIN_SHA[algo] = _builtin_sha(algo)
+    return make() if make is not None else hasher_for(digest)
+
+
+#: algorithm -> CPython's built-in constructor for it (None: there is none, use hashlib)
+_BUILTIN_SHA: dict[str, Any] = {}
+
+
+def _builtin_sha(algo: str) -> Any:
+    if algo not in _HEX_LEN:
+        return None
+    for module in ("_sha2", "_sha256" if algo == "sha256" else "_sha512"):
+        try:
+            return getattr(__import__(module), algo)
+        except (ImportError, AttributeError):
+            continue
+    return None
 
 
 def check_verified(data: bytes, desc: Descriptor, *, where: str) -> None:
